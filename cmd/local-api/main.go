@@ -1,0 +1,64 @@
+// Command local-api runs the whole license service on this machine (`make
+// run`): every route of template.yaml on http://127.0.0.1:3000, on the
+// embedded DynamoDB-compatible engine at 127.0.0.1:8000 (or DYNAMODB_ENDPOINT),
+// seeded with demo brands, products and local-only API keys.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/clsvc/license-service/internal/demo"
+	"github.com/clsvc/license-service/internal/devserver"
+	"github.com/clsvc/license-service/internal/service"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "local-api:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	o := devserver.Options{Config: service.ConfigFromEnv()}
+	flag.StringVar(&o.Template, "template", "template.yaml", "SAM template whose routes and table to serve")
+	flag.StringVar(&o.APIAddr, "addr", "127.0.0.1:3000", "address of the API")
+	flag.StringVar(&o.DynamoAddr, "dynamodb-addr", "127.0.0.1:8000", "address of the embedded DynamoDB engine (unused with DYNAMODB_ENDPOINT)")
+	flag.BoolVar(&o.Seed, "seed", true, "seed demo brands, products and API keys")
+	flag.Parse()
+	o.Log = o.Config.Logger(os.Stderr)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := devserver.Start(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	fmt.Printf("License service API  %s\n", srv.APIURL)
+	fmt.Printf("DynamoDB endpoint    %s (table %q)\n", srv.DynamoURL, o.Config.TableName)
+	if o.Seed {
+		fmt.Println("Demo brands (local-only API keys):")
+		for _, b := range demo.Brands {
+			slugs := ""
+			for i, p := range b.Products {
+				if i > 0 {
+					slugs += ", "
+				}
+				slugs += p.Slug
+			}
+			fmt.Printf("  %-10s prefix %-4s X-API-Key: %s  products: %s\n", b.Slug, b.Prefix, b.APIKey, slugs)
+		}
+	}
+	fmt.Println("Press Ctrl-C to stop.")
+	<-ctx.Done()
+	slog.New(slog.NewTextHandler(os.Stderr, nil)).Info("stopping")
+	return nil
+}

@@ -1,0 +1,125 @@
+package apigw
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/clsvc/license-service/internal/licensing"
+)
+
+// MaxBodyBytes bounds a request body; API Gateway itself allows 10 MB.
+const MaxBodyBytes = 16 << 10
+
+// body returns the raw request body, decoding base64 when API Gateway sent it so.
+func body(req events.APIGatewayProxyRequest) ([]byte, error) {
+	if len(req.Body) > 2*MaxBodyBytes {
+		return nil, tooLarge()
+	}
+	b := []byte(req.Body)
+	if req.IsBase64Encoded {
+		var err error
+		if b, err = base64.StdEncoding.DecodeString(req.Body); err != nil {
+			return nil, licensing.Errorf(licensing.CodeInvalidJSON, "the body is not valid base64")
+		}
+	}
+	if len(b) > MaxBodyBytes {
+		return nil, tooLarge()
+	}
+	return b, nil
+}
+
+func tooLarge() error {
+	return licensing.Errorf(licensing.CodePayloadTooLarge, "the request body is larger than %d bytes", MaxBodyBytes)
+}
+
+// decodeJSON strictly decodes a JSON object body into dst: valid UTF-8, one
+// object, no unknown fields, each field of its declared type. An empty body
+// reads as {}.
+func decodeJSON(req events.APIGatewayProxyRequest, dst any) error {
+	b, err := body(req)
+	if err != nil {
+		return err
+	}
+	return DecodeStrict(b, dst)
+}
+
+// DecodeStrict is decodeJSON on raw bytes; exported for fuzzing.
+func DecodeStrict(b []byte, dst any) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		b = []byte("{}")
+	}
+	if !utf8.Valid(b) {
+		return licensing.Errorf(licensing.CodeInvalidJSON, "the body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return licensing.Errorf(licensing.CodeInvalidJSON, "the body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		if te.Field == "" {
+			return licensing.Errorf(licensing.CodeInvalidJSON, "the body must be a JSON object")
+		}
+		return licensing.Invalid(te.Field, "must be %s", jsonKind(te.Type.Kind().String()))
+	}
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name := strings.Trim(f, `"`)
+		return licensing.Invalid(name, "is not a known field")
+	}
+	return licensing.Errorf(licensing.CodeInvalidJSON, "the body is not valid JSON: %s", describeSyntax(err))
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "int", "int64", "ptr":
+		return "an integer"
+	case "slice":
+		return "an array"
+	case "bool":
+		return "true or false"
+	default:
+		return "of another type"
+	}
+}
+
+func describeSyntax(err error) string {
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return "unexpected end of input"
+	}
+	return "malformed"
+}
+
+// header reads a header case-insensitively, as HTTP headers are.
+func header(req events.APIGatewayProxyRequest, name string) string {
+	for k, v := range req.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	for k, v := range req.MultiValueHeaders {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[len(v)-1]
+		}
+	}
+	return ""
+}

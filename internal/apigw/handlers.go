@@ -1,0 +1,276 @@
+package apigw
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/clsvc/license-service/internal/app"
+	"github.com/clsvc/license-service/internal/licensing"
+)
+
+// Handler is a Lambda handler for an API Gateway REST proxy event.
+type Handler = func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)
+
+// API holds the HTTP face of every use case.
+type API struct {
+	app *app.App
+	log *slog.Logger
+}
+
+// New returns the API over the use cases; log may be nil.
+func New(a *app.App, log *slog.Logger) *API {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &API{app: a, log: log}
+}
+
+// Handlers returns every handler by use case, as named by USE_CASE in template.yaml.
+func (h *API) Handlers() map[string]Handler {
+	return map[string]Handler{
+		"health":            h.Health,
+		"create-product":    h.CreateProduct,
+		"list-products":     h.ListProducts,
+		"provision-license": h.ProvisionLicense,
+		"list-licenses":     h.ListLicenses,
+		"get-license":       h.GetLicense,
+		"renew-license":     h.RenewLicense,
+		"suspend-license":   h.SuspendLicense,
+		"resume-license":    h.ResumeLicense,
+		"cancel-license":    h.CancelLicense,
+	}
+}
+
+// result is what a use case hands back to be rendered.
+type result struct {
+	status  int
+	body    any
+	headers map[string]string
+}
+
+// brandFunc runs a brand use case for an authenticated tenant.
+type brandFunc func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error)
+
+// brand authenticates the request's X-API-Key (the brand comes from the key
+// alone), runs the use case, renders the answer and logs one line.
+func (h *API) brand(useCase string, run brandFunc) Handler {
+	return func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		start := time.Now()
+		t, err := h.app.Authenticate(ctx, header(req, "X-API-Key"))
+		var res result
+		if err == nil {
+			res, err = run(ctx, t, req)
+		}
+		return h.finish(ctx, req, useCase, t.Brand, start, res, err), nil
+	}
+}
+
+// public runs a use case that needs no API key.
+func (h *API) public(useCase string, run func(ctx context.Context, req events.APIGatewayProxyRequest) (result, error)) Handler {
+	return func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		start := time.Now()
+		res, err := run(ctx, req)
+		return h.finish(ctx, req, useCase, "", start, res, err), nil
+	}
+}
+
+func (h *API) finish(ctx context.Context, req events.APIGatewayProxyRequest, useCase, brand string, start time.Time, res result, err error) events.APIGatewayProxyResponse {
+	var resp events.APIGatewayProxyResponse
+	outcome := "ok"
+	level := slog.LevelInfo
+	if err != nil {
+		resp = errorResponse(err)
+		outcome = string(licensing.ErrorCode(err))
+		if resp.StatusCode >= 500 {
+			level = slog.LevelError
+		}
+	} else {
+		resp = jsonResponse(res.status, res.body)
+		for k, v := range res.headers {
+			resp.Headers[k] = v
+		}
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", requestID(ctx, req)),
+		slog.String("use_case", useCase),
+		slog.String("brand", brand),
+		slog.String("method", req.HTTPMethod),
+		slog.String("path", req.Path),
+		slog.Int("status", resp.StatusCode),
+		slog.String("outcome", outcome),
+		slog.Int64("latency_ms", time.Since(start).Milliseconds()),
+	}
+	if err != nil && resp.StatusCode >= 500 {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	h.log.LogAttrs(ctx, level, "request", attrs...)
+	return resp
+}
+
+func requestID(ctx context.Context, req events.APIGatewayProxyRequest) string {
+	if req.RequestContext.RequestID != "" {
+		return req.RequestContext.RequestID
+	}
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		return lc.AwsRequestID
+	}
+	return ""
+}
+
+// Health answers whether the function is up.
+func (h *API) Health(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.public("health", func(context.Context, events.APIGatewayProxyRequest) (result, error) {
+		return result{status: http.StatusOK, body: map[string]string{"status": "ok"}, headers: map[string]string{"Cache-Control": "no-store"}}, nil
+	})(ctx, req)
+}
+
+type createProductRequest struct {
+	Name string `json:"name"`
+	Slug string `json:"slug"`
+}
+
+// CreateProduct is POST /api/v1/brand/products.
+func (h *API) CreateProduct(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.brand("create-product", func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error) {
+		var in createProductRequest
+		if err := decodeJSON(req, &in); err != nil {
+			return result{}, err
+		}
+		p, err := h.app.CreateProduct(ctx, t, in.Slug, in.Name)
+		if err != nil {
+			return result{}, err
+		}
+		return result{status: http.StatusCreated, body: renderProduct(p)}, nil
+	})(ctx, req)
+}
+
+// ListProducts is GET /api/v1/brand/products.
+func (h *API) ListProducts(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.brand("list-products", func(ctx context.Context, t licensing.Tenant, _ events.APIGatewayProxyRequest) (result, error) {
+		ps, err := h.app.ListProducts(ctx, t)
+		if err != nil {
+			return result{}, err
+		}
+		out := make([]productJSON, len(ps))
+		for i, p := range ps {
+			out[i] = renderProduct(p)
+		}
+		return result{status: http.StatusOK, body: map[string]any{"products": out}}, nil
+	})(ctx, req)
+}
+
+type provisionRequest struct {
+	CustomerEmail  string   `json:"customer_email"`
+	Products       []string `json:"products"`
+	ExpirationDate string   `json:"expiration_date"`
+	MaxSeats       *int     `json:"max_seats"`
+	IdempotencyKey string   `json:"idempotency_key"`
+}
+
+// ProvisionLicense is POST /api/v1/brand/licenses/provision (US1).
+func (h *API) ProvisionLicense(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.brand("provision-license", func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error) {
+		var in provisionRequest
+		if err := decodeJSON(req, &in); err != nil {
+			return result{}, err
+		}
+		idem := strings.TrimSpace(header(req, "Idempotency-Key"))
+		if body := strings.TrimSpace(in.IdempotencyKey); body != "" {
+			if idem != "" && idem != body {
+				return result{}, licensing.Invalid("idempotency_key", "differs from the Idempotency-Key header")
+			}
+			idem = body
+		}
+		p, replayed, err := h.app.Provision(ctx, t, app.ProvisionInput{
+			CustomerEmail: in.CustomerEmail, Products: in.Products, ExpirationDate: in.ExpirationDate, MaxSeats: in.MaxSeats,
+		}, idem)
+		if err != nil {
+			return result{}, err
+		}
+		res := result{status: http.StatusCreated, body: renderProvisioned(p)}
+		if replayed {
+			res.headers = map[string]string{"Idempotent-Replayed": "true"}
+		}
+		return res, nil
+	})(ctx, req)
+}
+
+// ListLicenses is GET /api/v1/brand/licenses?email= (US6).
+func (h *API) ListLicenses(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.brand("list-licenses", func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error) {
+		c, err := h.app.LicensesByEmail(ctx, t, req.QueryStringParameters["email"])
+		if err != nil {
+			return result{}, err
+		}
+		return result{status: http.StatusOK, body: renderCustomer(c, h.app.Now())}, nil
+	})(ctx, req)
+}
+
+// GetLicense is GET /api/v1/brand/licenses/{id}.
+func (h *API) GetLicense(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.brand("get-license", func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error) {
+		v, err := h.app.License(ctx, t, req.PathParameters["id"])
+		if err != nil {
+			return result{}, err
+		}
+		return result{status: http.StatusOK, body: renderLicenseDetail(v, h.app.Now())}, nil
+	})(ctx, req)
+}
+
+type renewRequest struct {
+	ExpirationDate string `json:"expiration_date"`
+}
+
+type reasonRequest struct {
+	Reason string `json:"reason"`
+}
+
+// RenewLicense is POST /api/v1/brand/licenses/{id}/renew.
+func (h *API) RenewLicense(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.brand("renew-license", func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error) {
+		var in renewRequest
+		if err := decodeJSON(req, &in); err != nil {
+			return result{}, err
+		}
+		return h.change(ctx, t, req, app.ChangeInput{Action: licensing.ActionRenew, ExpirationDate: in.ExpirationDate})
+	})(ctx, req)
+}
+
+// SuspendLicense is POST /api/v1/brand/licenses/{id}/suspend.
+func (h *API) SuspendLicense(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.brand("suspend-license", h.statusChange(licensing.ActionSuspend))(ctx, req)
+}
+
+// ResumeLicense is POST /api/v1/brand/licenses/{id}/resume.
+func (h *API) ResumeLicense(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.brand("resume-license", h.statusChange(licensing.ActionResume))(ctx, req)
+}
+
+// CancelLicense is POST /api/v1/brand/licenses/{id}/cancel.
+func (h *API) CancelLicense(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.brand("cancel-license", h.statusChange(licensing.ActionCancel))(ctx, req)
+}
+
+func (h *API) statusChange(a licensing.Action) brandFunc {
+	return func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error) {
+		var in reasonRequest
+		if err := decodeJSON(req, &in); err != nil {
+			return result{}, err
+		}
+		return h.change(ctx, t, req, app.ChangeInput{Action: a, Reason: in.Reason})
+	}
+}
+
+func (h *API) change(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest, in app.ChangeInput) (result, error) {
+	v, err := h.app.ChangeLicense(ctx, t, req.PathParameters["id"], in)
+	if err != nil {
+		return result{}, err
+	}
+	return result{status: http.StatusOK, body: renderLicenseDetail(v, h.app.Now())}, nil
+}

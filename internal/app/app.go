@@ -1,0 +1,329 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/clsvc/license-service/internal/licensing"
+)
+
+// Store is everything the use cases need from storage.
+type Store interface {
+	BrandStore
+	ProductStore
+	LicenseStore
+	IdempotencyStore
+}
+
+// App runs the use cases.
+type App struct {
+	store Store
+	now   func() time.Time
+	rand  io.Reader // nil: crypto/rand
+
+	// IdempotencyTTL is how long a completed request is replayed.
+	IdempotencyTTL time.Duration
+	// InProgressTTL is how long a claimed but unfinished request blocks its key.
+	InProgressTTL time.Duration
+}
+
+// New returns an App over a store. now may be nil (time.Now).
+func New(store Store, now func() time.Time) *App {
+	if now == nil {
+		now = time.Now
+	}
+	return &App{store: store, now: func() time.Time { return now().UTC() }, IdempotencyTTL: 24 * time.Hour, InProgressTTL: 30 * time.Second}
+}
+
+// Now is the App's clock.
+func (a *App) Now() time.Time { return a.now() }
+
+// Authenticate resolves a plain brand API key to its tenant.
+func (a *App) Authenticate(ctx context.Context, apiKey string) (licensing.Tenant, error) {
+	apiKey = strings.TrimSpace(apiKey)
+	if apiKey == "" {
+		return licensing.Tenant{}, licensing.Errorf(licensing.CodeUnauthorized, "missing API key: send it in the X-API-Key header")
+	}
+	if len(apiKey) > licensing.MaxAPIKeyLength {
+		return licensing.Tenant{}, licensing.Errorf(licensing.CodeUnauthorized, "unknown API key")
+	}
+	return a.store.TenantForKeyHash(ctx, licensing.HashAPIKey(apiKey))
+}
+
+// CreateProduct adds a product to the tenant's catalogue.
+func (a *App) CreateProduct(ctx context.Context, t licensing.Tenant, slug, name string) (licensing.Product, error) {
+	p, err := licensing.NewProduct(t.Brand, slug, name, a.now())
+	if err != nil {
+		return licensing.Product{}, err
+	}
+	if err := a.store.CreateProduct(ctx, p); err != nil {
+		return licensing.Product{}, err
+	}
+	return p, nil
+}
+
+// ListProducts lists the tenant's products by slug.
+func (a *App) ListProducts(ctx context.Context, t licensing.Tenant) ([]licensing.Product, error) {
+	return a.store.ListProducts(ctx, t.Brand)
+}
+
+// ProvisionInput is a provisioning request as it arrives.
+type ProvisionInput struct {
+	CustomerEmail  string
+	Products       []string // ids or slugs
+	ExpirationDate string   // RFC 3339, empty = perpetual
+	MaxSeats       *int     // nil = 1
+}
+
+// provisionRequest is a validated ProvisionInput; its JSON is what the
+// idempotency hash covers, so equivalent requests hash alike.
+type provisionRequest struct {
+	Email     string     `json:"email"`
+	Products  []string   `json:"products"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	Seats     int        `json:"seats"`
+}
+
+func (in ProvisionInput) validate(now time.Time) (provisionRequest, error) {
+	var r provisionRequest
+	var err error
+	if r.Email, err = licensing.ParseEmail("customer_email", in.CustomerEmail); err != nil {
+		return r, err
+	}
+	if len(in.Products) == 0 {
+		return r, licensing.Invalid("products", "must name at least one product by id or slug")
+	}
+	if len(in.Products) > licensing.MaxProductsPerKey {
+		return r, licensing.Invalid("products", "must name at most %d products", licensing.MaxProductsPerKey)
+	}
+	for i, ref := range in.Products {
+		ref = strings.TrimSpace(ref)
+		if ref == "" || len(ref) > licensing.MaxSlugLength {
+			return r, licensing.Invalid(fmt.Sprintf("products[%d]", i), "must be a product id or slug")
+		}
+		if slices.Contains(r.Products, ref) {
+			return r, licensing.Invalid(fmt.Sprintf("products[%d]", i), "names %q twice", ref)
+		}
+		r.Products = append(r.Products, ref)
+	}
+	if in.ExpirationDate != "" {
+		t, err := licensing.ParseFutureDate("expiration_date", in.ExpirationDate, now)
+		if err != nil {
+			return r, err
+		}
+		r.ExpiresAt = &t
+	}
+	if r.Seats, err = licensing.ParseSeatLimit("max_seats", in.MaxSeats, 1); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+func (r provisionRequest) hash() string {
+	b, _ := json.Marshal(r) // a struct of strings, times and ints always marshals
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// MaxIdempotencyKeyLength bounds an idempotency key.
+const MaxIdempotencyKeyLength = 128
+
+// ParseIdempotencyKey validates an optional idempotency key: printable ASCII.
+func ParseIdempotencyKey(raw string) (string, error) {
+	s := strings.TrimSpace(raw)
+	if len(s) > MaxIdempotencyKeyLength {
+		return "", licensing.Invalid("idempotency_key", "must be at most %d characters", MaxIdempotencyKeyLength)
+	}
+	for _, c := range s {
+		if c < 0x21 || c > 0x7e {
+			return "", licensing.Invalid("idempotency_key", "must be printable ASCII without spaces")
+		}
+	}
+	return s, nil
+}
+
+// Provision creates a license key for a customer with one license per product
+// (US1). With an idempotency key, a repeated request replays the first
+// result (replayed is true) instead of provisioning again.
+func (a *App) Provision(ctx context.Context, t licensing.Tenant, in ProvisionInput, idempotencyKey string) (res licensing.Provisioned, replayed bool, err error) {
+	now := a.now()
+	req, err := in.validate(now)
+	if err != nil {
+		return res, false, err
+	}
+	idemKey, err := ParseIdempotencyKey(idempotencyKey)
+	if err != nil {
+		return res, false, err
+	}
+	var done *IdempotencyCompletion
+	if idemKey != "" {
+		hash := req.hash()
+		rec, err := a.store.Claim(ctx, IdempotencyClaim{
+			Brand: t.Brand, Key: idemKey, Hash: hash, Now: now,
+			LockedUntil: now.Add(a.InProgressTTL), ExpiresAt: now.Add(a.IdempotencyTTL),
+		})
+		if err != nil {
+			return res, false, err
+		}
+		if rec != nil {
+			return replay(rec, hash)
+		}
+		done = &IdempotencyCompletion{Brand: t.Brand, Key: idemKey, Hash: hash, ExpiresAt: now.Add(a.IdempotencyTTL)}
+		defer func() {
+			if err != nil {
+				if rerr := a.store.Release(context.WithoutCancel(ctx), t.Brand, idemKey, hash); rerr != nil {
+					err = errors.Join(err, fmt.Errorf("release idempotency key: %w", rerr))
+				}
+			}
+		}()
+	}
+	products, err := a.resolveProducts(ctx, t.Brand, req.Products)
+	if err != nil {
+		return res, false, err
+	}
+	// A fresh key collides with an existing one with probability ~2^-80 per
+	// pair; the conditional put catches it and a new key is drawn.
+	for attempt := 0; ; attempt++ {
+		res, err = a.newProvisioned(t, req, products, now)
+		if err != nil {
+			return res, false, err
+		}
+		if done != nil {
+			if done.Result, err = json.Marshal(toSnapshot(res)); err != nil {
+				return res, false, fmt.Errorf("encode idempotent result: %w", err)
+			}
+		}
+		err = a.store.Provision(ctx, res, done)
+		if !licensing.IsCode(err, licensing.CodeAlreadyExists) || attempt == 2 {
+			return res, false, err
+		}
+	}
+}
+
+func replay(rec *IdempotencyRecord, hash string) (licensing.Provisioned, bool, error) {
+	if rec.Hash != hash {
+		return licensing.Provisioned{}, false, licensing.Errorf(licensing.CodeIdempotencyKeyReused, "this idempotency key was used with a different request")
+	}
+	if !rec.Completed {
+		return licensing.Provisioned{}, false, licensing.Errorf(licensing.CodeRequestInProgress, "a request with this idempotency key is still in progress; retry shortly")
+	}
+	var s snapshot
+	if err := json.Unmarshal(rec.Result, &s); err != nil {
+		return licensing.Provisioned{}, false, fmt.Errorf("decode idempotent result: %w", err)
+	}
+	return s.provisioned(), true, nil
+}
+
+func (a *App) resolveProducts(ctx context.Context, brand string, refs []string) ([]licensing.Product, error) {
+	all, err := a.store.ListProducts(ctx, brand)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]licensing.Product, 0, len(refs))
+	var missing []string
+	for _, ref := range refs {
+		i := slices.IndexFunc(all, func(p licensing.Product) bool { return p.ID == ref || p.Slug == strings.ToLower(ref) })
+		if i < 0 {
+			missing = append(missing, ref)
+			continue
+		}
+		if slices.ContainsFunc(out, func(p licensing.Product) bool { return p.ID == all[i].ID }) {
+			return nil, licensing.Invalid("products", "names product %q twice", all[i].Slug)
+		}
+		out = append(out, all[i])
+	}
+	if len(missing) > 0 {
+		e := licensing.Errorf(licensing.CodeProductNotFound, "unknown product(s): %s", strings.Join(missing, ", "))
+		e.Field = "products"
+		return nil, e
+	}
+	return out, nil
+}
+
+func (a *App) newProvisioned(t licensing.Tenant, req provisionRequest, products []licensing.Product, now time.Time) (licensing.Provisioned, error) {
+	key, err := licensing.NewLicenseKey(t.KeyPrefix, a.rand)
+	if err != nil {
+		return licensing.Provisioned{}, err
+	}
+	p := licensing.Provisioned{Key: licensing.KeyRecord{
+		ID: licensing.NewID(licensing.KindLicenseKey), Key: key, Brand: t.Brand,
+		CustomerEmail: req.Email, CreatedAt: now,
+	}}
+	for _, prod := range products {
+		p.Licenses = append(p.Licenses, licensing.License{
+			ID: licensing.NewID(licensing.KindLicense), Key: key, Brand: t.Brand,
+			ProductID: prod.ID, ProductSlug: prod.Slug, Status: licensing.StatusValid,
+			SeatLimit: req.Seats, ExpiresAt: req.ExpiresAt, CreatedAt: now, UpdatedAt: now, Version: 1,
+		})
+	}
+	return p, nil
+}
+
+// License returns one of the tenant's licenses with its key.
+func (a *App) License(ctx context.Context, t licensing.Tenant, id string) (licensing.LicenseView, error) {
+	if !licensing.ValidID(licensing.KindLicense, id) {
+		return licensing.LicenseView{}, licenseNotFound()
+	}
+	return a.store.License(ctx, t.Brand, id)
+}
+
+func licenseNotFound() error {
+	return licensing.Errorf(licensing.CodeLicenseNotFound, "no such license")
+}
+
+// ChangeInput is a lifecycle request as it arrives.
+type ChangeInput struct {
+	Action         licensing.Action
+	Reason         string
+	ExpirationDate string // renew only
+}
+
+// ChangeLicense suspends, resumes, cancels or renews a license (US2).
+func (a *App) ChangeLicense(ctx context.Context, t licensing.Tenant, id string, in ChangeInput) (licensing.LicenseView, error) {
+	now := a.now()
+	reason, err := licensing.ParseReason("reason", in.Reason)
+	if err != nil {
+		return licensing.LicenseView{}, err
+	}
+	var expiry *time.Time
+	if in.Action == licensing.ActionRenew {
+		e, err := licensing.ParseFutureDate("expiration_date", in.ExpirationDate, now)
+		if err != nil {
+			return licensing.LicenseView{}, err
+		}
+		expiry = &e
+	}
+	if !licensing.ValidID(licensing.KindLicense, id) {
+		return licensing.LicenseView{}, licenseNotFound()
+	}
+	return a.store.UpdateLicense(ctx, t.Brand, id, func(l licensing.License) (licensing.License, error) {
+		return l.Transition(in.Action, reason, expiry, a.now())
+	})
+}
+
+// CustomerLicenses is every key (with its licenses) a customer holds at a brand.
+type CustomerLicenses struct {
+	Email string
+	Keys  []licensing.KeyLicenses
+}
+
+// LicensesByEmail lists a customer's keys and licenses at the tenant (US6).
+func (a *App) LicensesByEmail(ctx context.Context, t licensing.Tenant, email string) (CustomerLicenses, error) {
+	e, err := licensing.ParseEmail("email", email)
+	if err != nil {
+		return CustomerLicenses{}, err
+	}
+	keys, err := a.store.LicensesByEmail(ctx, t.Brand, e)
+	if err != nil {
+		return CustomerLicenses{}, err
+	}
+	return CustomerLicenses{Email: e, Keys: keys}, nil
+}

@@ -1,0 +1,82 @@
+package app
+
+import (
+	"context"
+	"strings"
+
+	"github.com/clsvc/license-service/internal/licensing"
+)
+
+// Ops runs the operator's use cases (the ops CLI, seeding): brands, API keys
+// and products on behalf of a brand.
+type Ops struct{ app *App }
+
+// Ops returns the operator's use cases over the same store.
+func (a *App) Ops() Ops { return Ops{app: a} }
+
+// CreateBrand onboards a brand.
+func (o Ops) CreateBrand(ctx context.Context, slug, name, prefix string) (licensing.Brand, error) {
+	b, err := licensing.NewBrand(slug, name, prefix, o.app.now())
+	if err != nil {
+		return b, err
+	}
+	return b, o.app.store.CreateBrand(ctx, b)
+}
+
+// ListBrands lists every brand by slug.
+func (o Ops) ListBrands(ctx context.Context) ([]licensing.Brand, error) {
+	return o.app.store.ListBrands(ctx)
+}
+
+// CreateAPIKey issues a new API key for a brand and returns the plain key,
+// which is not stored and cannot be shown again.
+func (o Ops) CreateAPIKey(ctx context.Context, brand string) (string, licensing.APIKey, error) {
+	plain, hash := licensing.NewAPISecret()
+	k, err := o.registerAPIKey(ctx, brand, plain, hash)
+	return plain, k, err
+}
+
+// ImportAPIKey registers a given plain key (local seeding uses fixed keys).
+func (o Ops) ImportAPIKey(ctx context.Context, brand, plain string) (licensing.APIKey, error) {
+	if len(plain) < 16 || len(plain) > licensing.MaxAPIKeyLength || strings.ContainsAny(plain, " \t\r\n") {
+		return licensing.APIKey{}, licensing.Invalid("api_key", "must be 16 to %d characters without spaces", licensing.MaxAPIKeyLength)
+	}
+	return o.registerAPIKey(ctx, brand, plain, licensing.HashAPIKey(plain))
+}
+
+func (o Ops) registerAPIKey(ctx context.Context, brand, plain, hash string) (licensing.APIKey, error) {
+	b, err := o.app.store.GetBrand(ctx, brand)
+	if err != nil {
+		return licensing.APIKey{}, err
+	}
+	k := licensing.APIKey{ID: licensing.NewID(licensing.KindBrandKey), Brand: b.Slug, Hash: hash, Hint: plain[len(plain)-4:], CreatedAt: o.app.now()}
+	if err := o.app.store.CreateAPIKey(ctx, b, k); err != nil {
+		return licensing.APIKey{}, err
+	}
+	return k, nil
+}
+
+// ListAPIKeys lists a brand's API keys, revoked ones included.
+func (o Ops) ListAPIKeys(ctx context.Context, brand string) ([]licensing.APIKey, error) {
+	if _, err := o.app.store.GetBrand(ctx, brand); err != nil {
+		return nil, err
+	}
+	return o.app.store.ListAPIKeys(ctx, brand)
+}
+
+// RevokeAPIKey revokes one of a brand's API keys; it stops working at once.
+func (o Ops) RevokeAPIKey(ctx context.Context, brand, id string) error {
+	if _, err := o.app.store.GetBrand(ctx, brand); err != nil {
+		return err
+	}
+	return o.app.store.RevokeAPIKey(ctx, brand, id, o.app.now())
+}
+
+// CreateProduct adds a product to a brand's catalogue.
+func (o Ops) CreateProduct(ctx context.Context, brand, slug, name string) (licensing.Product, error) {
+	b, err := o.app.store.GetBrand(ctx, brand)
+	if err != nil {
+		return licensing.Product{}, err
+	}
+	return o.app.CreateProduct(ctx, licensing.Tenant{Brand: b.Slug, KeyPrefix: b.KeyPrefix}, slug, name)
+}

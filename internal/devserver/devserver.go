@@ -1,0 +1,121 @@
+// Package devserver runs the whole service locally, as `make run` does: the
+// embedded DynamoDB-compatible engine (or any DynamoDB endpoint), the table of
+// template.yaml, demo data, and every route of template.yaml served by the
+// same handlers the Lambda functions run.
+package devserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	miniserver "github.com/truora/minidyn/server"
+
+	"github.com/clsvc/license-service/internal/demo"
+	"github.com/clsvc/license-service/internal/dynamo"
+	"github.com/clsvc/license-service/internal/localapi"
+	"github.com/clsvc/license-service/internal/service"
+	"github.com/clsvc/license-service/internal/stack"
+)
+
+// Options configure a local run.
+type Options struct {
+	Template   string // path of template.yaml
+	APIAddr    string // e.g. 127.0.0.1:3000; ":0" style picks a free port
+	DynamoAddr string // where the embedded engine listens, e.g. 127.0.0.1:8000
+	Config     service.Config
+	Seed       bool
+	Log        *slog.Logger
+}
+
+// Server is a running local service.
+type Server struct {
+	APIURL    string
+	DynamoURL string
+	Engine    *miniserver.Server // nil when an external endpoint is used
+	Service   *service.Service
+	servers   []*http.Server
+}
+
+// Start starts the engine (unless Config.DynamoDBEndpoint names another),
+// ensures the table, seeds the demo data and serves the API.
+func Start(ctx context.Context, o Options) (*Server, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	tpl, err := stack.Load(o.Template)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{}
+	if o.Config.DynamoDBEndpoint == "" {
+		s.Engine = miniserver.NewServer()
+		url, err := s.serve(o.DynamoAddr, s.Engine)
+		if err != nil {
+			return nil, fmt.Errorf("start embedded DynamoDB: %w", err)
+		}
+		o.Config.DynamoDBEndpoint = url
+	}
+	s.DynamoURL = o.Config.DynamoDBEndpoint
+	s.Service, err = service.New(ctx, o.Config, o.Log)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	if _, err := dynamo.EnsureTable(ctx, s.dynamoClient(), o.Config.TableName, tpl.Table); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if o.Seed {
+		if err := demo.Seed(ctx, s.Service.App.Ops()); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	handlers := map[string]localapi.Handler{}
+	for name, h := range s.Service.API.Handlers() {
+		handlers[name] = h
+	}
+	api, err := localapi.New(tpl.Functions, handlers, localapi.Options{Logger: o.Log})
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.APIURL, err = s.serve(o.APIAddr, api); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("start API: %w", err)
+	}
+	return s, nil
+}
+
+func (s *Server) dynamoClient() *dynamodb.Client { return s.Service.Store.Client() }
+
+// serve listens on addr and serves h in the background; it returns the base URL.
+func (s *Server) serve(addr string, h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.servers = append(s.servers, srv)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			panic(err)
+		}
+	}()
+	return "http://" + ln.Addr().String(), nil
+}
+
+// Close stops the API and the engine, letting requests in flight finish.
+func (s *Server) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for i := len(s.servers) - 1; i >= 0; i-- {
+		_ = s.servers[i].Shutdown(ctx)
+	}
+}

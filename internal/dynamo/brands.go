@@ -1,0 +1,240 @@
+package dynamo
+
+import (
+	"context"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/clsvc/license-service/internal/licensing"
+)
+
+type brandItem struct {
+	PK        string    `dynamodbav:"pk"`
+	SK        string    `dynamodbav:"sk"`
+	Type      string    `dynamodbav:"type"`
+	Slug      string    `dynamodbav:"slug"`
+	Name      string    `dynamodbav:"name"`
+	KeyPrefix string    `dynamodbav:"key_prefix"`
+	CreatedAt time.Time `dynamodbav:"created_at"`
+}
+
+func (i brandItem) brand() licensing.Brand {
+	return licensing.Brand{Slug: i.Slug, Name: i.Name, KeyPrefix: i.KeyPrefix, CreatedAt: i.CreatedAt}
+}
+
+// apiKeyItem resolves a key hash to its tenant: the one read on every brand request.
+type apiKeyItem struct {
+	PK        string    `dynamodbav:"pk"`
+	SK        string    `dynamodbav:"sk"`
+	Type      string    `dynamodbav:"type"`
+	Brand     string    `dynamodbav:"brand"`
+	KeyPrefix string    `dynamodbav:"key_prefix"`
+	KeyID     string    `dynamodbav:"key_id"`
+	CreatedAt time.Time `dynamodbav:"created_at"`
+}
+
+// apiKeyRefItem lists a key under its brand.
+type apiKeyRefItem struct {
+	PK        string     `dynamodbav:"pk"`
+	SK        string     `dynamodbav:"sk"`
+	Type      string     `dynamodbav:"type"`
+	Brand     string     `dynamodbav:"brand"`
+	KeyID     string     `dynamodbav:"key_id"`
+	Hash      string     `dynamodbav:"key_hash"`
+	Hint      string     `dynamodbav:"hint"`
+	CreatedAt time.Time  `dynamodbav:"created_at"`
+	RevokedAt *time.Time `dynamodbav:"revoked_at,omitempty"`
+}
+
+func (i apiKeyRefItem) apiKey() licensing.APIKey {
+	return licensing.APIKey{ID: i.KeyID, Brand: i.Brand, Hash: i.Hash, Hint: i.Hint, CreatedAt: i.CreatedAt, RevokedAt: i.RevokedAt}
+}
+
+const notExists = "attribute_not_exists(pk)"
+
+// CreateBrand puts the brand and its prefix claim in one transaction.
+func (s *Store) CreateBrand(ctx context.Context, b licensing.Brand) error {
+	brand, err := attributevalue.MarshalMap(brandItem{PK: brandsPK(), SK: brandSK(b.Slug), Type: "brand", Slug: b.Slug, Name: b.Name, KeyPrefix: b.KeyPrefix, CreatedAt: b.CreatedAt})
+	if err != nil {
+		return err
+	}
+	prefix := keyOf(brandsPK(), prefixSK(b.KeyPrefix))
+	prefix["type"] = str("brand_prefix")
+	prefix["slug"] = str(b.Slug)
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &s.table, Item: brand, ConditionExpression: aws.String(notExists)}},
+		{Put: &types.Put{TableName: &s.table, Item: prefix, ConditionExpression: aws.String(notExists)}},
+	}})
+	if codes, ok := cancelled(err); ok && !unavailable(err) {
+		if codes[0] == "ConditionalCheckFailed" {
+			return licensing.Errorf(licensing.CodeAlreadyExists, "brand %q already exists", b.Slug)
+		}
+		return licensing.Errorf(licensing.CodeAlreadyExists, "key prefix %q is taken by another brand", b.KeyPrefix)
+	}
+	return fail("create brand", err)
+}
+
+// GetBrand reads one brand.
+func (s *Store) GetBrand(ctx context.Context, slug string) (licensing.Brand, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: keyOf(brandsPK(), brandSK(slug))})
+	if err != nil {
+		return licensing.Brand{}, fail("get brand", err)
+	}
+	if out.Item == nil {
+		return licensing.Brand{}, licensing.Errorf(licensing.CodeBrandNotFound, "no brand %q", slug)
+	}
+	var it brandItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return licensing.Brand{}, fail("decode brand", err)
+	}
+	return it.brand(), nil
+}
+
+// ListBrands lists every brand, by slug.
+func (s *Store) ListBrands(ctx context.Context) ([]licensing.Brand, error) {
+	items, err := s.queryPrefix(ctx, brandsPK(), "BRAND#")
+	if err != nil {
+		return nil, fail("list brands", err)
+	}
+	var rows []brandItem
+	if err := attributevalue.UnmarshalListOfMaps(items, &rows); err != nil {
+		return nil, fail("decode brands", err)
+	}
+	out := make([]licensing.Brand, len(rows))
+	for i, r := range rows {
+		out[i] = r.brand()
+	}
+	return out, nil
+}
+
+// CreateAPIKey puts the hash lookup item and the brand's listing item in one
+// transaction, conditioned on the brand existing.
+func (s *Store) CreateAPIKey(ctx context.Context, b licensing.Brand, k licensing.APIKey) error {
+	lookup, err := attributevalue.MarshalMap(apiKeyItem{PK: apiKeyPK(k.Hash), SK: skAPIKey, Type: "api_key", Brand: b.Slug, KeyPrefix: b.KeyPrefix, KeyID: k.ID, CreatedAt: k.CreatedAt})
+	if err != nil {
+		return err
+	}
+	ref, err := attributevalue.MarshalMap(apiKeyRefItem{PK: brandPK(b.Slug), SK: apiKeyRefSK(k.ID), Type: "api_key_ref", Brand: b.Slug, KeyID: k.ID, Hash: k.Hash, Hint: k.Hint, CreatedAt: k.CreatedAt})
+	if err != nil {
+		return err
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{ConditionCheck: &types.ConditionCheck{TableName: &s.table, Key: keyOf(brandsPK(), brandSK(b.Slug)), ConditionExpression: aws.String("attribute_exists(pk)")}},
+		{Put: &types.Put{TableName: &s.table, Item: lookup, ConditionExpression: aws.String(notExists)}},
+		{Put: &types.Put{TableName: &s.table, Item: ref, ConditionExpression: aws.String(notExists)}},
+	}})
+	if codes, ok := cancelled(err); ok && !unavailable(err) {
+		if codes[0] == "ConditionalCheckFailed" {
+			return licensing.Errorf(licensing.CodeBrandNotFound, "no brand %q", b.Slug)
+		}
+		return licensing.Errorf(licensing.CodeAlreadyExists, "this API key is already registered")
+	}
+	return fail("create api key", err)
+}
+
+// ListAPIKeys lists a brand's keys, oldest first.
+func (s *Store) ListAPIKeys(ctx context.Context, brand string) ([]licensing.APIKey, error) {
+	items, err := s.queryPrefix(ctx, brandPK(brand), "APIKEY#")
+	if err != nil {
+		return nil, fail("list api keys", err)
+	}
+	var rows []apiKeyRefItem
+	if err := attributevalue.UnmarshalListOfMaps(items, &rows); err != nil {
+		return nil, fail("decode api keys", err)
+	}
+	out := make([]licensing.APIKey, len(rows))
+	for i, r := range rows {
+		out[i] = r.apiKey()
+	}
+	sortByCreation(out, func(k licensing.APIKey) time.Time { return k.CreatedAt })
+	return out, nil
+}
+
+// RevokeAPIKey deletes the hash lookup (so the key stops resolving at once)
+// and marks the listing revoked, in one transaction.
+func (s *Store) RevokeAPIKey(ctx context.Context, brand, id string, at time.Time) error {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: keyOf(brandPK(brand), apiKeyRefSK(id)), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return fail("get api key", err)
+	}
+	notFound := licensing.Errorf(licensing.CodeAPIKeyNotFound, "brand %q has no active API key %q", brand, id)
+	if out.Item == nil {
+		return notFound
+	}
+	var ref apiKeyRefItem
+	if err := attributevalue.UnmarshalMap(out.Item, &ref); err != nil {
+		return fail("decode api key", err)
+	}
+	if ref.RevokedAt != nil {
+		return notFound
+	}
+	revoked, err := attributevalue.Marshal(at)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName: &s.table, Key: keyOf(brandPK(brand), apiKeyRefSK(id)),
+			UpdateExpression:          aws.String("SET revoked_at = :at"),
+			ConditionExpression:       aws.String("attribute_exists(pk) AND attribute_not_exists(revoked_at)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":at": revoked},
+		}},
+		{Delete: &types.Delete{
+			TableName: &s.table, Key: keyOf(apiKeyPK(ref.Hash), skAPIKey),
+			ConditionExpression:       aws.String("brand = :brand"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":brand": str(brand)},
+		}},
+	}})
+	if _, ok := cancelled(err); ok && !unavailable(err) {
+		return notFound
+	}
+	return fail("revoke api key", err)
+}
+
+// TenantForKeyHash resolves an API key hash with one GetItem.
+func (s *Store) TenantForKeyHash(ctx context.Context, hash string) (licensing.Tenant, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: keyOf(apiKeyPK(hash), skAPIKey)})
+	if err != nil {
+		return licensing.Tenant{}, fail("resolve api key", err)
+	}
+	if out.Item == nil {
+		return licensing.Tenant{}, licensing.Errorf(licensing.CodeUnauthorized, "unknown or revoked API key")
+	}
+	var it apiKeyItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return licensing.Tenant{}, fail("decode api key", err)
+	}
+	return licensing.Tenant{Brand: it.Brand, KeyPrefix: it.KeyPrefix, APIKeyID: it.KeyID}, nil
+}
+
+// queryPrefix reads every item of a partition whose sort key starts with prefix.
+func (s *Store) queryPrefix(ctx context.Context, pk, skPrefix string) ([]map[string]types.AttributeValue, error) {
+	return s.queryAll(ctx, &dynamodb.QueryInput{
+		TableName:              &s.table,
+		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :sk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(pk), ":sk": str(skPrefix),
+		},
+		ConsistentRead: aws.Bool(true),
+	})
+}
+
+// maxQueryPages bounds how many pages one listing reads.
+const maxQueryPages = 20
+
+func (s *Store) queryAll(ctx context.Context, in *dynamodb.QueryInput) ([]map[string]types.AttributeValue, error) {
+	var items []map[string]types.AttributeValue
+	p := dynamodb.NewQueryPaginator(s.db, in)
+	for page := 0; p.HasMorePages() && page < maxQueryPages; page++ {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, out.Items...)
+	}
+	return items, nil
+}

@@ -1,0 +1,98 @@
+// Package dynamotest runs the embedded DynamoDB-compatible engine (minidyn in
+// its HTTP server mode) for tests, with the table of template.yaml, reached
+// through the real AWS SDK client.
+package dynamotest
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	miniserver "github.com/truora/minidyn/server"
+
+	"github.com/clsvc/license-service/internal/dynamo"
+	"github.com/clsvc/license-service/internal/stack"
+)
+
+// Engine is a running embedded engine with the service's table.
+type Engine struct {
+	Server *miniserver.Server // failure emulation: EmulateFailure, EmulateFailureForTable
+	URL    string
+	Client *dynamodb.Client
+	Table  string
+	Store  *dynamo.Store
+}
+
+// Start runs an engine for the test and creates the table; it stops with the test.
+func Start(t testing.TB, opts ...func(*dynamodb.Options)) *Engine {
+	t.Helper()
+	srv := miniserver.NewServer()
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	ctx := context.Background()
+	db, err := dynamo.NewClient(ctx, dynamo.ClientConfig{Endpoint: ts.URL, Region: "us-east-1", MaxAttempts: 1})
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	if len(opts) > 0 {
+		db = dynamodb.New(db.Options(), opts...)
+	}
+	tpl, err := stack.Load(TemplatePath(t))
+	if err != nil {
+		t.Fatalf("template: %v", err)
+	}
+	const table = "licenses"
+	if _, err := dynamo.EnsureTable(ctx, db, table, tpl.Table); err != nil {
+		t.Fatalf("table: %v", err)
+	}
+	return &Engine{Server: srv, URL: ts.URL, Client: db, Table: table, Store: dynamo.New(db, table)}
+}
+
+// TemplatePath finds template.yaml at the module root above the working directory.
+func TemplatePath(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "template.yaml")
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Dump returns every item of the table as sorted JSON lines, for asserting
+// that a request changed nothing.
+func (e *Engine) Dump(t testing.TB) []string {
+	t.Helper()
+	out, err := e.Client.Scan(context.Background(), &dynamodb.ScanInput{TableName: &e.Table})
+	if err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+	lines := make([]string, 0, len(out.Items))
+	for _, it := range out.Items {
+		var m map[string]any
+		if err := attributevalue.UnmarshalMap(it, &m); err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatalf("encode: %v", err)
+		}
+		lines = append(lines, string(b))
+	}
+	sort.Strings(lines)
+	return lines
+}

@@ -1,0 +1,101 @@
+package dynamo
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/clsvc/license-service/internal/app"
+	"github.com/clsvc/license-service/internal/licensing"
+)
+
+const (
+	idemInProgress = "INPROGRESS"
+	idemCompleted  = "COMPLETED"
+)
+
+type idemItem struct {
+	PK          string `dynamodbav:"pk"`
+	SK          string `dynamodbav:"sk"`
+	Type        string `dynamodbav:"type"`
+	Status      string `dynamodbav:"idem_status"`
+	Hash        string `dynamodbav:"body_hash"`
+	LockedUntil int64  `dynamodbav:"locked_until,omitempty"` // unix ms
+	ExpiresAt   int64  `dynamodbav:"ttl"`                    // unix s; also the table's TTL attribute
+	Result      string `dynamodbav:"result,omitempty"`
+}
+
+// Claim puts an in-progress record under the key unless a live one exists: a
+// record is dead when it expired, or when it is in progress past its lock (its
+// Lambda died). A live record is returned instead.
+func (s *Store) Claim(ctx context.Context, c app.IdempotencyClaim) (*app.IdempotencyRecord, error) {
+	item, err := attributevalue.MarshalMap(idemItem{
+		PK: idemPK(c.Brand, c.Key), SK: skIdem, Type: "idempotency", Status: idemInProgress, Hash: c.Hash,
+		LockedUntil: c.LockedUntil.UnixMilli(), ExpiresAt: epoch(c.ExpiresAt),
+	})
+	if err != nil {
+		return nil, err
+	}
+	for range 3 {
+		_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName:                &s.table,
+			Item:                     item,
+			ConditionExpression:      aws.String("attribute_not_exists(pk) OR #ttl <= :now OR (idem_status = :inprogress AND locked_until <= :nowms)"),
+			ExpressionAttributeNames: map[string]string{"#ttl": AttrTTL},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":now": num(epoch(c.Now)), ":nowms": num(c.Now.UnixMilli()), ":inprogress": str(idemInProgress),
+			},
+		})
+		if !conditionFailed(err) {
+			return nil, fail("claim idempotency key", err)
+		}
+		out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: keyOf(idemPK(c.Brand, c.Key), skIdem), ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return nil, fail("read idempotency key", err)
+		}
+		if out.Item == nil {
+			continue // released in between: claim again
+		}
+		var it idemItem
+		if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+			return nil, fail("decode idempotency record", err)
+		}
+		return &app.IdempotencyRecord{Hash: it.Hash, Completed: it.Status == idemCompleted, Result: []byte(it.Result)}, nil
+	}
+	return nil, licensing.Errorf(licensing.CodeRequestInProgress, "a request with this idempotency key is still in progress; retry shortly")
+}
+
+// completeIdempotency is the transaction step that completes a claimed record.
+func (s *Store) completeIdempotency(d app.IdempotencyCompletion) *types.Update {
+	return &types.Update{
+		TableName:                &s.table,
+		Key:                      keyOf(idemPK(d.Brand, d.Key), skIdem),
+		UpdateExpression:         aws.String("SET idem_status = :done, #result = :result, #ttl = :ttl REMOVE locked_until"),
+		ConditionExpression:      aws.String("idem_status = :inprogress AND body_hash = :hash"),
+		ExpressionAttributeNames: map[string]string{"#ttl": AttrTTL, "#result": "result"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":done": str(idemCompleted), ":result": str(string(d.Result)), ":ttl": num(epoch(d.ExpiresAt)),
+			":inprogress": str(idemInProgress), ":hash": str(d.Hash),
+		},
+	}
+}
+
+// Release deletes an in-progress record of this hash, so the key may be
+// retried at once after a failure.
+func (s *Store) Release(ctx context.Context, brand, key, hash string) error {
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:           &s.table,
+		Key:                 keyOf(idemPK(brand, key), skIdem),
+		ConditionExpression: aws.String("idem_status = :inprogress AND body_hash = :hash"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":inprogress": str(idemInProgress), ":hash": str(hash),
+		},
+	})
+	if conditionFailed(err) {
+		return nil
+	}
+	return fail("release idempotency key", err)
+}

@@ -1,0 +1,328 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/clsvc/license-service/internal/app"
+	"github.com/clsvc/license-service/internal/licensing"
+)
+
+type keyItem struct {
+	PK            string    `dynamodbav:"pk"`
+	SK            string    `dynamodbav:"sk"`
+	Type          string    `dynamodbav:"type"`
+	KeyID         string    `dynamodbav:"key_id"`
+	Key           string    `dynamodbav:"license_key"`
+	Brand         string    `dynamodbav:"brand"`
+	CustomerEmail string    `dynamodbav:"customer_email"`
+	CreatedAt     time.Time `dynamodbav:"created_at"`
+	GSI1PK        string    `dynamodbav:"gsi1pk"`
+	GSI1SK        string    `dynamodbav:"gsi1sk"`
+}
+
+func (i keyItem) record() licensing.KeyRecord {
+	return licensing.KeyRecord{ID: i.KeyID, Key: licensing.LicenseKey(i.Key), Brand: i.Brand, CustomerEmail: i.CustomerEmail, CreatedAt: i.CreatedAt}
+}
+
+type licenseItem struct {
+	PK          string     `dynamodbav:"pk"`
+	SK          string     `dynamodbav:"sk"`
+	Type        string     `dynamodbav:"type"`
+	LicenseID   string     `dynamodbav:"license_id"`
+	Key         string     `dynamodbav:"license_key"`
+	Brand       string     `dynamodbav:"brand"`
+	ProductID   string     `dynamodbav:"product_id"`
+	ProductSlug string     `dynamodbav:"product_slug"`
+	Status      string     `dynamodbav:"status"`
+	Reason      string     `dynamodbav:"status_reason,omitempty"`
+	SeatLimit   int        `dynamodbav:"seat_limit"`
+	SeatsUsed   int        `dynamodbav:"seats_used"`
+	ExpiresAt   *time.Time `dynamodbav:"expires_at,omitempty"`
+	CreatedAt   time.Time  `dynamodbav:"created_at"`
+	UpdatedAt   time.Time  `dynamodbav:"updated_at"`
+	Version     int64      `dynamodbav:"version"`
+	GSI1PK      string     `dynamodbav:"gsi1pk"`
+	GSI1SK      string     `dynamodbav:"gsi1sk"`
+}
+
+func (i licenseItem) license() licensing.License {
+	return licensing.License{
+		ID: i.LicenseID, Key: licensing.LicenseKey(i.Key), Brand: i.Brand, ProductID: i.ProductID, ProductSlug: i.ProductSlug,
+		Status: licensing.Status(i.Status), Reason: i.Reason, SeatLimit: i.SeatLimit, SeatsUsed: i.SeatsUsed,
+		ExpiresAt: i.ExpiresAt, CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt, Version: i.Version,
+	}
+}
+
+// pointerItem finds a brand's license by id.
+type pointerItem struct {
+	PK        string `dynamodbav:"pk"`
+	SK        string `dynamodbav:"sk"`
+	Type      string `dynamodbav:"type"`
+	Brand     string `dynamodbav:"brand"`
+	LicenseID string `dynamodbav:"license_id"`
+	Key       string `dynamodbav:"license_key"`
+	ProductID string `dynamodbav:"product_id"`
+}
+
+// sortable is a fixed-width UTC time that sorts as a string.
+func sortable(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z") }
+
+func emailSK(k licensing.KeyRecord, sk string) string {
+	return sortable(k.CreatedAt) + "#" + string(k.Key) + "#" + sk
+}
+
+// Provision writes a new key, its licenses, their pointers and e-mail index
+// entries, and completes the idempotency record, in one transaction.
+func (s *Store) Provision(ctx context.Context, p licensing.Provisioned, done *app.IdempotencyCompletion) error {
+	k := p.Key
+	gsiPK := emailGSIPK(k.Brand, k.CustomerEmail)
+	key, err := attributevalue.MarshalMap(keyItem{
+		PK: keyPK(k.Key), SK: skKey, Type: "license_key", KeyID: k.ID, Key: string(k.Key), Brand: k.Brand,
+		CustomerEmail: k.CustomerEmail, CreatedAt: k.CreatedAt, GSI1PK: gsiPK, GSI1SK: emailSK(k, skKey),
+	})
+	if err != nil {
+		return err
+	}
+	cond := aws.String(notExists)
+	writes := []types.TransactWriteItem{{Put: &types.Put{TableName: &s.table, Item: key, ConditionExpression: cond}}}
+	for _, l := range p.Licenses {
+		lic, err := attributevalue.MarshalMap(toLicenseItem(k, l))
+		if err != nil {
+			return err
+		}
+		ptr, err := attributevalue.MarshalMap(pointerItem{PK: licensePtrPK(k.Brand, l.ID), SK: skPtr, Type: "license_pointer", Brand: k.Brand, LicenseID: l.ID, Key: string(k.Key), ProductID: l.ProductID})
+		if err != nil {
+			return err
+		}
+		writes = append(writes,
+			types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: lic, ConditionExpression: cond}},
+			types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: ptr, ConditionExpression: cond}})
+	}
+	if done != nil {
+		writes = append(writes, types.TransactWriteItem{Update: s.completeIdempotency(*done)})
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
+	if codes, ok := cancelled(err); ok && !unavailable(err) {
+		switch {
+		case codes[0] == "ConditionalCheckFailed":
+			return licensing.Errorf(licensing.CodeAlreadyExists, "license key collision")
+		case done != nil && codes[len(codes)-1] == "ConditionalCheckFailed":
+			return licensing.Errorf(licensing.CodeRequestInProgress, "the idempotency key was taken over by another request; retry")
+		}
+	}
+	return fail("provision", err)
+}
+
+func toLicenseItem(k licensing.KeyRecord, l licensing.License) licenseItem {
+	sk := licenseSK(l.ProductID)
+	return licenseItem{
+		PK: keyPK(k.Key), SK: sk, Type: "license", LicenseID: l.ID, Key: string(k.Key), Brand: k.Brand,
+		ProductID: l.ProductID, ProductSlug: l.ProductSlug, Status: string(l.Status), Reason: l.Reason,
+		SeatLimit: l.SeatLimit, SeatsUsed: l.SeatsUsed, ExpiresAt: l.ExpiresAt,
+		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Version: l.Version,
+		GSI1PK: emailGSIPK(k.Brand, k.CustomerEmail), GSI1SK: emailSK(k, sk),
+	}
+}
+
+// keyPartition is everything stored under one license key.
+type keyPartition struct {
+	key      keyItem
+	licenses []licenseItem
+}
+
+// readKey reads a key's partition with one strongly consistent Query.
+func (s *Store) readKey(ctx context.Context, k licensing.LicenseKey) (keyPartition, bool, error) {
+	items, err := s.queryAll(ctx, &dynamodb.QueryInput{
+		TableName:                 &s.table,
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(keyPK(k))},
+		ConsistentRead:            aws.Bool(true),
+	})
+	if err != nil {
+		return keyPartition{}, false, err
+	}
+	var kp keyPartition
+	found := false
+	for _, it := range items {
+		sk, _ := it[AttrSK].(*types.AttributeValueMemberS)
+		if sk == nil {
+			continue
+		}
+		switch {
+		case sk.Value == skKey:
+			if err := attributevalue.UnmarshalMap(it, &kp.key); err != nil {
+				return kp, false, err
+			}
+			found = true
+		case strings.HasPrefix(sk.Value, "LIC#"):
+			var l licenseItem
+			if err := attributevalue.UnmarshalMap(it, &l); err != nil {
+				return kp, false, err
+			}
+			kp.licenses = append(kp.licenses, l)
+		}
+	}
+	return kp, found, nil
+}
+
+// License finds a brand's license by id: its pointer, then its key's partition.
+func (s *Store) License(ctx context.Context, brand, id string) (licensing.LicenseView, error) {
+	notFound := licensing.Errorf(licensing.CodeLicenseNotFound, "no such license")
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: keyOf(licensePtrPK(brand, id), skPtr)})
+	if err != nil {
+		return licensing.LicenseView{}, fail("get license pointer", err)
+	}
+	if out.Item == nil {
+		return licensing.LicenseView{}, notFound
+	}
+	var ptr pointerItem
+	if err := attributevalue.UnmarshalMap(out.Item, &ptr); err != nil {
+		return licensing.LicenseView{}, fail("decode license pointer", err)
+	}
+	kp, found, err := s.readKey(ctx, licensing.LicenseKey(ptr.Key))
+	if err != nil {
+		return licensing.LicenseView{}, fail("read license key", err)
+	}
+	if !found || kp.key.Brand != brand {
+		return licensing.LicenseView{}, notFound
+	}
+	for _, l := range kp.licenses {
+		if l.LicenseID == id {
+			return licensing.LicenseView{Key: kp.key.record(), License: l.license()}, nil
+		}
+	}
+	return licensing.LicenseView{}, notFound
+}
+
+// maxUpdateAttempts bounds the optimistic retries of UpdateLicense.
+const maxUpdateAttempts = 5
+
+// UpdateLicense applies change to the license's current state and writes it
+// conditioned on the version read; a concurrent change makes it re-read and
+// re-apply, so two changes never interleave.
+func (s *Store) UpdateLicense(ctx context.Context, brand, id string, change func(licensing.License) (licensing.License, error)) (licensing.LicenseView, error) {
+	for range maxUpdateAttempts {
+		view, err := s.License(ctx, brand, id)
+		if err != nil {
+			return view, err
+		}
+		next, err := change(view.License)
+		if err != nil {
+			return view, err
+		}
+		err = s.writeLicenseState(ctx, next, view.License.Version)
+		if conditionFailed(err) {
+			continue
+		}
+		if err != nil {
+			return view, fail("update license", err)
+		}
+		view.License = next
+		return view, nil
+	}
+	return licensing.LicenseView{}, licensing.Unavailable(errors.New("license changed concurrently too often"))
+}
+
+func (s *Store) writeLicenseState(ctx context.Context, l licensing.License, prevVersion int64) error {
+	updated, err := attributevalue.Marshal(l.UpdatedAt)
+	if err != nil {
+		return err
+	}
+	values := map[string]types.AttributeValue{
+		":status": str(string(l.Status)), ":updated": updated,
+		":version": num(l.Version), ":prev": num(prevVersion),
+	}
+	set := []string{"#status = :status", "updated_at = :updated", "version = :version"}
+	var remove []string
+	if l.Reason != "" {
+		set = append(set, "status_reason = :reason")
+		values[":reason"] = str(l.Reason)
+	} else {
+		remove = append(remove, "status_reason")
+	}
+	if l.ExpiresAt != nil {
+		exp, err := attributevalue.Marshal(*l.ExpiresAt)
+		if err != nil {
+			return err
+		}
+		set = append(set, "expires_at = :expires")
+		values[":expires"] = exp
+	} else {
+		remove = append(remove, "expires_at")
+	}
+	expr := "SET " + strings.Join(set, ", ")
+	if len(remove) > 0 {
+		expr += " REMOVE " + strings.Join(remove, ", ")
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       keyOf(keyPK(l.Key), licenseSK(l.ProductID)),
+		UpdateExpression:          aws.String(expr),
+		ConditionExpression:       aws.String("attribute_exists(pk) AND version = :prev"),
+		ExpressionAttributeNames:  map[string]string{"#status": "status"},
+		ExpressionAttributeValues: values,
+	})
+	return err
+}
+
+// LicensesByEmail lists a brand's keys for a customer, oldest first, with one
+// Query of the e-mail index (eventually consistent, as every GSI read).
+func (s *Store) LicensesByEmail(ctx context.Context, brand, email string) ([]licensing.KeyLicenses, error) {
+	items, err := s.queryAll(ctx, &dynamodb.QueryInput{
+		TableName:                 &s.table,
+		IndexName:                 aws.String(IndexByMail),
+		KeyConditionExpression:    aws.String("gsi1pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(emailGSIPK(brand, email))},
+	})
+	if err != nil {
+		return nil, fail("query licenses by email", err)
+	}
+	var out []licensing.KeyLicenses
+	index := map[string]int{}
+	group := func(key string) int {
+		i, ok := index[key]
+		if !ok {
+			i = len(out)
+			index[key] = i
+			out = append(out, licensing.KeyLicenses{})
+		}
+		return i
+	}
+	for _, it := range items {
+		typ, _ := it["type"].(*types.AttributeValueMemberS)
+		if typ == nil {
+			continue
+		}
+		switch typ.Value {
+		case "license_key":
+			var k keyItem
+			if err := attributevalue.UnmarshalMap(it, &k); err != nil {
+				return nil, fail("decode license key", err)
+			}
+			out[group(k.Key)].Key = k.record()
+		case "license":
+			var l licenseItem
+			if err := attributevalue.UnmarshalMap(it, &l); err != nil {
+				return nil, fail("decode license", err)
+			}
+			i := group(l.Key)
+			out[i].Licenses = append(out[i].Licenses, l.license())
+		}
+	}
+	// Drop groups whose key item the index has not caught up with yet.
+	kept := out[:0]
+	for _, g := range out {
+		if g.Key.Brand == brand {
+			kept = append(kept, g)
+		}
+	}
+	return kept, nil
+}

@@ -1,0 +1,89 @@
+package licensing
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"time"
+)
+
+// Brand is a tenant: a software brand with its own products, licenses and API
+// keys. Its slug is its identity.
+type Brand struct {
+	Slug      string
+	Name      string
+	KeyPrefix string
+	CreatedAt time.Time
+}
+
+// NewBrand validates the parts of a new brand.
+func NewBrand(slug, name, prefix string, now time.Time) (Brand, error) {
+	s, err := ParseSlug("slug", slug)
+	if err != nil {
+		return Brand{}, err
+	}
+	n, err := ParseName("name", name)
+	if err != nil {
+		return Brand{}, err
+	}
+	p, err := ParsePrefix("prefix", prefix)
+	if err != nil {
+		return Brand{}, err
+	}
+	return Brand{Slug: s, Name: n, KeyPrefix: p, CreatedAt: now.UTC()}, nil
+}
+
+// APIKey is a brand's credential for the brand API. Only the SHA-256 hash of
+// the secret is kept.
+type APIKey struct {
+	ID        string
+	Brand     string
+	Hash      string // hex SHA-256 of the plain key
+	Hint      string // the last four characters, to tell keys apart
+	CreatedAt time.Time
+	RevokedAt *time.Time
+}
+
+// Active reports whether the key may still be used.
+func (k APIKey) Active() bool { return k.RevokedAt == nil }
+
+// Product is something a brand sells licenses for.
+type Product struct {
+	ID        string
+	Brand     string
+	Slug      string
+	Name      string
+	CreatedAt time.Time
+}
+
+// NewProduct validates the parts of a new product of a brand.
+func NewProduct(brand, slug, name string, now time.Time) (Product, error) {
+	s, err := ParseSlug("slug", slug)
+	if err != nil {
+		return Product{}, err
+	}
+	n, err := ParseName("name", name)
+	if err != nil {
+		return Product{}, err
+	}
+	return Product{ID: NewID(KindProduct), Brand: brand, Slug: s, Name: n, CreatedAt: now.UTC()}, nil
+}
+
+// NewAPISecret draws a new plain API key and returns it with its hash. The
+// plain key is shown once and never stored.
+func NewAPISecret() (plain, hash string) {
+	var b [20]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	plain = "cls_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
+	return plain, HashAPIKey(plain)
+}
+
+// HashAPIKey is the SHA-256 hex digest under which an API key is stored.
+func HashAPIKey(plain string) string {
+	sum := sha256.Sum256([]byte(plain))
+	return hex.EncodeToString(sum[:])
+}
+
+// MaxAPIKeyLength bounds an API key accepted from outside.
+const MaxAPIKeyLength = 128

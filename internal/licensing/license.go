@@ -1,0 +1,148 @@
+package licensing
+
+import "time"
+
+// Status is the stored lifecycle status of a license.
+type Status string
+
+// Stored statuses, and the derived "expired" that a valid license past its
+// expiry reads as.
+const (
+	StatusValid     Status = "valid"
+	StatusSuspended Status = "suspended"
+	StatusCancelled Status = "cancelled"
+	StatusExpired   Status = "expired"
+)
+
+// KeyRecord is a license key handed to one customer: it groups one license per
+// product.
+type KeyRecord struct {
+	ID            string
+	Key           LicenseKey
+	Brand         string
+	CustomerEmail string
+	CreatedAt     time.Time
+}
+
+// License entitles a license key to one product, on up to SeatLimit seats.
+type License struct {
+	ID          string
+	Key         LicenseKey
+	Brand       string
+	ProductID   string
+	ProductSlug string
+	Status      Status // stored status: valid, suspended or cancelled
+	Reason      string // why it was last suspended, resumed or cancelled
+	SeatLimit   int
+	SeatsUsed   int
+	ExpiresAt   *time.Time // nil: perpetual
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	Version     int64 // optimistic concurrency: bumped by every change
+}
+
+// EffectiveStatus is the status as clients see it: a valid license past its
+// expiry is expired.
+func (l License) EffectiveStatus(now time.Time) Status {
+	if l.Status == StatusValid && l.ExpiresAt != nil && !now.Before(*l.ExpiresAt) {
+		return StatusExpired
+	}
+	return l.Status
+}
+
+// SeatsRemaining is how many more seats may be activated.
+func (l License) SeatsRemaining() int {
+	return max(l.SeatLimit-l.SeatsUsed, 0)
+}
+
+// Action is a lifecycle change requested by a brand.
+type Action string
+
+// Lifecycle actions.
+const (
+	ActionSuspend Action = "suspend"
+	ActionResume  Action = "resume"
+	ActionCancel  Action = "cancel"
+	ActionRenew   Action = "renew"
+)
+
+// Transition applies a lifecycle action to a license as of now and returns the
+// changed license. Invalid transitions are CodeInvalidTransition errors:
+//
+//	suspend: valid (not expired) → suspended
+//	resume:  suspended → valid
+//	cancel:  valid, expired or suspended → cancelled (final)
+//	renew:   valid, expired or suspended, not perpetual → a later expiry, status unchanged
+func (l License) Transition(a Action, reason string, expiresAt *time.Time, now time.Time) (License, error) {
+	from := l.EffectiveStatus(now)
+	next := l
+	switch a {
+	case ActionSuspend:
+		if from != StatusValid {
+			return l, invalidTransition(a, from)
+		}
+		next.Status = StatusSuspended
+	case ActionResume:
+		if from != StatusSuspended {
+			return l, invalidTransition(a, from)
+		}
+		next.Status = StatusValid
+	case ActionCancel:
+		if from == StatusCancelled {
+			return l, invalidTransition(a, from)
+		}
+		next.Status = StatusCancelled
+	case ActionRenew:
+		if from == StatusCancelled {
+			return l, invalidTransition(a, from)
+		}
+		if expiresAt == nil {
+			return l, Invalid("expiration_date", "is required")
+		}
+		if l.ExpiresAt == nil {
+			return l, Errorf(CodeInvalidTransition, "cannot renew a perpetual license: it never expires")
+		}
+		if !expiresAt.After(*l.ExpiresAt) {
+			return l, Invalid("expiration_date", "must be later than the current expiry %s", l.ExpiresAt.Format(time.RFC3339))
+		}
+		e := expiresAt.UTC()
+		next.ExpiresAt = &e
+	default:
+		return l, Errorf(CodeInvalidTransition, "unknown action %q", a)
+	}
+	if a != ActionRenew {
+		next.Reason = reason
+	}
+	next.UpdatedAt = now.UTC()
+	next.Version = l.Version + 1
+	return next, nil
+}
+
+func invalidTransition(a Action, from Status) *Error {
+	return Errorf(CodeInvalidTransition, "cannot %s a license that is %s", a, from)
+}
+
+// Tenant is the brand a request acts for, resolved from its credential.
+type Tenant struct {
+	Brand     string
+	KeyPrefix string
+	APIKeyID  string
+}
+
+// Provisioned is a new license key with its licenses.
+type Provisioned struct {
+	Key      KeyRecord
+	Licenses []License
+}
+
+// LicenseView is a license with the key it belongs to.
+type LicenseView struct {
+	Key     KeyRecord
+	License License
+}
+
+// KeyLicenses is a license key with all its licenses.
+type KeyLicenses struct {
+	Key      KeyRecord
+	Licenses []License
+}

@@ -1,0 +1,88 @@
+// Package service wires the service together from its environment: the
+// DynamoDB client and store, the use cases, the HTTP adapter and the logger.
+// Every Lambda main and the local server build through it, once, at start.
+package service
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/clsvc/license-service/internal/apigw"
+	"github.com/clsvc/license-service/internal/app"
+	"github.com/clsvc/license-service/internal/dynamo"
+)
+
+// Config is the service's configuration, read from the environment.
+type Config struct {
+	TableName        string // TABLE_NAME, default "licenses"
+	DynamoDBEndpoint string // DYNAMODB_ENDPOINT: DynamoDB Local or the embedded engine
+	Region           string // AWS_REGION
+	LogLevel         string // LOG_LEVEL: DEBUG, INFO, WARN, ERROR
+	UseCase          string // USE_CASE: the function's use case, logged with every line
+}
+
+// ConfigFromEnv reads Config from the environment.
+func ConfigFromEnv() Config {
+	c := Config{
+		TableName:        os.Getenv("TABLE_NAME"),
+		DynamoDBEndpoint: os.Getenv("DYNAMODB_ENDPOINT"),
+		Region:           os.Getenv("AWS_REGION"),
+		LogLevel:         os.Getenv("LOG_LEVEL"),
+		UseCase:          os.Getenv("USE_CASE"),
+	}
+	if c.TableName == "" {
+		c.TableName = "licenses"
+	}
+	return c
+}
+
+// Logger returns a JSON logger at the configured level.
+func (c Config) Logger(w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(strings.ToUpper(c.LogLevel))); err != nil {
+		level = slog.LevelInfo
+	}
+	l := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	if c.UseCase != "" {
+		l = l.With(slog.String("function", c.UseCase))
+	}
+	return l
+}
+
+// Service is the wired service.
+type Service struct {
+	Config Config
+	Store  *dynamo.Store
+	App    *app.App
+	API    *apigw.API
+	Log    *slog.Logger
+}
+
+// New wires the service for a configuration.
+func New(ctx context.Context, c Config, log *slog.Logger) (*Service, error) {
+	db, err := dynamo.NewClient(ctx, dynamo.ClientConfig{Endpoint: c.DynamoDBEndpoint, Region: c.Region})
+	if err != nil {
+		return nil, fmt.Errorf("dynamodb client: %w", err)
+	}
+	store := dynamo.New(db, c.TableName)
+	a := app.New(store, nil)
+	return &Service{Config: c, Store: store, App: a, API: apigw.New(a, log), Log: log}, nil
+}
+
+// MustAPI wires the service for a Lambda function from its environment; a
+// function that cannot start logs why and exits, which Lambda reports as an
+// init error.
+func MustAPI() *apigw.API {
+	c := ConfigFromEnv()
+	log := c.Logger(os.Stdout)
+	s, err := New(context.Background(), c, log)
+	if err != nil {
+		log.Error("init failed", slog.String("error", err.Error()))
+		os.Exit(1)
+	}
+	return s.API
+}

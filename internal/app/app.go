@@ -166,7 +166,8 @@ func (a *App) Provision(ctx context.Context, t licensing.Tenant, in ProvisionInp
 	var done *IdempotencyCompletion
 	if idemKey != "" {
 		hash := req.hash()
-		rec, err := a.store.Claim(ctx, IdempotencyClaim{
+		var rec *IdempotencyRecord
+		rec, err = a.store.Claim(ctx, IdempotencyClaim{
 			Brand: t.Brand, Key: idemKey, Hash: hash, Now: now,
 			LockedUntil: now.Add(a.InProgressTTL), ExpiresAt: now.Add(a.IdempotencyTTL),
 		})

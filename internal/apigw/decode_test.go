@@ -1,0 +1,166 @@
+package apigw
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/clsvc/license-service/internal/licensing"
+)
+
+func TestDecodeStrict(t *testing.T) {
+	tests := []struct {
+		name, body string
+		code       licensing.Code
+		field      string
+	}{
+		{"ok", `{"customer_email":"a@b.co","products":["x"],"max_seats":2}`, "", ""},
+		{"empty body is an empty object", ``, "", ""},
+		{"null fields", `{"customer_email":null,"max_seats":null}`, "", ""},
+		{"malformed", `{"customer_email":`, licensing.CodeInvalidJSON, ""},
+		{"not an object", `[1,2]`, licensing.CodeInvalidJSON, ""},
+		{"a string", `"hello"`, licensing.CodeInvalidJSON, ""},
+		{"trailing data", `{} {}`, licensing.CodeInvalidJSON, ""},
+		{"trailing garbage", `{}x`, licensing.CodeInvalidJSON, ""},
+		{"invalid utf-8", "{\"customer_email\":\"\xff\"}", licensing.CodeInvalidJSON, ""},
+		{"unknown field", `{"customer_email":"a@b.co","seats":3}`, licensing.CodeValidation, "seats"},
+		{"string for int", `{"max_seats":"3"}`, licensing.CodeValidation, "max_seats"},
+		{"float for int", `{"max_seats":1.5}`, licensing.CodeValidation, "max_seats"},
+		{"huge int", `{"max_seats":1e30}`, licensing.CodeValidation, "max_seats"},
+		{"string for list", `{"products":"x"}`, licensing.CodeValidation, "products"},
+		{"number in list", `{"products":[1]}`, licensing.CodeValidation, "products"},
+		{"number for string", `{"customer_email":5}`, licensing.CodeValidation, "customer_email"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var dst provisionRequest
+			err := DecodeStrict([]byte(tt.body), &dst)
+			if tt.code == "" {
+				require.NoError(t, err)
+				return
+			}
+			var e *licensing.Error
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, tt.code, e.Code)
+			assert.Equal(t, tt.field, e.Field)
+			assert.NotEmpty(t, e.Message)
+		})
+	}
+}
+
+func TestBodyLimitsAndBase64(t *testing.T) {
+	var dst createProductRequest
+	req := events.APIGatewayProxyRequest{Body: base64.StdEncoding.EncodeToString([]byte(`{"slug":"a","name":"A"}`)), IsBase64Encoded: true}
+	require.NoError(t, decodeJSON(req, &dst))
+	assert.Equal(t, createProductRequest{Slug: "a", Name: "A"}, dst)
+
+	req = events.APIGatewayProxyRequest{Body: "%%%", IsBase64Encoded: true}
+	assert.Equal(t, licensing.CodeInvalidJSON, licensing.ErrorCode(decodeJSON(req, &dst)))
+
+	big := `{"name":"` + strings.Repeat("a", MaxBodyBytes) + `"}`
+	assert.Equal(t, licensing.CodePayloadTooLarge, licensing.ErrorCode(decodeJSON(events.APIGatewayProxyRequest{Body: big}, &dst)))
+	req = events.APIGatewayProxyRequest{Body: base64.StdEncoding.EncodeToString([]byte(big)), IsBase64Encoded: true}
+	assert.Equal(t, licensing.CodePayloadTooLarge, licensing.ErrorCode(decodeJSON(req, &dst)))
+}
+
+func TestHeaderIsCaseInsensitive(t *testing.T) {
+	req := events.APIGatewayProxyRequest{Headers: map[string]string{"x-api-key": "k1"}}
+	assert.Equal(t, "k1", header(req, "X-API-Key"))
+	req = events.APIGatewayProxyRequest{MultiValueHeaders: map[string][]string{"X-Api-Key": {"a", "b"}}}
+	assert.Equal(t, "b", header(req, "X-API-Key"))
+	assert.Equal(t, "", header(events.APIGatewayProxyRequest{}, "X-API-Key"))
+}
+
+func TestEveryCodeHasAStatus(t *testing.T) {
+	codes := []licensing.Code{
+		licensing.CodeValidation, licensing.CodeInvalidJSON, licensing.CodeUnauthorized, licensing.CodeLicenseSuspended,
+		licensing.CodeLicenseCancelled, licensing.CodeLicenseExpired, licensing.CodeLicenseNotFound, licensing.CodeProductNotFound,
+		licensing.CodeActivationNotFound, licensing.CodeBrandNotFound, licensing.CodeAPIKeyNotFound, licensing.CodeNoSeatsAvailable,
+		licensing.CodeInvalidTransition, licensing.CodeAlreadyExists, licensing.CodeRequestInProgress, licensing.CodePayloadTooLarge,
+		licensing.CodeIdempotencyKeyReused, licensing.CodeRateLimited, licensing.CodeServiceUnavailable, licensing.CodeInternal,
+	}
+	want := map[licensing.Code]int{
+		licensing.CodeValidation: 400, licensing.CodeInvalidJSON: 400, licensing.CodeUnauthorized: 401,
+		licensing.CodeLicenseSuspended: 403, licensing.CodeLicenseCancelled: 403, licensing.CodeLicenseExpired: 403,
+		licensing.CodeLicenseNotFound: 404, licensing.CodeProductNotFound: 404, licensing.CodeActivationNotFound: 404,
+		licensing.CodeNoSeatsAvailable: 409, licensing.CodeInvalidTransition: 409, licensing.CodeAlreadyExists: 409,
+		licensing.CodeRequestInProgress: 409, licensing.CodePayloadTooLarge: 413, licensing.CodeIdempotencyKeyReused: 422,
+		licensing.CodeRateLimited: 429, licensing.CodeServiceUnavailable: 503, licensing.CodeInternal: 500,
+	}
+	for _, c := range codes {
+		_, ok := statusOf[c]
+		assert.True(t, ok, "code %s has a status", c)
+		if w, ok := want[c]; ok {
+			assert.Equal(t, w, StatusOf(c), c)
+		}
+	}
+	assert.Len(t, statusOf, len(codes))
+}
+
+func TestErrorResponsesRevealNoInternals(t *testing.T) {
+	secret := errors.New("dynamodb: table arn:aws:dynamodb:eu-west-1:123456789012:table/licenses exploded")
+	resp := errorResponse(fmt.Errorf("provision: %w", secret))
+	assert.Equal(t, http.StatusInternalServerError, resp.StatusCode)
+	assert.JSONEq(t, `{"error":{"code":"internal_error","message":"internal error"}}`, resp.Body)
+
+	resp = errorResponse(fmt.Errorf("query: %w", licensing.Unavailable(secret)))
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.Equal(t, "1", resp.Headers["Retry-After"])
+	assert.NotContains(t, resp.Body, "arn:aws")
+	var body errorBody
+	require.NoError(t, json.Unmarshal([]byte(resp.Body), &body))
+	assert.Equal(t, licensing.CodeServiceUnavailable, body.Error.Code)
+
+	resp = errorResponse(licensing.Invalid("max_seats", "must be between 1 and 10000"))
+	assert.JSONEq(t, `{"error":{"code":"validation_error","message":"max_seats: must be between 1 and 10000","field":"max_seats"}}`, resp.Body)
+	assert.Equal(t, "application/json", resp.Headers["Content-Type"])
+	assert.Equal(t, "no-store", resp.Headers["Cache-Control"])
+}
+
+// fuzzDecoder checks a request decoder never panics and fails only with the
+// two client-error codes.
+func fuzzDecoder[T any](f *testing.F, seeds ...string) {
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var dst T
+		err := DecodeStrict(b, &dst)
+		if err == nil {
+			return
+		}
+		var e *licensing.Error
+		if !errors.As(err, &e) || (e.Code != licensing.CodeInvalidJSON && e.Code != licensing.CodeValidation) {
+			t.Fatalf("decoder failed with %v", err)
+		}
+		if e.Message == "" {
+			t.Fatal("an error without a message")
+		}
+	})
+}
+
+func FuzzDecodeProvision(f *testing.F) {
+	fuzzDecoder[provisionRequest](f,
+		`{"customer_email":"a@b.co","products":["rankmath-pro"],"expiration_date":"2027-01-01T00:00:00Z","max_seats":3,"idempotency_key":"o-1"}`,
+		`{"products":[null, "x"]}`, `{"max_seats":-1}`, `{"max_seats":99999999999999999999}`, `[]`, `{`, "\xff", `{"a":1}`)
+}
+
+func FuzzDecodeCreateProduct(f *testing.F) {
+	fuzzDecoder[createProductRequest](f, `{"name":"Rank Math Pro","slug":"rankmath-pro"}`, `{"name":1}`, `{"slug":"x","slug":"y"}`, ``)
+}
+
+func FuzzDecodeRenew(f *testing.F) {
+	fuzzDecoder[renewRequest](f, `{"expiration_date":"2027-01-01T00:00:00Z"}`, `{"expiration_date":true}`, `null`)
+}
+
+func FuzzDecodeReason(f *testing.F) {
+	fuzzDecoder[reasonRequest](f, `{"reason":"chargeback"}`, `{"reason":"\u0000"}`, `{}`, `   `)
+}

@@ -1,0 +1,55 @@
+package apigw_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/clsvc/license-service/internal/apigw"
+	"github.com/clsvc/license-service/internal/dynamo/dynamotest"
+	"github.com/clsvc/license-service/internal/stack"
+)
+
+// The template, the function directories and the handlers name the same use
+// cases; brand routes require an API key, product and health routes do not.
+func TestTemplateFunctionsHaveHandlersAndMains(t *testing.T) {
+	path := dynamotest.TemplatePath(t)
+	tpl, err := stack.Load(path)
+	require.NoError(t, err)
+	handlers := apigw.New(nil, nil).Handlers()
+	root := filepath.Dir(path)
+
+	var declared []string
+	for _, fn := range tpl.Functions {
+		declared = append(declared, fn.UseCase)
+		assert.Contains(t, handlers, fn.UseCase, "handler for %s", fn.LogicalID)
+		_, err := os.Stat(filepath.Join(root, "functions", fn.UseCase, "main.go"))
+		assert.NoError(t, err, "functions/%s/main.go", fn.UseCase)
+		require.NotEmpty(t, fn.Routes, fn.LogicalID)
+		for _, r := range fn.Routes {
+			assert.True(t, strings.HasPrefix(r.Path, "/api/v1/"), r.Path)
+			assert.Equal(t, strings.HasPrefix(r.Path, "/api/v1/brand/"), r.ApiKeyRequired, "%s %s: brand routes and only they need a key", r.Method, r.Path)
+		}
+	}
+	for name := range handlers {
+		assert.Contains(t, declared, name, "handler %s is declared in template.yaml", name)
+	}
+	dirs, err := os.ReadDir(filepath.Join(root, "functions"))
+	require.NoError(t, err)
+	for _, d := range dirs {
+		assert.True(t, slices.Contains(declared, d.Name()), "functions/%s is declared in template.yaml", d.Name())
+	}
+
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	require.NoError(t, err)
+	_, list, found := strings.Cut(string(makefile), "FUNCTIONS := ")
+	require.True(t, found, "Makefile defines FUNCTIONS")
+	list, _, _ = strings.Cut(list, "\n\n")
+	listed := strings.Fields(strings.ReplaceAll(list, "\\", " "))
+	assert.ElementsMatch(t, declared, listed, "Makefile FUNCTIONS lists every function")
+}

@@ -46,6 +46,7 @@ type licenseItem struct {
 	SeatLimit   int        `dynamodbav:"seat_limit"`
 	SeatsUsed   int        `dynamodbav:"seats_used"`
 	ExpiresAt   *time.Time `dynamodbav:"expires_at,omitempty"`
+	ExpiresUnix int64      `dynamodbav:"expires_unix,omitempty"` // expires_at for conditions
 	CreatedAt   time.Time  `dynamodbav:"created_at"`
 	UpdatedAt   time.Time  `dynamodbav:"updated_at"`
 	Version     int64      `dynamodbav:"version"`
@@ -61,6 +62,13 @@ func (i licenseItem) license() licensing.License {
 	}
 }
 
+func unixOrZero(t *time.Time) int64 {
+	if t == nil {
+		return 0
+	}
+	return t.Unix()
+}
+
 // pointerItem finds a brand's license by id.
 type pointerItem struct {
 	PK        string `dynamodbav:"pk"`
@@ -70,6 +78,7 @@ type pointerItem struct {
 	LicenseID string `dynamodbav:"license_id"`
 	Key       string `dynamodbav:"license_key"`
 	ProductID string `dynamodbav:"product_id"`
+	Product   string `dynamodbav:"product_slug"`
 }
 
 // sortable is a fixed-width UTC time that sorts as a string.
@@ -98,7 +107,7 @@ func (s *Store) Provision(ctx context.Context, p licensing.Provisioned, done *ap
 		if err != nil {
 			return err
 		}
-		ptr, err := attributevalue.MarshalMap(pointerItem{PK: licensePtrPK(k.Brand, l.ID), SK: skPtr, Type: "license_pointer", Brand: k.Brand, LicenseID: l.ID, Key: string(k.Key), ProductID: l.ProductID})
+		ptr, err := attributevalue.MarshalMap(pointerItem{PK: licensePtrPK(k.Brand, l.ID), SK: skPtr, Type: "license_pointer", Brand: k.Brand, LicenseID: l.ID, Key: string(k.Key), ProductID: l.ProductID, Product: l.ProductSlug})
 		if err != nil {
 			return err
 		}
@@ -122,11 +131,11 @@ func (s *Store) Provision(ctx context.Context, p licensing.Provisioned, done *ap
 }
 
 func toLicenseItem(k licensing.KeyRecord, l licensing.License) licenseItem {
-	sk := licenseSK(l.ProductID)
+	sk := licenseSK(l.ProductSlug)
 	return licenseItem{
 		PK: keyPK(k.Key), SK: sk, Type: "license", LicenseID: l.ID, Key: string(k.Key), Brand: k.Brand,
 		ProductID: l.ProductID, ProductSlug: l.ProductSlug, Status: string(l.Status), Reason: l.Reason,
-		SeatLimit: l.SeatLimit, SeatsUsed: l.SeatsUsed, ExpiresAt: l.ExpiresAt,
+		SeatLimit: l.SeatLimit, SeatsUsed: l.SeatsUsed, ExpiresAt: l.ExpiresAt, ExpiresUnix: unixOrZero(l.ExpiresAt),
 		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Version: l.Version,
 		GSI1PK: emailGSIPK(k.Brand, k.CustomerEmail), GSI1SK: emailSK(k, sk),
 	}
@@ -253,10 +262,11 @@ func (s *Store) writeLicenseState(ctx context.Context, l licensing.License, prev
 		if err != nil {
 			return err
 		}
-		set = append(set, "expires_at = :expires")
+		set = append(set, "expires_at = :expires", "expires_unix = :expires_unix")
 		values[":expires"] = exp
+		values[":expires_unix"] = num(l.ExpiresAt.Unix())
 	} else {
-		remove = append(remove, "expires_at")
+		remove = append(remove, "expires_at", "expires_unix")
 	}
 	expr := "SET " + strings.Join(set, ", ")
 	if len(remove) > 0 {
@@ -264,7 +274,7 @@ func (s *Store) writeLicenseState(ctx context.Context, l licensing.License, prev
 	}
 	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
-		Key:                       keyOf(keyPK(l.Key), licenseSK(l.ProductID)),
+		Key:                       keyOf(keyPK(l.Key), licenseSK(l.ProductSlug)),
 		UpdateExpression:          aws.String(expr),
 		ConditionExpression:       aws.String("attribute_exists(pk) AND version = :prev"),
 		ExpressionAttributeNames:  map[string]string{"#status": "status"},

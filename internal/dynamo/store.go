@@ -8,7 +8,7 @@
 //	BRAND#<slug>             / APIKEY#<id>         a brand's API key as listed (hash, hint, revoked_at)
 //	BRAND#<slug>             / PRODUCT#<slug>      a product
 //	KEY#<license key>        / KEY                 a license key (customer e-mail; GSI1 entry)
-//	KEY#<license key>        / LIC#<product id>    a license (status, seats, expiry, version; GSI1 entry)
+//	KEY#<license key>        / LIC#<product slug>  a license (status, seats, expiry, version; GSI1 entry)
 //	BRAND#<slug>#LIC#<id>    / LIC                 points a brand's license id at its key and product
 //	BRAND#<slug>#IDEM#<key>  / IDEM                an idempotency record (expires via ttl)
 //
@@ -72,7 +72,7 @@ func brandPK(slug string) string            { return "BRAND#" + slug }
 func apiKeyRefSK(id string) string          { return "APIKEY#" + id }
 func productSK(slug string) string          { return "PRODUCT#" + slug }
 func keyPK(k licensing.LicenseKey) string   { return "KEY#" + string(k) }
-func licenseSK(productID string) string     { return "LIC#" + productID }
+func licenseSK(productSlug string) string   { return "LIC#" + productSlug }
 func licensePtrPK(brand, id string) string  { return "BRAND#" + brand + "#LIC#" + id }
 func idemPK(brand, key string) string       { return "BRAND#" + brand + "#IDEM#" + key }
 func emailGSIPK(brand, email string) string { return "BRAND#" + brand + "#EMAIL#" + email }

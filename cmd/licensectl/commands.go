@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/clsvc/license-service/internal/app"
+	"github.com/clsvc/license-service/internal/licensing"
+)
+
+// command is one subcommand: its name ("brand create"), its flags (all
+// required strings) and what it does.
+type command struct {
+	name    string
+	summary string
+	flags   []flagSpec
+	run     func(ctx context.Context, ops app.Ops, v values) (result, error)
+}
+
+// flagSpec documents a flag: its name, a placeholder for its value and usage.
+type flagSpec struct {
+	name, meta, usage string
+}
+
+// values are a command's parsed flags, by name.
+type values map[string]string
+
+// synopsis is the command with its flags, as typed.
+func (c command) synopsis() string {
+	parts := []string{c.name}
+	for _, f := range c.flags {
+		parts = append(parts, "--"+f.name+" "+f.meta)
+	}
+	return strings.Join(parts, " ")
+}
+
+var brandFlag = flagSpec{"brand", "SLUG", "the brand's slug"}
+
+// commands are every command of the CLI, in the order of the help.
+var commands = []command{
+	{
+		name: "brand create", summary: "onboard a brand",
+		flags: []flagSpec{
+			{"slug", "SLUG", "the brand's slug: lower-case letters, digits and dashes, like acme-tools"},
+			{"name", "NAME", "display name"},
+			{"prefix", "PREFIX", "license key prefix, 2+ letters or digits, unique across brands, like AT"},
+		},
+		run: func(ctx context.Context, ops app.Ops, v values) (result, error) {
+			b, err := ops.CreateBrand(ctx, v["slug"], v["name"], v["prefix"])
+			return brandCreated{toBrandView(b)}, err
+		},
+	},
+	{
+		name: "brand list", summary: "list every brand",
+		run: func(ctx context.Context, ops app.Ops, _ values) (result, error) {
+			bs, err := ops.ListBrands(ctx)
+			l := brandList{Brands: make([]brandView, 0, len(bs))}
+			for _, b := range bs {
+				l.Brands = append(l.Brands, toBrandView(b))
+			}
+			return l, err
+		},
+	},
+	{
+		name: "apikey create", summary: "issue an API key for a brand; the key is shown only once",
+		flags: []flagSpec{brandFlag},
+		run: func(ctx context.Context, ops app.Ops, v values) (result, error) {
+			plain, k, err := ops.CreateAPIKey(ctx, v["brand"])
+			return apiKeyCreated{ID: k.ID, Brand: k.Brand, APIKey: plain, Hint: hint(k.Hint), CreatedAt: stamp(k.CreatedAt)}, err
+		},
+	},
+	{
+		name: "apikey list", summary: "list a brand's API keys, revoked ones included",
+		flags: []flagSpec{brandFlag},
+		run: func(ctx context.Context, ops app.Ops, v values) (result, error) {
+			ks, err := ops.ListAPIKeys(ctx, v["brand"])
+			l := apiKeyList{Brand: v["brand"], APIKeys: make([]apiKeyView, 0, len(ks))}
+			for _, k := range ks {
+				l.APIKeys = append(l.APIKeys, toAPIKeyView(k))
+			}
+			return l, err
+		},
+	},
+	{
+		name: "apikey revoke", summary: "revoke one of a brand's API keys; it stops working at once",
+		flags: []flagSpec{brandFlag, {"id", "ID", "the key's id (key_...), as listed"}},
+		run: func(ctx context.Context, ops app.Ops, v values) (result, error) {
+			err := ops.RevokeAPIKey(ctx, v["brand"], v["id"])
+			return apiKeyRevoked{ID: v["id"], Brand: v["brand"], Status: statusRevoked}, err
+		},
+	},
+	{
+		name: "product create", summary: "add a product to a brand's catalogue",
+		flags: []flagSpec{
+			brandFlag,
+			{"slug", "SLUG", "the product's slug, unique within the brand, like acme-pro"},
+			{"name", "NAME", "display name"},
+		},
+		run: func(ctx context.Context, ops app.Ops, v values) (result, error) {
+			p, err := ops.CreateProduct(ctx, v["brand"], v["slug"], v["name"])
+			return productCreated{ID: p.ID, Brand: p.Brand, Slug: p.Slug, Name: p.Name, CreatedAt: stamp(p.CreatedAt)}, err
+		},
+	},
+}
+
+// stamp formats a time for output.
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// hint shows the last characters of an API key, never more.
+func hint(last4 string) string { return "****" + last4 }
+
+// fields writes label/value pairs as aligned lines.
+func fields(w io.Writer, kv ...string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for i := 0; i+1 < len(kv); i += 2 {
+		fmt.Fprintf(tw, "%s\t%s\n", kv[i], kv[i+1])
+	}
+	return tw.Flush()
+}
+
+type brandView struct {
+	Slug      string `json:"slug"`
+	Name      string `json:"name"`
+	Prefix    string `json:"prefix"`
+	CreatedAt string `json:"created_at"`
+}
+
+func toBrandView(b licensing.Brand) brandView {
+	return brandView{Slug: b.Slug, Name: b.Name, Prefix: b.KeyPrefix, CreatedAt: stamp(b.CreatedAt)}
+}
+
+type brandCreated struct{ brandView }
+
+func (b brandCreated) writeText(w io.Writer) error {
+	fmt.Fprintf(w, "Created brand %s.\n", b.Slug)
+	return fields(w, "slug", b.Slug, "name", b.Name, "prefix", b.Prefix, "created_at", b.CreatedAt)
+}
+
+type brandList struct {
+	Brands []brandView `json:"brands"`
+}
+
+func (l brandList) writeText(w io.Writer) error {
+	if len(l.Brands) == 0 {
+		_, err := fmt.Fprintln(w, "No brands.")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SLUG\tNAME\tPREFIX\tCREATED_AT")
+	for _, b := range l.Brands {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", b.Slug, b.Name, b.Prefix, b.CreatedAt)
+	}
+	return tw.Flush()
+}
+
+type apiKeyCreated struct {
+	ID        string `json:"id"`
+	Brand     string `json:"brand"`
+	APIKey    string `json:"api_key"`
+	Hint      string `json:"hint"`
+	CreatedAt string `json:"created_at"`
+}
+
+func (k apiKeyCreated) writeText(w io.Writer) error {
+	fmt.Fprintf(w, "Created API key %s for brand %s.\n", k.ID, k.Brand)
+	if err := fields(w, "id", k.ID, "brand", k.Brand, "hint", k.Hint, "created_at", k.CreatedAt); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "\n    %s\n\nStore this key now: it cannot be shown again (only its hash is kept).\n", k.APIKey)
+	return err
+}
+
+// API key statuses.
+const (
+	statusActive  = "active"
+	statusRevoked = "revoked"
+)
+
+type apiKeyView struct {
+	ID        string `json:"id"`
+	Hint      string `json:"hint"`
+	Status    string `json:"status"`
+	CreatedAt string `json:"created_at"`
+	RevokedAt string `json:"revoked_at,omitempty"`
+}
+
+func toAPIKeyView(k licensing.APIKey) apiKeyView {
+	v := apiKeyView{ID: k.ID, Hint: hint(k.Hint), Status: statusActive, CreatedAt: stamp(k.CreatedAt)}
+	if !k.Active() {
+		v.Status, v.RevokedAt = statusRevoked, stamp(*k.RevokedAt)
+	}
+	return v
+}
+
+type apiKeyList struct {
+	Brand   string       `json:"brand"`
+	APIKeys []apiKeyView `json:"api_keys"`
+}
+
+func (l apiKeyList) writeText(w io.Writer) error {
+	if len(l.APIKeys) == 0 {
+		_, err := fmt.Fprintf(w, "Brand %s has no API keys.\n", l.Brand)
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tHINT\tSTATUS\tCREATED_AT\tREVOKED_AT")
+	for _, k := range l.APIKeys {
+		revoked := k.RevokedAt
+		if revoked == "" {
+			revoked = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Hint, k.Status, k.CreatedAt, revoked)
+	}
+	return tw.Flush()
+}
+
+type apiKeyRevoked struct {
+	ID     string `json:"id"`
+	Brand  string `json:"brand"`
+	Status string `json:"status"`
+}
+
+func (k apiKeyRevoked) writeText(w io.Writer) error {
+	_, err := fmt.Fprintf(w, "Revoked API key %s of brand %s: it no longer authenticates.\n", k.ID, k.Brand)
+	return err
+}
+
+type productCreated struct {
+	ID        string `json:"id"`
+	Brand     string `json:"brand"`
+	Slug      string `json:"slug"`
+	Name      string `json:"name"`
+	CreatedAt string `json:"created_at"`
+}
+
+func (p productCreated) writeText(w io.Writer) error {
+	fmt.Fprintf(w, "Created product %s for brand %s.\n", p.Slug, p.Brand)
+	return fields(w, "id", p.ID, "brand", p.Brand, "slug", p.Slug, "name", p.Name, "created_at", p.CreatedAt)
+}

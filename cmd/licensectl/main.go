@@ -1,0 +1,301 @@
+// Command licensectl is the operator's CLI of the license service: it onboards
+// brands, issues, lists and revokes their API keys and adds products, straight
+// on the DynamoDB table (real AWS, DynamoDB Local or the embedded engine).
+//
+//	licensectl [global flags] <command> [flags]
+//
+// Run `licensectl help` for every command and flag. The exit status is 0 on
+// success, 1 when the operation failed and 2 on a usage error.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/clsvc/license-service/internal/app"
+	"github.com/clsvc/license-service/internal/dynamo"
+	"github.com/clsvc/license-service/internal/licensing"
+)
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+// codeUsage is the error code of a usage error in --json output.
+const codeUsage = "usage_error"
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+}
+
+// run runs one command line and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	g := defaultGlobals(getenv)
+	out := &output{stdout: stdout, stderr: stderr}
+
+	top := newFlagSet("licensectl")
+	g.register(top)
+	err := top.Parse(args)
+	out.json = g.json
+	if errors.Is(err, flag.ErrHelp) {
+		writeUsage(stdout)
+		return exitOK
+	}
+	if err != nil {
+		return out.usageError(err.Error(), nil)
+	}
+	rest := top.Args()
+	if len(rest) == 0 {
+		return out.usageError("missing command", nil)
+	}
+	if rest[0] == "help" {
+		writeUsage(stdout)
+		return exitOK
+	}
+	cmd, rest, msg := lookup(rest)
+	if cmd == nil {
+		return out.usageError(msg, nil)
+	}
+
+	fs := newFlagSet("licensectl " + cmd.name)
+	g.register(fs)
+	vals := make(map[string]*string, len(cmd.flags))
+	for _, f := range cmd.flags {
+		vals[f.name] = fs.String(f.name, "", f.usage)
+	}
+	err = fs.Parse(rest)
+	out.json = g.json
+	if errors.Is(err, flag.ErrHelp) {
+		writeUsage(stdout)
+		return exitOK
+	}
+	if err != nil {
+		return out.usageError(err.Error(), cmd)
+	}
+	if fs.NArg() > 0 {
+		return out.usageError(fmt.Sprintf("%s: unexpected argument %q", cmd.name, fs.Arg(0)), cmd)
+	}
+	v := make(values, len(vals))
+	var missing []string
+	for _, f := range cmd.flags {
+		s := strings.TrimSpace(*vals[f.name])
+		if s == "" {
+			missing = append(missing, "--"+f.name)
+		}
+		v[f.name] = s
+	}
+	if len(missing) > 0 {
+		return out.usageError(fmt.Sprintf("%s: missing required flag(s) %s", cmd.name, strings.Join(missing, ", ")), cmd)
+	}
+	if strings.TrimSpace(g.table) == "" {
+		return out.usageError("--table must not be empty", cmd)
+	}
+
+	ops, err := g.connect(ctx)
+	if err != nil {
+		return out.fail(err)
+	}
+	res, err := cmd.run(ctx, ops, v)
+	if err != nil {
+		return out.fail(err)
+	}
+	if err := out.result(res); err != nil {
+		fmt.Fprintf(stderr, "licensectl: write output: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// globals are the flags every command takes, before or after the command.
+type globals struct {
+	endpoint string
+	table    string
+	region   string
+	json     bool
+}
+
+func defaultGlobals(getenv func(string) string) *globals {
+	g := &globals{
+		endpoint: getenv("DYNAMODB_ENDPOINT"),
+		table:    getenv("TABLE_NAME"),
+		region:   getenv("AWS_REGION"),
+	}
+	if g.table == "" {
+		g.table = "licenses"
+	}
+	return g
+}
+
+// globalFlags documents the global flags; register binds them.
+var globalFlags = []flagSpec{
+	{"endpoint", "URL", "DynamoDB endpoint, such as http://127.0.0.1:8000 (default $DYNAMODB_ENDPOINT; empty: AWS)"},
+	{"table", "NAME", `table name (default $TABLE_NAME, else "licenses")`},
+	{"region", "REGION", "AWS region (default $AWS_REGION, else the AWS configuration's)"},
+	{"json", "", "print one JSON document on stdout (errors too)"},
+}
+
+// register binds the global flags to g in fs. The current values are the
+// defaults, so a flag set after the command keeps what was set before it.
+func (g *globals) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.endpoint, "endpoint", g.endpoint, globalFlags[0].usage)
+	fs.StringVar(&g.table, "table", g.table, globalFlags[1].usage)
+	fs.StringVar(&g.region, "region", g.region, globalFlags[2].usage)
+	fs.BoolVar(&g.json, "json", g.json, globalFlags[3].usage)
+}
+
+// connect builds the operator use cases on the configured table.
+func (g *globals) connect(ctx context.Context) (app.Ops, error) {
+	db, err := dynamo.NewClient(ctx, dynamo.ClientConfig{Endpoint: g.endpoint, Region: g.region})
+	if err != nil {
+		return app.Ops{}, fmt.Errorf("dynamodb client: %w", err)
+	}
+	return app.New(dynamo.New(db, strings.TrimSpace(g.table)), nil).Ops(), nil
+}
+
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors and help are written by run
+	return fs
+}
+
+// lookup finds the command named by the first one or two arguments and
+// returns it with the arguments that follow; or nil and why not.
+func lookup(args []string) (*command, []string, string) {
+	group := args[0]
+	var actions []string
+	for i := range commands {
+		g, a, _ := strings.Cut(commands[i].name, " ")
+		if g != group {
+			continue
+		}
+		actions = append(actions, a)
+		if len(args) > 1 && args[1] == a {
+			return &commands[i], args[2:], ""
+		}
+	}
+	switch {
+	case len(actions) == 0:
+		return nil, nil, fmt.Sprintf("unknown command %q", group)
+	case len(args) < 2 || strings.HasPrefix(args[1], "-"):
+		return nil, nil, fmt.Sprintf("%s: missing subcommand (%s)", group, strings.Join(actions, ", "))
+	default:
+		return nil, nil, fmt.Sprintf("%s: unknown subcommand %q (%s)", group, args[1], strings.Join(actions, ", "))
+	}
+}
+
+// writeUsage writes the help: every command with its flags, and the global flags.
+func writeUsage(w io.Writer) {
+	fmt.Fprint(w, `licensectl: the license service's operator CLI (brands, API keys, products).
+
+Usage:
+  licensectl [global flags] <command> [flags] [global flags]
+
+Commands:
+`)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range commands {
+		// Lines without a tab end a column block: each command's flags align
+		// among themselves.
+		fmt.Fprintf(tw, "  %s\n      %s\n", c.synopsis(), c.summary)
+		for _, f := range c.flags {
+			fmt.Fprintf(tw, "        --%s %s\t%s\n", f.name, f.meta, f.usage)
+		}
+	}
+	fmt.Fprintf(tw, "  help\n      show this help (also -h, --help)\n")
+	_ = tw.Flush()
+	fmt.Fprint(w, "\nEvery flag of a command is required.\n\nGlobal flags:\n")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, f := range globalFlags {
+		fmt.Fprintf(tw, "  --%s\t%s\n", strings.TrimSpace(f.name+" "+f.meta), f.usage)
+	}
+	_ = tw.Flush()
+	fmt.Fprint(w, `
+Exit status: 0 success, 1 the operation failed, 2 usage error.
+`)
+}
+
+// output writes results and errors as text or, with --json, as JSON on stdout.
+type output struct {
+	stdout, stderr io.Writer
+	json           bool
+}
+
+// result is what a command prints on success.
+type result interface {
+	writeText(w io.Writer) error
+}
+
+func (o *output) result(r result) error {
+	if o.json {
+		return writeJSON(o.stdout, r)
+	}
+	return r.writeText(o.stdout)
+}
+
+type errorBody struct {
+	Error errorDoc `json:"error"`
+}
+
+type errorDoc struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Detail  string `json:"detail,omitempty"`
+}
+
+// fail reports an operational error and returns exitFail. A domain error shows
+// its client-safe message and code, never its cause, except that an
+// unavailable store shows why (the operator needs it: a wrong endpoint, no
+// credentials, throttling). Any other error shows its whole text.
+func (o *output) fail(err error) int {
+	doc := errorDoc{Code: string(licensing.CodeInternal), Message: err.Error()}
+	line := err.Error()
+	if e, ok := errors.AsType[*licensing.Error](err); ok {
+		doc = errorDoc{Code: string(e.Code), Message: e.Message}
+		line = fmt.Sprintf("%s (%s)", e.Message, e.Code)
+		if e.Code == licensing.CodeServiceUnavailable && e.Err != nil {
+			doc.Detail = e.Err.Error()
+			line += ": " + doc.Detail
+		}
+	}
+	fmt.Fprintf(o.stderr, "licensectl: %s\n", line)
+	if o.json {
+		_ = writeJSON(o.stdout, errorBody{doc})
+	}
+	return exitFail
+}
+
+// usageError reports a usage error with the command's synopsis (or, without
+// a command, the list of commands) and returns exitUsage.
+func (o *output) usageError(msg string, cmd *command) int {
+	fmt.Fprintf(o.stderr, "licensectl: %s\n", msg)
+	if cmd != nil {
+		fmt.Fprintf(o.stderr, "usage: licensectl %s [global flags]\nRun 'licensectl help' for every command and flag.\n", cmd.synopsis())
+	} else {
+		names := make([]string, len(commands))
+		for i, c := range commands {
+			names[i] = c.name
+		}
+		fmt.Fprintf(o.stderr, "usage: licensectl [global flags] <command> [flags]\ncommands: %s, help\nRun 'licensectl help' for every command and flag.\n", strings.Join(names, ", "))
+	}
+	if o.json {
+		_ = writeJSON(o.stdout, errorBody{errorDoc{Code: codeUsage, Message: msg}})
+	}
+	return exitUsage
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

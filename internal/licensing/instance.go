@@ -1,0 +1,146 @@
+package licensing
+
+import (
+	"net"
+	"net/url"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
+)
+
+// InstanceType says what identifies a site or machine holding a seat.
+type InstanceType string
+
+// Instance types.
+const (
+	InstanceURL       InstanceType = "url"
+	InstanceHostname  InstanceType = "hostname"
+	InstanceMachineID InstanceType = "machine_id"
+)
+
+// MaxInstanceLength bounds an instance identifier, raw and canonical.
+const MaxInstanceLength = 255
+
+// Instance is a canonical instance identity: two requests for the same site
+// have equal Instances.
+type Instance struct {
+	Type InstanceType
+	ID   string
+}
+
+var idnaProfile = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.BidiRule())
+
+// ParseInstance validates and canonicalises an instance identifier:
+//
+//   - url: lower-case host, IDN to punycode, without the scheme, userinfo, a
+//     default port (80, 443), a leading "www.", the query, the fragment and
+//     trailing slashes; the path is kept, so example.com/blog and example.com
+//     are different sites, and https://www.Example.com/ equals http://example.com.
+//   - hostname: trimmed and lower-cased.
+//   - machine_id: exact.
+//
+// Empty, over-long (more than MaxInstanceLength) and control-character
+// identifiers are refused. An empty type means url.
+func ParseInstance(typ, raw string) (Instance, error) {
+	t := InstanceType(strings.TrimSpace(typ))
+	if t == "" {
+		t = InstanceURL
+	}
+	if raw == "" || strings.TrimSpace(raw) == "" {
+		return Instance{}, Invalid("instance_identifier", "is required")
+	}
+	if len(raw) > MaxInstanceLength {
+		return Instance{}, Invalid("instance_identifier", "must be at most %d characters", MaxInstanceLength)
+	}
+	if !utf8.ValidString(raw) || strings.IndexFunc(raw, unicode.IsControl) >= 0 {
+		return Instance{}, Invalid("instance_identifier", "must be text without control characters")
+	}
+	var id string
+	var err error
+	switch t {
+	case InstanceURL:
+		id, err = canonicalURL(strings.TrimSpace(raw))
+	case InstanceHostname:
+		id = strings.ToLower(strings.TrimSpace(raw))
+		if strings.ContainsAny(id, " /") {
+			err = Invalid("instance_identifier", "must be a host name without spaces or slashes")
+		}
+	case InstanceMachineID:
+		id = raw
+	default:
+		return Instance{}, Invalid("instance_type", "must be one of url, hostname, machine_id")
+	}
+	if err != nil {
+		return Instance{}, err
+	}
+	if id == "" || len(id) > MaxInstanceLength {
+		return Instance{}, Invalid("instance_identifier", "must be 1 to %d characters once normalised", MaxInstanceLength)
+	}
+	return Instance{Type: t, ID: id}, nil
+}
+
+func canonicalURL(raw string) (string, error) {
+	bad := Invalid("instance_identifier", "must be a site URL like https://example.com/shop")
+	s := raw
+	scheme := ""
+	if i := strings.Index(s, "://"); i >= 0 {
+		scheme = strings.ToLower(s[:i])
+		if scheme != "http" && scheme != "https" {
+			return "", Invalid("instance_identifier", "must be an http or https URL")
+		}
+	} else {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return "", bad
+	}
+	host := strings.TrimSuffix(u.Hostname(), ".")
+	if host == "" {
+		return "", bad
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		host = ip.String()
+		if ip.To4() == nil {
+			host = "[" + host + "]"
+		}
+	} else {
+		ascii, err := idnaProfile.ToASCII(strings.ToLower(host))
+		if err != nil || ascii == "" {
+			return "", bad
+		}
+		host = strings.TrimPrefix(ascii, "www.")
+		if !validHost(host) {
+			return "", bad
+		}
+	}
+	if port := u.Port(); port != "" {
+		defaultPort := port == "80" && scheme != "https" || port == "443" && scheme != "http"
+		if !defaultPort {
+			host += ":" + port
+		}
+	}
+	path := strings.TrimRight(u.EscapedPath(), "/")
+	return host + path, nil
+}
+
+// validHost reports whether host is a DNS name of non-empty labels of
+// letters, digits, dashes and underscores.
+func validHost(host string) bool {
+	if host == "" || len(host) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(host, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, c := range label {
+			if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
+				return false
+			}
+		}
+	}
+	return true
+}

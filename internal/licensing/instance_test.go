@@ -1,0 +1,111 @@
+package licensing
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestCanonicalURLs(t *testing.T) {
+	same := map[string]string{
+		"https://www.Example.com/":            "example.com",
+		"http://example.com":                  "example.com",
+		"example.com":                         "example.com",
+		"EXAMPLE.COM/":                        "example.com",
+		"https://example.com:443/":            "example.com",
+		"http://example.com:80":               "example.com",
+		"example.com:443":                     "example.com",
+		"https://example.com/?ref=x#top":      "example.com",
+		"https://user:pw@example.com/":        "example.com",
+		"https://example.com.":                "example.com",
+		"  https://example.com  ":             "example.com",
+		"HTTPS://WWW.EXAMPLE.COM/blog/":       "example.com/blog",
+		"example.com/blog":                    "example.com/blog",
+		"example.com/Blog//":                  "example.com/Blog",
+		"https://example.com:8443/shop":       "example.com:8443/shop",
+		"http://example.com:443":              "example.com:443",
+		"https://example.com:80":              "example.com:80",
+		"https://bücher.de/":                  "xn--bcher-kva.de",
+		"https://www.BÜCHER.de/shop":          "xn--bcher-kva.de/shop",
+		"http://127.0.0.1:8080/wp":            "127.0.0.1:8080/wp",
+		"http://[::1]/":                       "[::1]",
+		"https://staging.example.com/wp/":     "staging.example.com/wp",
+		"https://www2.example.com":            "www2.example.com",
+		"https://example.com/a%20b/":          "example.com/a%20b",
+		"https://wwwexample.com":              "wwwexample.com",
+		"https://sub.www.example.com":         "sub.www.example.com",
+		"https://example.com/path?x=1&y=2#f/": "example.com/path",
+	}
+	for in, want := range same {
+		got, err := ParseInstance("url", in)
+		require.NoError(t, err, in)
+		assert.Equal(t, Instance{Type: InstanceURL, ID: want}, got, in)
+	}
+	a, _ := ParseInstance("url", "example.com/blog")
+	b, _ := ParseInstance("url", "example.com")
+	assert.NotEqual(t, a, b, "the path tells sites apart")
+}
+
+func TestInstanceRejects(t *testing.T) {
+	tests := []struct{ typ, id, field string }{
+		{"url", "", "instance_identifier"},
+		{"url", "   ", "instance_identifier"},
+		{"url", "ftp://example.com", "instance_identifier"},
+		{"url", "https://", "instance_identifier"},
+		{"url", "https://exa mple.com", "instance_identifier"},
+		{"url", "https://example.com/\x00", "instance_identifier"},
+		{"url", "example.com\n", "instance_identifier"},
+		{"url", "https://" + strings.Repeat("a", 250) + ".com", "instance_identifier"},
+		{"hostname", "my host", "instance_identifier"},
+		{"machine_id", "\x7f", "instance_identifier"},
+		{"machine_id", strings.Repeat("m", 256), "instance_identifier"},
+		{"ip", "1.2.3.4", "instance_type"},
+	}
+	for _, tt := range tests {
+		_, err := ParseInstance(tt.typ, tt.id)
+		var e *Error
+		require.ErrorAs(t, err, &e, "%s %q", tt.typ, tt.id)
+		assert.Equal(t, CodeValidation, e.Code)
+		assert.Equal(t, tt.field, e.Field, "%s %q", tt.typ, tt.id)
+	}
+}
+
+func TestHostnameAndMachineID(t *testing.T) {
+	got, err := ParseInstance("hostname", "  Build-01.Example.COM ")
+	require.NoError(t, err)
+	assert.Equal(t, Instance{Type: InstanceHostname, ID: "build-01.example.com"}, got)
+	got, err = ParseInstance("machine_id", " ABC-123 ")
+	require.NoError(t, err)
+	assert.Equal(t, Instance{Type: InstanceMachineID, ID: " ABC-123 "}, got, "machine ids are exact")
+	got, err = ParseInstance("", "https://www.example.com")
+	require.NoError(t, err)
+	assert.Equal(t, Instance{Type: InstanceURL, ID: "example.com"}, got, "url is the default type")
+}
+
+func FuzzParseInstanceURL(f *testing.F) {
+	for _, s := range []string{"https://www.Example.com/", "example.com/blog", "http://[::1]:80/", "https://bücher.de", "http://a:b@c.d:8080/e?f#g", "www.", "://", "%zz", "http://[::1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		inst, err := ParseInstance("url", s)
+		if err != nil {
+			if ErrorCode(err) != CodeValidation {
+				t.Fatalf("unexpected error kind %v", err)
+			}
+			return
+		}
+		if inst.ID == "" || len(inst.ID) > MaxInstanceLength || strings.ContainsAny(inst.ID, "?#") || strings.HasSuffix(inst.ID, "/") {
+			t.Fatalf("bad canonical form %q of %q", inst.ID, s)
+		}
+		if strings.HasPrefix(inst.ID, "www.") {
+			t.Fatalf("www. kept in %q", inst.ID)
+		}
+		// Canonical forms are fixed points.
+		again, err := ParseInstance("url", inst.ID)
+		if err != nil || again != inst {
+			t.Fatalf("not a fixed point: %q -> %q -> %+v (%v)", s, inst.ID, again, err)
+		}
+	})
+}

@@ -1,0 +1,72 @@
+package devserver_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/clsvc/license-service/internal/devserver"
+	"github.com/clsvc/license-service/internal/dynamo/dynamotest"
+	"github.com/clsvc/license-service/internal/service"
+)
+
+// start runs the local service on free ports, as `make run` does.
+func start(t *testing.T) *devserver.Server {
+	t.Helper()
+	srv, err := devserver.Start(context.Background(), devserver.Options{
+		Template: dynamotest.TemplatePath(t), APIAddr: "127.0.0.1:0", DynamoAddr: "127.0.0.1:0",
+		Config: service.Config{TableName: "licenses"}, Seed: true,
+	})
+	require.NoError(t, err)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+var (
+	statusComment = regexp.MustCompile(`#\s*(\d{3})\s*$`)
+	statusPrinted = regexp.MustCompile(`\[(\d{3})\]`)
+)
+
+// The README's example block runs against a fresh local API, and every
+// request answers the status its comment promises.
+func TestReadmeExamples(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	root := filepath.Dir(dynamotest.TemplatePath(t))
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(readme), "<!-- readme-example:begin -->\n```sh\n")
+	require.True(t, ok, "README has the example block")
+	block, _, ok := strings.Cut(rest, "```\n<!-- readme-example:end -->")
+	require.True(t, ok)
+
+	var want []string
+	for line := range strings.SplitSeq(block, "\n") {
+		if m := statusComment.FindStringSubmatch(line); m != nil {
+			want = append(want, m[1])
+		}
+	}
+	require.NotEmpty(t, want)
+
+	srv := start(t)
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", block)
+	cmd.Env = append(os.Environ(), "API="+srv.APIURL)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+
+	var got []string
+	for _, m := range statusPrinted.FindAllStringSubmatch(string(out), -1) {
+		got = append(got, m[1])
+	}
+	assert.Equal(t, want, got, "statuses in order; output:\n%s", out)
+	assert.Regexp(t, `license key: RM(-[2-9A-HJ-NP-Z]{4}){4}`, string(out))
+	assert.Contains(t, string(out), "Idempotent-Replayed: true")
+}

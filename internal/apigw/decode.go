@@ -59,6 +59,11 @@ func DecodeStrict(b []byte, dst any) error {
 	if !utf8.Valid(b) {
 		return licensing.Errorf(licensing.CodeInvalidJSON, "the body is not valid UTF-8")
 	}
+	// encoding/json reads null (and nothing else) into a struct without
+	// complaint; the API takes only objects.
+	if bytes.TrimSpace(b)[0] != '{' {
+		return licensing.Errorf(licensing.CodeInvalidJSON, "the body must be a JSON object")
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {

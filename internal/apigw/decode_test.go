@@ -28,6 +28,7 @@ func TestDecodeStrict(t *testing.T) {
 		{"malformed", `{"customer_email":`, licensing.CodeInvalidJSON, ""},
 		{"not an object", `[1,2]`, licensing.CodeInvalidJSON, ""},
 		{"a string", `"hello"`, licensing.CodeInvalidJSON, ""},
+		{"null", ` null `, licensing.CodeInvalidJSON, ""},
 		{"trailing data", `{} {}`, licensing.CodeInvalidJSON, ""},
 		{"trailing garbage", `{}x`, licensing.CodeInvalidJSON, ""},
 		{"invalid utf-8", "{\"customer_email\":\"\xff\"}", licensing.CodeInvalidJSON, ""},

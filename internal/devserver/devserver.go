@@ -31,6 +31,9 @@ type Options struct {
 	Config     service.Config
 	Seed       bool
 	Log        *slog.Logger
+	// Now is the service's clock (time.Now when nil); tests move it to
+	// see licenses expire.
+	Now func() time.Time
 }
 
 // Server is a running local service.
@@ -62,7 +65,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		o.Config.DynamoDBEndpoint = url
 	}
 	s.DynamoURL = o.Config.DynamoDBEndpoint
-	s.Service, err = service.New(ctx, o.Config, o.Log)
+	s.Service, err = service.New(ctx, o.Config, o.Log, o.Now)
 	if err != nil {
 		s.Close()
 		return nil, err
@@ -111,11 +114,16 @@ func (s *Server) serve(addr string, h http.Handler) (string, error) {
 	return "http://" + ln.Addr().String(), nil
 }
 
-// Close stops the API and the engine, letting requests in flight finish.
+// Close stops the API, letting requests in flight finish for up to five
+// seconds, then the engine. Connections that never carried a request are
+// closed at once rather than waited for.
 func (s *Server) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for i := len(s.servers) - 1; i >= 0; i-- {
-		_ = s.servers[i].Shutdown(ctx)
+		if i == len(s.servers)-1 {
+			_ = s.servers[i].Shutdown(ctx)
+		}
+		_ = s.servers[i].Close()
 	}
 }

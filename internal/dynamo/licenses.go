@@ -249,14 +249,10 @@ func (s *Store) writeLicenseState(ctx context.Context, l licensing.License, prev
 		":status": str(string(l.Status)), ":updated": updated,
 		":version": num(l.Version), ":prev": num(prevVersion),
 	}
-	set := []string{"#status = :status", "updated_at = :updated", "version = :version"}
-	var remove []string
-	if l.Reason != "" {
-		set = append(set, "status_reason = :reason")
-		values[":reason"] = str(l.Reason)
-	} else {
-		remove = append(remove, "status_reason")
-	}
+	// SET only: a cleared reason is stored empty, and a license never goes
+	// from an expiry back to perpetual, so nothing is ever REMOVEd.
+	set := []string{"#status = :status", "updated_at = :updated", "version = :version", "status_reason = :reason"}
+	values[":reason"] = str(l.Reason)
 	if l.ExpiresAt != nil {
 		exp, err := attributevalue.Marshal(*l.ExpiresAt)
 		if err != nil {
@@ -265,13 +261,8 @@ func (s *Store) writeLicenseState(ctx context.Context, l licensing.License, prev
 		set = append(set, "expires_at = :expires", "expires_unix = :expires_unix")
 		values[":expires"] = exp
 		values[":expires_unix"] = num(l.ExpiresAt.Unix())
-	} else {
-		remove = append(remove, "expires_at", "expires_unix")
 	}
 	expr := "SET " + strings.Join(set, ", ")
-	if len(remove) > 0 {
-		expr += " REMOVE " + strings.Join(remove, ", ")
-	}
 	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
 		Key:                       keyOf(keyPK(l.Key), licenseSK(l.ProductSlug)),

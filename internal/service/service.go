@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/clsvc/license-service/internal/apigw"
 	"github.com/clsvc/license-service/internal/app"
@@ -62,14 +63,14 @@ type Service struct {
 	Log    *slog.Logger
 }
 
-// New wires the service for a configuration.
-func New(ctx context.Context, c Config, log *slog.Logger) (*Service, error) {
+// New wires the service for a configuration; now is its clock (nil: time.Now).
+func New(ctx context.Context, c Config, log *slog.Logger, now func() time.Time) (*Service, error) {
 	db, err := dynamo.NewClient(ctx, dynamo.ClientConfig{Endpoint: c.DynamoDBEndpoint, Region: c.Region})
 	if err != nil {
 		return nil, fmt.Errorf("dynamodb client: %w", err)
 	}
 	store := dynamo.New(db, c.TableName)
-	a := app.New(store, nil)
+	a := app.New(store, now)
 	return &Service{Config: c, Store: store, App: a, API: apigw.New(a, log), Log: log}, nil
 }
 
@@ -79,7 +80,7 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*Service, error) {
 func MustAPI() *apigw.API {
 	c := ConfigFromEnv()
 	log := c.Logger(os.Stdout)
-	s, err := New(context.Background(), c, log)
+	s, err := New(context.Background(), c, log, nil)
 	if err != nil {
 		log.Error("init failed", slog.String("error", err.Error()))
 		os.Exit(1)

@@ -7,7 +7,8 @@ GOARCH_LAMBDA ?= arm64
 # Every Lambda function: the directory under functions/ is its use case, and
 # template.yaml names it <CamelCase>Function with USE_CASE set to that name.
 FUNCTIONS := health create-product list-products provision-license list-licenses \
-	get-license renew-license suspend-license resume-license cancel-license
+	get-license renew-license suspend-license resume-license cancel-license free-seat \
+	activate-license check-license deactivate-seat
 
 .PHONY: help run test check unit fuzz build clean tidy
 

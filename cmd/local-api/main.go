@@ -8,7 +8,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -59,6 +58,6 @@ func run() error {
 	}
 	fmt.Println("Press Ctrl-C to stop.")
 	<-ctx.Done()
-	slog.New(slog.NewTextHandler(os.Stderr, nil)).Info("stopping")
+	o.Log.Info("stopping")
 	return nil
 }

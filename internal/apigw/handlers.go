@@ -19,16 +19,30 @@ type Handler = func(context.Context, events.APIGatewayProxyRequest) (events.APIG
 
 // API holds the HTTP face of every use case.
 type API struct {
-	app *app.App
-	log *slog.Logger
+	app  *app.App
+	log  *slog.Logger
+	opts Options
 }
 
+// Options tune the HTTP face.
+type Options struct {
+	// CheckMaxAge is the Cache-Control max-age of check answers (default 60s):
+	// how long an edge cache may serve one, so how late a change shows.
+	CheckMaxAge time.Duration
+}
+
+// DefaultCheckMaxAge is the default Cache-Control max-age of check answers.
+const DefaultCheckMaxAge = 60 * time.Second
+
 // New returns the API over the use cases; log may be nil.
-func New(a *app.App, log *slog.Logger) *API {
+func New(a *app.App, log *slog.Logger, o Options) *API {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &API{app: a, log: log}
+	if o.CheckMaxAge <= 0 {
+		o.CheckMaxAge = DefaultCheckMaxAge
+	}
+	return &API{app: a, log: log, opts: o}
 }
 
 // Handlers returns every handler by use case, as named by USE_CASE in template.yaml.
@@ -44,6 +58,10 @@ func (h *API) Handlers() map[string]Handler {
 		"suspend-license":   h.SuspendLicense,
 		"resume-license":    h.ResumeLicense,
 		"cancel-license":    h.CancelLicense,
+		"free-seat":         h.FreeSeat,
+		"activate-license":  h.ActivateLicense,
+		"check-license":     h.CheckLicense,
+		"deactivate-seat":   h.DeactivateSeat,
 	}
 }
 
@@ -52,6 +70,8 @@ type result struct {
 	status  int
 	body    any
 	headers map[string]string
+	brand   string  // for the log line of a public route, once known
+	raw     *string // a body already rendered (or empty for 304)
 }
 
 // brandFunc runs a brand use case for an authenticated tenant.
@@ -71,12 +91,12 @@ func (h *API) brand(useCase string, run brandFunc) Handler {
 	}
 }
 
-// public runs a use case that needs no API key.
+// public runs a use case that needs no API key (the product API, health).
 func (h *API) public(useCase string, run func(ctx context.Context, req events.APIGatewayProxyRequest) (result, error)) Handler {
 	return func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 		start := time.Now()
 		res, err := run(ctx, req)
-		return h.finish(ctx, req, useCase, "", start, res, err), nil
+		return h.finish(ctx, req, useCase, res.brand, start, res, err), nil
 	}
 }
 
@@ -91,7 +111,11 @@ func (h *API) finish(ctx context.Context, req events.APIGatewayProxyRequest, use
 			level = slog.LevelError
 		}
 	} else {
-		resp = jsonResponse(res.status, res.body)
+		if res.raw != nil {
+			resp = events.APIGatewayProxyResponse{StatusCode: res.status, Headers: map[string]string{"Content-Type": "application/json"}, Body: *res.raw}
+		} else {
+			resp = jsonResponse(res.status, res.body)
+		}
 		for k, v := range res.headers {
 			resp.Headers[k] = v
 		}

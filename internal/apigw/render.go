@@ -92,7 +92,11 @@ func renderLicense(l licensing.License, now time.Time) licenseJSON {
 }
 
 func renderLicenseDetail(v licensing.LicenseView, now time.Time) licenseDetailJSON {
-	return licenseDetailJSON{licenseJSON: renderLicense(v.License, now), LicenseKey: renderKey(v.Key), Activations: []activationJSON{}}
+	out := licenseDetailJSON{licenseJSON: renderLicense(v.License, now), LicenseKey: renderKey(v.Key), Activations: make([]activationJSON, len(v.Activations))}
+	for i, a := range v.Activations {
+		out.Activations[i] = activationJSON{ID: a.ID, InstanceIdentifier: a.Instance.ID, InstanceType: string(a.Instance.Type), ActivatedAt: ts(a.ActivatedAt)}
+	}
+	return out
 }
 
 // renderProvisioned renders a provisioning result as first answered; a replay

@@ -21,7 +21,7 @@ func TestTemplateFunctionsHaveHandlersAndMains(t *testing.T) {
 	path := dynamotest.TemplatePath(t)
 	tpl, err := stack.Load(path)
 	require.NoError(t, err)
-	handlers := apigw.New(nil, nil).Handlers()
+	handlers := apigw.New(nil, nil, apigw.Options{}).Handlers()
 	root := filepath.Dir(path)
 
 	var declared []string

@@ -21,6 +21,7 @@ type Store interface {
 	ProductStore
 	LicenseStore
 	IdempotencyStore
+	SeatStore
 }
 
 // App runs the use cases.

@@ -50,6 +50,23 @@ type LicenseStore interface {
 	LicensesByEmail(ctx context.Context, brand, email string) ([]licensing.KeyLicenses, error)
 }
 
+// SeatStore keeps the seats (activations) of licenses.
+type SeatStore interface {
+	// KeyState reads everything under a license key with one Query, strongly
+	// consistent or not; an unknown key fails with CodeLicenseNotFound.
+	KeyState(ctx context.Context, key licensing.LicenseKey, consistent bool) (licensing.KeyState, error)
+	// Activate takes a seat for the activation's instance on its product's
+	// license: one transaction increments seats_used under seats_used <
+	// seat_limit, status valid and not expired, and puts the activation under
+	// attribute_not_exists. When the instance already holds a seat it returns
+	// that activation and created is false. Refusals are typed errors.
+	Activate(ctx context.Context, a licensing.Activation, now time.Time) (act licensing.Activation, after licensing.License, created bool, err error)
+	// Deactivate frees an instance's seat in one transaction that deletes the
+	// activation and decrements seats_used, conditioned so that a seat is
+	// never freed twice and seats_used never goes below zero.
+	Deactivate(ctx context.Context, key licensing.LicenseKey, productSlug string, inst licensing.Instance) (licensing.License, error)
+}
+
 // IdempotencyStore claims and releases idempotency keys. Completion happens
 // inside the use case's own transaction (see LicenseStore.Provision).
 type IdempotencyStore interface {

@@ -84,7 +84,8 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	for name, h := range s.Service.API.Handlers() {
 		handlers[name] = h
 	}
-	api, err := localapi.New(tpl.Functions, handlers, localapi.Options{Logger: o.Log})
+	// The handlers log every request; the gateway emulation adds nothing.
+	api, err := localapi.New(tpl.Functions, handlers, localapi.Options{})
 	if err != nil {
 		s.Close()
 		return nil, err

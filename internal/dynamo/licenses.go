@@ -143,17 +143,18 @@ func toLicenseItem(k licensing.KeyRecord, l licensing.License) licenseItem {
 
 // keyPartition is everything stored under one license key.
 type keyPartition struct {
-	key      keyItem
-	licenses []licenseItem
+	key         keyItem
+	licenses    []licenseItem
+	activations []activationItem
 }
 
-// readKey reads a key's partition with one strongly consistent Query.
-func (s *Store) readKey(ctx context.Context, k licensing.LicenseKey) (keyPartition, bool, error) {
+// readKeyPartition reads a key's partition with one Query.
+func (s *Store) readKeyPartition(ctx context.Context, k licensing.LicenseKey, consistent bool) (keyPartition, bool, error) {
 	items, err := s.queryAll(ctx, &dynamodb.QueryInput{
 		TableName:                 &s.table,
 		KeyConditionExpression:    aws.String("pk = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(keyPK(k))},
-		ConsistentRead:            aws.Bool(true),
+		ConsistentRead:            aws.Bool(consistent),
 	})
 	if err != nil {
 		return keyPartition{}, false, err
@@ -177,6 +178,12 @@ func (s *Store) readKey(ctx context.Context, k licensing.LicenseKey) (keyPartiti
 				return kp, false, err
 			}
 			kp.licenses = append(kp.licenses, l)
+		case strings.HasPrefix(sk.Value, "ACT#"):
+			var a activationItem
+			if err := attributevalue.UnmarshalMap(it, &a); err != nil {
+				return kp, false, err
+			}
+			kp.activations = append(kp.activations, a)
 		}
 	}
 	return kp, found, nil
@@ -196,16 +203,17 @@ func (s *Store) License(ctx context.Context, brand, id string) (licensing.Licens
 	if err := attributevalue.UnmarshalMap(out.Item, &ptr); err != nil {
 		return licensing.LicenseView{}, fail("decode license pointer", err)
 	}
-	kp, found, err := s.readKey(ctx, licensing.LicenseKey(ptr.Key))
+	kp, found, err := s.readKeyPartition(ctx, licensing.LicenseKey(ptr.Key), true)
 	if err != nil {
 		return licensing.LicenseView{}, fail("read license key", err)
 	}
 	if !found || kp.key.Brand != brand {
 		return licensing.LicenseView{}, notFound
 	}
-	for _, l := range kp.licenses {
-		if l.LicenseID == id {
-			return licensing.LicenseView{Key: kp.key.record(), License: l.license()}, nil
+	st := kp.state()
+	for _, l := range st.Licenses {
+		if l.ID == id {
+			return licensing.LicenseView{Key: st.Key, License: l, Activations: st.ActivationsOf(l.ProductSlug)}, nil
 		}
 	}
 	return licensing.LicenseView{}, notFound

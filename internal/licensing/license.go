@@ -1,6 +1,9 @@
 package licensing
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Status is the stored lifecycle status of a license.
 type Status string
@@ -135,14 +138,105 @@ type Provisioned struct {
 	Licenses []License
 }
 
-// LicenseView is a license with the key it belongs to.
+// LicenseView is a license with the key it belongs to and its active seats.
 type LicenseView struct {
-	Key     KeyRecord
-	License License
+	Key         KeyRecord
+	License     License
+	Activations []Activation
 }
 
 // KeyLicenses is a license key with all its licenses.
 type KeyLicenses struct {
 	Key      KeyRecord
 	Licenses []License
+}
+
+// Activation is a seat taken by one instance (a site or machine) on a license.
+type Activation struct {
+	ID          string
+	LicenseID   string
+	Key         LicenseKey
+	Brand       string
+	ProductSlug string
+	Instance    Instance
+	ActivatedAt time.Time
+}
+
+// ActivationRefusal says why a license takes no new seat as of now, or nil
+// when it does: a suspended, cancelled or expired license refuses with its
+// own code, a full one with no_seats_available.
+func (l License) ActivationRefusal(now time.Time) error {
+	if err := l.InvalidReason(now); err != nil {
+		return err
+	}
+	if l.SeatsUsed >= l.SeatLimit {
+		return Errorf(CodeNoSeatsAvailable, "all %d seats of this license are in use; deactivate a site first", l.SeatLimit)
+	}
+	return nil
+}
+
+// InvalidReason is nil for a license that is valid as of now, else an error
+// whose code says why (license_suspended, license_cancelled, license_expired).
+func (l License) InvalidReason(now time.Time) error {
+	switch l.EffectiveStatus(now) {
+	case StatusValid:
+		return nil
+	case StatusSuspended:
+		return Errorf(CodeLicenseSuspended, "this license is suspended")
+	case StatusCancelled:
+		return Errorf(CodeLicenseCancelled, "this license is cancelled")
+	default:
+		return Errorf(CodeLicenseExpired, "this license expired")
+	}
+}
+
+// KeyState is everything stored under one license key.
+type KeyState struct {
+	Key         KeyRecord
+	Licenses    []License
+	Activations []Activation
+}
+
+// LicenseFor finds the key's license for a product given by slug or id, or
+// the only license when product is empty.
+func (s KeyState) LicenseFor(product string) (License, error) {
+	if product == "" {
+		if len(s.Licenses) == 1 {
+			return s.Licenses[0], nil
+		}
+		slugs := make([]string, len(s.Licenses))
+		for i, l := range s.Licenses {
+			slugs[i] = l.ProductSlug
+		}
+		return License{}, Invalid("product", "is required: this license key covers several products (%s)", strings.Join(slugs, ", "))
+	}
+	for _, l := range s.Licenses {
+		if l.ProductSlug == strings.ToLower(product) || l.ProductID == product {
+			return l, nil
+		}
+	}
+	e := Errorf(CodeProductNotFound, "this license key does not cover product %q", product)
+	e.Field = "product"
+	return License{}, e
+}
+
+// ActivationOf finds the active seat of an instance on a product's license.
+func (s KeyState) ActivationOf(productSlug string, inst Instance) (Activation, bool) {
+	for _, a := range s.Activations {
+		if a.ProductSlug == productSlug && a.Instance == inst {
+			return a, true
+		}
+	}
+	return Activation{}, false
+}
+
+// ActivationsOf lists the active seats of a product's license.
+func (s KeyState) ActivationsOf(productSlug string) []Activation {
+	var out []Activation
+	for _, a := range s.Activations {
+		if a.ProductSlug == productSlug {
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,11 +20,12 @@ import (
 
 // Config is the service's configuration, read from the environment.
 type Config struct {
-	TableName        string // TABLE_NAME, default "licenses"
-	DynamoDBEndpoint string // DYNAMODB_ENDPOINT: DynamoDB Local or the embedded engine
-	Region           string // AWS_REGION
-	LogLevel         string // LOG_LEVEL: DEBUG, INFO, WARN, ERROR
-	UseCase          string // USE_CASE: the function's use case, logged with every line
+	TableName        string        // TABLE_NAME, default "licenses"
+	DynamoDBEndpoint string        // DYNAMODB_ENDPOINT: DynamoDB Local or the embedded engine
+	Region           string        // AWS_REGION
+	LogLevel         string        // LOG_LEVEL: DEBUG, INFO, WARN, ERROR
+	UseCase          string        // USE_CASE: the function's use case, logged with every line
+	CheckMaxAge      time.Duration // CHECK_CACHE_MAX_AGE (seconds): Cache-Control max-age of check answers
 }
 
 // ConfigFromEnv reads Config from the environment.
@@ -37,6 +39,9 @@ func ConfigFromEnv() Config {
 	}
 	if c.TableName == "" {
 		c.TableName = "licenses"
+	}
+	if n, err := strconv.Atoi(os.Getenv("CHECK_CACHE_MAX_AGE")); err == nil && n > 0 {
+		c.CheckMaxAge = time.Duration(n) * time.Second
 	}
 	return c
 }
@@ -71,7 +76,7 @@ func New(ctx context.Context, c Config, log *slog.Logger, now func() time.Time) 
 	}
 	store := dynamo.New(db, c.TableName)
 	a := app.New(store, now)
-	return &Service{Config: c, Store: store, App: a, API: apigw.New(a, log), Log: log}, nil
+	return &Service{Config: c, Store: store, App: a, API: apigw.New(a, log, apigw.Options{CheckMaxAge: c.CheckMaxAge}), Log: log}, nil
 }
 
 // MustAPI wires the service for a Lambda function from its environment; a

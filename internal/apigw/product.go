@@ -1,0 +1,195 @@
+package apigw
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/clsvc/license-service/internal/app"
+	"github.com/clsvc/license-service/internal/licensing"
+)
+
+// seatRequest is the body of activate and deactivate.
+type seatRequest struct {
+	LicenseKey         string `json:"license_key"`
+	InstanceIdentifier string `json:"instance_identifier"`
+	InstanceType       string `json:"instance_type"`
+	Product            string `json:"product"`
+}
+
+func (r seatRequest) input() app.SeatInput {
+	return app.SeatInput{LicenseKey: r.LicenseKey, InstanceIdentifier: r.InstanceIdentifier, InstanceType: r.InstanceType, Product: r.Product}
+}
+
+type activationJSONResponse struct {
+	ActivationID       string `json:"activation_id"`
+	Status             string `json:"status"`
+	LicenseID          string `json:"license_id"`
+	Product            string `json:"product"`
+	InstanceIdentifier string `json:"instance_identifier"`
+	InstanceType       string `json:"instance_type"`
+	SeatsUsed          int    `json:"seats_used"`
+	SeatsRemaining     int    `json:"seats_remaining"`
+	ActivatedAt        string `json:"activated_at"`
+}
+
+// ActivateLicense is POST /api/v1/product/licenses/activate (US3): 201 for a
+// new seat, 200 with the same activation for an instance that holds one.
+func (h *API) ActivateLicense(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.public("activate-license", func(ctx context.Context, req events.APIGatewayProxyRequest) (result, error) {
+		var in seatRequest
+		if err := decodeJSON(req, &in); err != nil {
+			return result{}, err
+		}
+		out, err := h.app.Activate(ctx, in.input())
+		if err != nil {
+			return result{}, err
+		}
+		a, l := out.Activation, out.License
+		status := http.StatusOK
+		if out.Created {
+			status = http.StatusCreated
+		}
+		return result{status: status, brand: l.Brand, body: activationJSONResponse{
+			ActivationID: a.ID, Status: "active", LicenseID: l.ID, Product: l.ProductSlug,
+			InstanceIdentifier: a.Instance.ID, InstanceType: string(a.Instance.Type),
+			SeatsUsed: l.SeatsUsed, SeatsRemaining: l.SeatsRemaining(), ActivatedAt: ts(a.ActivatedAt),
+		}}, nil
+	})(ctx, req)
+}
+
+type checkJSON struct {
+	IsValid     bool           `json:"is_valid"`
+	Reason      licensing.Code `json:"reason,omitempty"`
+	License     checkLicense   `json:"license"`
+	IsActivated bool           `json:"is_activated"`
+	Activation  *checkSeat     `json:"activation"`
+	Instance    *checkInstance `json:"instance,omitempty"`
+}
+
+type checkLicense struct {
+	ID             string  `json:"id"`
+	Product        string  `json:"product"`
+	Status         string  `json:"status"`
+	SeatLimit      int     `json:"seat_limit"`
+	SeatsUsed      int     `json:"seats_used"`
+	SeatsRemaining int     `json:"seats_remaining"`
+	ExpiresAt      *string `json:"expires_at"`
+}
+
+type checkSeat struct {
+	ID          string `json:"id"`
+	ActivatedAt string `json:"activated_at"`
+}
+
+type checkInstance struct {
+	Identifier string `json:"identifier"`
+	Type       string `json:"type"`
+}
+
+// CheckLicense is GET /api/v1/product/licenses/check (US4). A known license
+// answers 200 whether valid or not; the answer may be cached at the edge for
+// CheckMaxAge, carries an ETag and honours If-None-Match with 304. It never
+// shows the customer's e-mail or other instances.
+func (h *API) CheckLicense(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.public("check-license", func(ctx context.Context, req events.APIGatewayProxyRequest) (result, error) {
+		q := req.QueryStringParameters
+		res, err := h.app.Check(ctx, app.SeatInput{
+			LicenseKey: q["license_key"], InstanceIdentifier: q["instance_identifier"], InstanceType: q["instance_type"], Product: q["product"],
+		})
+		if err != nil {
+			return result{}, err
+		}
+		l := res.License
+		lj := renderLicense(l, h.app.Now())
+		body := checkJSON{
+			IsValid: res.Valid, Reason: res.Reason, IsActivated: res.Activation != nil,
+			License: checkLicense{ID: l.ID, Product: l.ProductSlug, Status: lj.Status, SeatLimit: l.SeatLimit,
+				SeatsUsed: l.SeatsUsed, SeatsRemaining: l.SeatsRemaining(), ExpiresAt: lj.ExpiresAt},
+		}
+		if res.Activation != nil {
+			body.Activation = &checkSeat{ID: res.Activation.ID, ActivatedAt: ts(res.Activation.ActivatedAt)}
+		}
+		if res.Instance != nil {
+			body.Instance = &checkInstance{Identifier: res.Instance.ID, Type: string(res.Instance.Type)}
+		}
+		b, err := json.Marshal(body)
+		if err != nil {
+			return result{}, err
+		}
+		etag := etagOf(b)
+		headers := map[string]string{
+			"Cache-Control": "public, max-age=" + strconv.Itoa(int(h.opts.CheckMaxAge.Seconds())),
+			"ETag":          etag,
+		}
+		raw := string(b)
+		status := http.StatusOK
+		if matchesETag(header(req, "If-None-Match"), etag) {
+			status, raw = http.StatusNotModified, ""
+		}
+		return result{status: status, raw: &raw, headers: headers, brand: l.Brand}, nil
+	})(ctx, req)
+}
+
+// etagOf is a strong validator of a rendered body.
+func etagOf(body []byte) string {
+	sum := sha256.Sum256(body)
+	return `"` + hex.EncodeToString(sum[:16]) + `"`
+}
+
+// matchesETag reports whether an If-None-Match header names etag (weak
+// comparison, as RFC 9110 asks for If-None-Match).
+func matchesETag(ifNoneMatch, etag string) bool {
+	for tag := range strings.SplitSeq(ifNoneMatch, ",") {
+		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+		if tag == "*" || tag == etag {
+			return true
+		}
+	}
+	return false
+}
+
+type deactivationJSON struct {
+	Status             string `json:"status"`
+	LicenseID          string `json:"license_id"`
+	Product            string `json:"product"`
+	InstanceIdentifier string `json:"instance_identifier"`
+	SeatsUsed          int    `json:"seats_used"`
+	SeatsRemaining     int    `json:"seats_remaining"`
+}
+
+// DeactivateSeat is POST /api/v1/product/licenses/deactivate (US5).
+func (h *API) DeactivateSeat(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.public("deactivate-seat", func(ctx context.Context, req events.APIGatewayProxyRequest) (result, error) {
+		var in seatRequest
+		if err := decodeJSON(req, &in); err != nil {
+			return result{}, err
+		}
+		l, inst, err := h.app.Deactivate(ctx, in.input())
+		if err != nil {
+			return result{}, err
+		}
+		return result{status: http.StatusOK, brand: l.Brand, body: deactivationJSON{
+			Status: "deactivated", LicenseID: l.ID, Product: l.ProductSlug, InstanceIdentifier: inst.ID,
+			SeatsUsed: l.SeatsUsed, SeatsRemaining: l.SeatsRemaining(),
+		}}, nil
+	})(ctx, req)
+}
+
+// FreeSeat is DELETE /api/v1/brand/licenses/{id}/activations/{activation_id}:
+// support frees a seat; the answer is the license with its remaining seats.
+func (h *API) FreeSeat(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.brand("free-seat", func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error) {
+		v, err := h.app.FreeSeat(ctx, t, req.PathParameters["id"], req.PathParameters["activation_id"])
+		if err != nil {
+			return result{}, err
+		}
+		return result{status: http.StatusOK, body: renderLicenseDetail(v, h.app.Now())}, nil
+	})(ctx, req)
+}

@@ -1,0 +1,177 @@
+package app
+
+import (
+	"context"
+	"strings"
+
+	"github.com/clsvc/license-service/internal/licensing"
+)
+
+// SeatInput identifies a seat as a product sends it.
+type SeatInput struct {
+	LicenseKey         string
+	InstanceIdentifier string
+	InstanceType       string // url (default), hostname, machine_id
+	Product            string // id or slug; optional when the key covers one product
+}
+
+type seatRequest struct {
+	key      licensing.LicenseKey
+	instance licensing.Instance
+	product  string
+}
+
+func (in SeatInput) validate() (seatRequest, error) {
+	var r seatRequest
+	var err error
+	if r.key, err = licensing.ParseLicenseKey("license_key", in.LicenseKey); err != nil {
+		return r, err
+	}
+	if r.instance, err = licensing.ParseInstance(in.InstanceType, in.InstanceIdentifier); err != nil {
+		return r, err
+	}
+	r.product, err = parseProductRef(in.Product)
+	return r, err
+}
+
+// parseProductRef accepts an optional product id or slug.
+func parseProductRef(raw string) (string, error) {
+	p := strings.TrimSpace(raw)
+	if p == "" || licensing.ValidID(licensing.KindProduct, p) {
+		return p, nil
+	}
+	return licensing.ParseSlug("product", strings.ToLower(p))
+}
+
+// productSlug names the product's license without a read when the product
+// came as a slug; an id, or no product, needs the key's state.
+func (a *App) productSlug(ctx context.Context, r seatRequest) (string, error) {
+	if r.product != "" && !licensing.ValidID(licensing.KindProduct, r.product) {
+		return r.product, nil
+	}
+	st, err := a.store.KeyState(ctx, r.key, false)
+	if err != nil {
+		return "", err
+	}
+	l, err := st.LicenseFor(r.product)
+	if err != nil {
+		return "", err
+	}
+	return l.ProductSlug, nil
+}
+
+// Activation is the outcome of an activation.
+type Activation struct {
+	Activation licensing.Activation
+	License    licensing.License
+	Created    bool // false: the instance already held this seat
+}
+
+// Activate takes a seat on a license for a site or machine (US3). The same
+// instance again keeps its seat and activation id.
+func (a *App) Activate(ctx context.Context, in SeatInput) (Activation, error) {
+	r, err := in.validate()
+	if err != nil {
+		return Activation{}, err
+	}
+	slug, err := a.productSlug(ctx, r)
+	if err != nil {
+		return Activation{}, err
+	}
+	now := a.now()
+	act, lic, created, err := a.store.Activate(ctx, licensing.Activation{
+		ID: licensing.NewID(licensing.KindActivation), Key: r.key, ProductSlug: slug, Instance: r.instance, ActivatedAt: now,
+	}, now)
+	if err != nil {
+		return Activation{}, err
+	}
+	return Activation{Activation: act, License: lic, Created: created}, nil
+}
+
+// CheckResult answers whether a license is valid and an instance holds a seat.
+type CheckResult struct {
+	License    licensing.License
+	Valid      bool
+	Reason     licensing.Code // why not valid
+	Activation *licensing.Activation
+	Instance   *licensing.Instance
+}
+
+// Check answers validity, seats and whether this instance is active, with
+// one read of the key (US4). The instance is optional.
+func (a *App) Check(ctx context.Context, in SeatInput) (CheckResult, error) {
+	key, err := licensing.ParseLicenseKey("license_key", in.LicenseKey)
+	if err != nil {
+		return CheckResult{}, err
+	}
+	var inst *licensing.Instance
+	if in.InstanceIdentifier != "" {
+		i, err := licensing.ParseInstance(in.InstanceType, in.InstanceIdentifier)
+		if err != nil {
+			return CheckResult{}, err
+		}
+		inst = &i
+	}
+	product, err := parseProductRef(in.Product)
+	if err != nil {
+		return CheckResult{}, err
+	}
+	st, err := a.store.KeyState(ctx, key, false)
+	if err != nil {
+		return CheckResult{}, err
+	}
+	lic, err := st.LicenseFor(product)
+	if err != nil {
+		return CheckResult{}, err
+	}
+	res := CheckResult{License: lic, Valid: true, Instance: inst}
+	if err := lic.InvalidReason(a.now()); err != nil {
+		res.Valid, res.Reason = false, licensing.ErrorCode(err)
+	}
+	if inst != nil {
+		if act, ok := st.ActivationOf(lic.ProductSlug, *inst); ok {
+			res.Activation = &act
+		}
+	}
+	return res, nil
+}
+
+// Deactivate frees an instance's seat, in every license status (US5).
+func (a *App) Deactivate(ctx context.Context, in SeatInput) (licensing.License, licensing.Instance, error) {
+	r, err := in.validate()
+	if err != nil {
+		return licensing.License{}, r.instance, err
+	}
+	slug, err := a.productSlug(ctx, r)
+	if err != nil {
+		return licensing.License{}, r.instance, err
+	}
+	lic, err := a.store.Deactivate(ctx, r.key, slug, r.instance)
+	return lic, r.instance, err
+}
+
+// FreeSeat lets a brand's support free one of its license's seats by
+// activation id, with the same conditional transaction as Deactivate.
+func (a *App) FreeSeat(ctx context.Context, t licensing.Tenant, licenseID, activationID string) (licensing.LicenseView, error) {
+	if !licensing.ValidID(licensing.KindActivation, activationID) {
+		return licensing.LicenseView{}, activationNotFound()
+	}
+	v, err := a.License(ctx, t, licenseID)
+	if err != nil {
+		return v, err
+	}
+	for _, act := range v.Activations {
+		if act.ID != activationID {
+			continue
+		}
+		if _, err := a.store.Deactivate(ctx, v.Key.Key, act.ProductSlug, act.Instance); err != nil {
+			return v, err
+		}
+		return a.store.License(ctx, t.Brand, licenseID)
+	}
+	return licensing.LicenseView{}, activationNotFound()
+}
+
+func activationNotFound() error {
+	return licensing.Errorf(licensing.CodeActivationNotFound, "no such activation on this license")
+}

@@ -165,3 +165,9 @@ func FuzzDecodeRenew(f *testing.F) {
 func FuzzDecodeReason(f *testing.F) {
 	fuzzDecoder[reasonRequest](f, `{"reason":"chargeback"}`, `{"reason":"\u0000"}`, `{}`, `   `)
 }
+
+func FuzzDecodeSeat(f *testing.F) {
+	fuzzDecoder[seatRequest](f,
+		`{"license_key":"RM-ABCD-EFGH-JKLM-NPQR","instance_identifier":"https://www.example.com/","instance_type":"url","product":"rankmath-pro"}`,
+		`{"license_key":1}`, `{"instance_identifier":"\u0000"}`, `{"product":null}`)
+}

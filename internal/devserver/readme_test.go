@@ -34,8 +34,8 @@ var (
 	statusPrinted = regexp.MustCompile(`\[(\d{3})\]`)
 )
 
-// The README's example block runs against a fresh local API, and every
-// request answers the status its comment promises.
+// The README's example blocks run, in order, against a fresh local API, and
+// every request answers the status its comment promises.
 func TestReadmeExamples(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl is not installed")
@@ -43,30 +43,45 @@ func TestReadmeExamples(t *testing.T) {
 	root := filepath.Dir(dynamotest.TemplatePath(t))
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
 	require.NoError(t, err)
-	_, rest, ok := strings.Cut(string(readme), "<!-- readme-example:begin -->\n```sh\n")
-	require.True(t, ok, "README has the example block")
-	block, _, ok := strings.Cut(rest, "```\n<!-- readme-example:end -->")
-	require.True(t, ok)
-
-	var want []string
-	for line := range strings.SplitSeq(block, "\n") {
-		if m := statusComment.FindStringSubmatch(line); m != nil {
-			want = append(want, m[1])
+	var blocks []string
+	rest := string(readme)
+	for {
+		var ok bool
+		_, rest, ok = strings.Cut(rest, "<!-- readme-example:begin -->\n```sh\n")
+		if !ok {
+			break
 		}
+		var block string
+		block, rest, ok = strings.Cut(rest, "```\n<!-- readme-example:end -->")
+		require.True(t, ok, "an example block is closed")
+		blocks = append(blocks, block)
 	}
-	require.NotEmpty(t, want)
+	require.Len(t, blocks, 2, "the brand and the product examples")
 
 	srv := start(t)
-	cmd := exec.Command("bash", "-euo", "pipefail", "-c", block)
-	cmd.Env = append(os.Environ(), "API="+srv.APIURL)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, string(out))
-
-	var got []string
-	for _, m := range statusPrinted.FindAllStringSubmatch(string(out), -1) {
-		got = append(got, m[1])
+	var output strings.Builder
+	for i, block := range blocks {
+		var want []string
+		for line := range strings.SplitSeq(block, "\n") {
+			if m := statusComment.FindStringSubmatch(line); m != nil {
+				want = append(want, m[1])
+			}
+		}
+		require.NotEmpty(t, want)
+		cmd := exec.Command("bash", "-euo", "pipefail", "-c", block)
+		cmd.Env = append(os.Environ(), "API="+srv.APIURL)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(out))
+		var got []string
+		for _, m := range statusPrinted.FindAllStringSubmatch(string(out), -1) {
+			got = append(got, m[1])
+		}
+		assert.Equal(t, want, got, "block %d: statuses in order; output:\n%s", i+1, out)
+		output.Write(out)
 	}
-	assert.Equal(t, want, got, "statuses in order; output:\n%s", out)
-	assert.Regexp(t, `license key: RM(-[2-9A-HJ-NP-Z]{4}){4}`, string(out))
-	assert.Contains(t, string(out), "Idempotent-Replayed: true")
+	out := output.String()
+	assert.Regexp(t, `license key: RM(-[2-9A-HJ-NP-Z]{4}){4}`, out)
+	assert.Contains(t, out, "Idempotent-Replayed: true")
+	assert.Contains(t, out, `"is_valid":false,"reason":"license_suspended"`)
+	assert.Contains(t, out, `"instance_identifier":"example.com"`)
 }

@@ -80,29 +80,21 @@ func (s *Store) CreateBrand(ctx context.Context, b licensing.Brand) error {
 
 // GetBrand reads one brand.
 func (s *Store) GetBrand(ctx context.Context, slug string) (licensing.Brand, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: keyOf(brandsPK(), brandSK(slug))})
+	it, found, err := getItem[brandItem](ctx, s, brandsPK(), brandSK(slug), false, "get brand")
 	if err != nil {
-		return licensing.Brand{}, fail("get brand", err)
+		return licensing.Brand{}, err
 	}
-	if out.Item == nil {
+	if !found {
 		return licensing.Brand{}, licensing.Errorf(licensing.CodeBrandNotFound, "no brand %q", slug)
-	}
-	var it brandItem
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-		return licensing.Brand{}, fail("decode brand", err)
 	}
 	return it.brand(), nil
 }
 
 // ListBrands lists every brand, by slug.
 func (s *Store) ListBrands(ctx context.Context) ([]licensing.Brand, error) {
-	items, err := s.queryPrefix(ctx, brandsPK(), "BRAND#")
+	rows, err := queryItems[brandItem](ctx, s, brandsPK(), "BRAND#", "list brands")
 	if err != nil {
-		return nil, fail("list brands", err)
-	}
-	var rows []brandItem
-	if err := attributevalue.UnmarshalListOfMaps(items, &rows); err != nil {
-		return nil, fail("decode brands", err)
+		return nil, err
 	}
 	out := make([]licensing.Brand, len(rows))
 	for i, r := range rows {
@@ -138,13 +130,9 @@ func (s *Store) CreateAPIKey(ctx context.Context, b licensing.Brand, k licensing
 
 // ListAPIKeys lists a brand's keys, oldest first.
 func (s *Store) ListAPIKeys(ctx context.Context, brand string) ([]licensing.APIKey, error) {
-	items, err := s.queryPrefix(ctx, brandPK(brand), "APIKEY#")
+	rows, err := queryItems[apiKeyRefItem](ctx, s, brandPK(brand), "APIKEY#", "list api keys")
 	if err != nil {
-		return nil, fail("list api keys", err)
-	}
-	var rows []apiKeyRefItem
-	if err := attributevalue.UnmarshalListOfMaps(items, &rows); err != nil {
-		return nil, fail("decode api keys", err)
+		return nil, err
 	}
 	out := make([]licensing.APIKey, len(rows))
 	for i, r := range rows {
@@ -157,19 +145,12 @@ func (s *Store) ListAPIKeys(ctx context.Context, brand string) ([]licensing.APIK
 // RevokeAPIKey deletes the hash lookup (so the key stops resolving at once)
 // and marks the listing revoked, in one transaction.
 func (s *Store) RevokeAPIKey(ctx context.Context, brand, id string, at time.Time) error {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: keyOf(brandPK(brand), apiKeyRefSK(id)), ConsistentRead: aws.Bool(true)})
+	ref, found, err := getItem[apiKeyRefItem](ctx, s, brandPK(brand), apiKeyRefSK(id), true, "get api key")
 	if err != nil {
-		return fail("get api key", err)
+		return err
 	}
 	notFound := licensing.Errorf(licensing.CodeAPIKeyNotFound, "brand %q has no active API key %q", brand, id)
-	if out.Item == nil {
-		return notFound
-	}
-	var ref apiKeyRefItem
-	if err := attributevalue.UnmarshalMap(out.Item, &ref); err != nil {
-		return fail("decode api key", err)
-	}
-	if ref.RevokedAt != nil {
+	if !found || ref.RevokedAt != nil {
 		return notFound
 	}
 	revoked, err := attributevalue.Marshal(at)
@@ -197,16 +178,12 @@ func (s *Store) RevokeAPIKey(ctx context.Context, brand, id string, at time.Time
 
 // TenantForKeyHash resolves an API key hash with one GetItem.
 func (s *Store) TenantForKeyHash(ctx context.Context, hash string) (licensing.Tenant, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: keyOf(apiKeyPK(hash), skAPIKey)})
+	it, found, err := getItem[apiKeyItem](ctx, s, apiKeyPK(hash), skAPIKey, false, "resolve api key")
 	if err != nil {
-		return licensing.Tenant{}, fail("resolve api key", err)
+		return licensing.Tenant{}, err
 	}
-	if out.Item == nil {
+	if !found {
 		return licensing.Tenant{}, licensing.Errorf(licensing.CodeUnauthorized, "unknown or revoked API key")
-	}
-	var it apiKeyItem
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-		return licensing.Tenant{}, fail("decode api key", err)
 	}
 	return licensing.Tenant{Brand: it.Brand, KeyPrefix: it.KeyPrefix, APIKeyID: it.KeyID}, nil
 }

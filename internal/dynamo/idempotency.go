@@ -52,16 +52,12 @@ func (s *Store) Claim(ctx context.Context, c app.IdempotencyClaim) (*app.Idempot
 		if !conditionFailed(err) {
 			return nil, fail("claim idempotency key", err)
 		}
-		out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: keyOf(idemPK(c.Brand, c.Key), skIdem), ConsistentRead: aws.Bool(true)})
+		it, found, err := getItem[idemItem](ctx, s, idemPK(c.Brand, c.Key), skIdem, true, "read idempotency key")
 		if err != nil {
-			return nil, fail("read idempotency key", err)
+			return nil, err
 		}
-		if out.Item == nil {
+		if !found {
 			continue // released in between: claim again
-		}
-		var it idemItem
-		if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-			return nil, fail("decode idempotency record", err)
 		}
 		return &app.IdempotencyRecord{Hash: it.Hash, Completed: it.Status == idemCompleted, Result: []byte(it.Result)}, nil
 	}

@@ -192,16 +192,12 @@ func (s *Store) readKeyPartition(ctx context.Context, k licensing.LicenseKey, co
 // License finds a brand's license by id: its pointer, then its key's partition.
 func (s *Store) License(ctx context.Context, brand, id string) (licensing.LicenseView, error) {
 	notFound := licensing.Errorf(licensing.CodeLicenseNotFound, "no such license")
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: keyOf(licensePtrPK(brand, id), skPtr)})
+	ptr, found, err := getItem[pointerItem](ctx, s, licensePtrPK(brand, id), skPtr, false, "get license pointer")
 	if err != nil {
-		return licensing.LicenseView{}, fail("get license pointer", err)
+		return licensing.LicenseView{}, err
 	}
-	if out.Item == nil {
+	if !found {
 		return licensing.LicenseView{}, notFound
-	}
-	var ptr pointerItem
-	if err := attributevalue.UnmarshalMap(out.Item, &ptr); err != nil {
-		return licensing.LicenseView{}, fail("decode license pointer", err)
 	}
 	kp, found, err := s.readKeyPartition(ctx, licensing.LicenseKey(ptr.Key), true)
 	if err != nil {

@@ -38,13 +38,9 @@ func (s *Store) CreateProduct(ctx context.Context, p licensing.Product) error {
 
 // ListProducts lists a brand's products by slug with one Query.
 func (s *Store) ListProducts(ctx context.Context, brand string) ([]licensing.Product, error) {
-	items, err := s.queryPrefix(ctx, brandPK(brand), "PRODUCT#")
+	rows, err := queryItems[productItem](ctx, s, brandPK(brand), "PRODUCT#", "list products")
 	if err != nil {
-		return nil, fail("list products", err)
-	}
-	var rows []productItem
-	if err := attributevalue.UnmarshalListOfMaps(items, &rows); err != nil {
-		return nil, fail("decode products", err)
+		return nil, err
 	}
 	out := make([]licensing.Product, len(rows))
 	for i, r := range rows {

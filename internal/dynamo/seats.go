@@ -165,16 +165,12 @@ func (s *Store) Deactivate(ctx context.Context, key licensing.LicenseKey, produc
 
 // license reads one license item, strongly consistent.
 func (s *Store) license(ctx context.Context, key licensing.LicenseKey, productSlug string) (licensing.License, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: keyOf(keyPK(key), licenseSK(productSlug)), ConsistentRead: aws.Bool(true)})
+	it, found, err := getItem[licenseItem](ctx, s, keyPK(key), licenseSK(productSlug), true, "get license")
 	if err != nil {
-		return licensing.License{}, fail("get license", err)
+		return licensing.License{}, err
 	}
-	if out.Item == nil {
+	if !found {
 		return licensing.License{}, licensing.Errorf(licensing.CodeLicenseNotFound, "no such license")
-	}
-	var it licenseItem
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-		return licensing.License{}, fail("decode license", err)
 	}
 	return it.license(), nil
 }

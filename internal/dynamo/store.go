@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
@@ -177,3 +178,32 @@ func cancelled(err error) ([]string, bool) {
 }
 
 func epoch(t time.Time) int64 { return t.Unix() }
+
+// getItem reads one item into T; found is false when there is none.
+func getItem[T any](ctx context.Context, s *Store, pk, sk string, consistent bool, op string) (it T, found bool, err error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: keyOf(pk, sk), ConsistentRead: aws.Bool(consistent)})
+	if err != nil {
+		return it, false, fail(op, err)
+	}
+	if out.Item == nil {
+		return it, false, nil
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return it, false, fail("decode "+op, err)
+	}
+	return it, true, nil
+}
+
+// queryItems reads every item of a partition whose sort key starts with
+// skPrefix into Ts, strongly consistent.
+func queryItems[T any](ctx context.Context, s *Store, pk, skPrefix, op string) ([]T, error) {
+	items, err := s.queryPrefix(ctx, pk, skPrefix)
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	var rows []T
+	if err := attributevalue.UnmarshalListOfMaps(items, &rows); err != nil {
+		return nil, fail("decode "+op, err)
+	}
+	return rows, nil
+}

@@ -8,7 +8,7 @@ GOARCH_LAMBDA ?= arm64
 # template.yaml names it <CamelCase>Function with USE_CASE set to that name.
 FUNCTIONS := health create-product list-products provision-license list-licenses \
 	get-license renew-license suspend-license resume-license cancel-license free-seat \
-	activate-license check-license deactivate-seat
+	activate-license check-license deactivate-seat authorize-brand
 
 .PHONY: help run test check unit fuzz build clean
 

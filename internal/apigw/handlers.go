@@ -77,12 +77,17 @@ type result struct {
 // brandFunc runs a brand use case for an authenticated tenant.
 type brandFunc func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error)
 
-// brand authenticates the request's X-API-Key (the brand comes from the key
-// alone), runs the use case, renders the answer and logs one line.
+// brand authenticates the request (the brand comes from its API key alone:
+// resolved by the authorizer in AWS, else here from X-API-Key), runs the use
+// case, renders the answer and logs one line.
 func (h *API) brand(useCase string, run brandFunc) Handler {
 	return func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 		start := time.Now()
-		t, err := h.app.Authenticate(ctx, header(req, "X-API-Key"))
+		t, ok := tenantFromAuthorizer(req)
+		var err error
+		if !ok {
+			t, err = h.app.Authenticate(ctx, header(req, "X-API-Key"))
+		}
 		var res result
 		if err == nil {
 			res, err = run(ctx, t, req)

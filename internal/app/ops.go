@@ -72,6 +72,11 @@ func (o Ops) RevokeAPIKey(ctx context.Context, brand, id string) error {
 	return o.app.store.RevokeAPIKey(ctx, brand, id, o.app.now())
 }
 
+// ListProducts lists a brand's products.
+func (o Ops) ListProducts(ctx context.Context, brand string) ([]licensing.Product, error) {
+	return o.app.store.ListProducts(ctx, brand)
+}
+
 // CreateProduct adds a product to a brand's catalogue.
 func (o Ops) CreateProduct(ctx context.Context, brand, slug, name string) (licensing.Product, error) {
 	b, err := o.app.store.GetBrand(ctx, brand)
@@ -79,4 +84,19 @@ func (o Ops) CreateProduct(ctx context.Context, brand, slug, name string) (licen
 		return licensing.Product{}, err
 	}
 	return o.app.CreateProduct(ctx, licensing.Tenant{Brand: b.Slug, KeyPrefix: b.KeyPrefix}, slug, name)
+}
+
+// Import writes a provisioned key as given (fixed ids and key) and takes the
+// given seats: local demo data that sample events and examples can name.
+// What exists already is left as it is.
+func (o Ops) Import(ctx context.Context, p licensing.Provisioned, seats []licensing.Activation) error {
+	if err := o.app.store.Provision(ctx, p, nil); err != nil && !licensing.IsCode(err, licensing.CodeAlreadyExists) {
+		return err
+	}
+	for _, a := range seats {
+		if _, _, _, err := o.app.store.Activate(ctx, a, o.app.now()); err != nil {
+			return err
+		}
+	}
+	return nil
 }

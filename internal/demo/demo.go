@@ -36,6 +36,7 @@ var Brands = []Brand{
 // Seed creates the demo brands, products and keys; what already exists is
 // left as it is, so seeding twice is harmless.
 func Seed(ctx context.Context, ops app.Ops) error {
+	products := map[string]licensing.Product{}
 	for _, b := range Brands {
 		if _, err := ops.CreateBrand(ctx, b.Slug, b.Name, b.Prefix); err != nil && !licensing.IsCode(err, licensing.CodeAlreadyExists) {
 			return fmt.Errorf("seed brand %s: %w", b.Slug, err)
@@ -48,6 +49,13 @@ func Seed(ctx context.Context, ops app.Ops) error {
 				return fmt.Errorf("seed product %s/%s: %w", b.Slug, p.Slug, err)
 			}
 		}
+		listed, err := ops.ListProducts(ctx, b.Slug)
+		if err != nil {
+			return err
+		}
+		for _, p := range listed {
+			products[b.Slug+"/"+p.Slug] = p
+		}
 	}
-	return nil
+	return seedLicenses(ctx, ops, products)
 }

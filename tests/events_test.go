@@ -1,0 +1,471 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/stretchr/testify/require"
+
+	"github.com/clsvc/license-service/internal/stack"
+)
+
+// The sample events under events/ (one per function of template.yaml, named
+// after its USE_CASE) are what `sam local invoke -e` and the Lambda console
+// are fed. These tests keep them in step with the template and run each
+// through its handler against fresh demo data.
+
+// Demo data the sample events name (see internal/demo).
+const (
+	evDemoKey        = "RM-DEMA-2222-3333-4444"
+	evRankMathPro    = "lic_demorankmathpro22222"
+	evContentAI      = "lic_democontentai2222222"
+	evDemoActivation = "act_demosite222222222222"
+)
+
+// evAuthorizer is the use case of the brand routes' REQUEST authorizer,
+// whose event is not a proxy request.
+const evAuthorizer = "authorize-brand"
+
+// evPending names functions whose sample event may be committed before the
+// template declares them. Once declared, they are held to every rule.
+var evPending = map[string]bool{evAuthorizer: true}
+
+// evCase is what one sample event must do against fresh demo data.
+type evCase struct {
+	// status is the expected answer of a proxy event.
+	status int
+	// before are use cases whose sample events run first, each answering 200.
+	before []string
+	// check looks further into a proxy answer.
+	check func(t *testing.T, resp events.APIGatewayProxyResponse)
+	// run replaces the proxy flow, for events of another shape.
+	run func(t *testing.T, e *env, file string)
+}
+
+// evCases must have an entry for every USE_CASE of template.yaml.
+var evCases = map[string]evCase{
+	"health":            {status: http.StatusOK},
+	"create-product":    {status: http.StatusCreated, check: evCreatedProduct},
+	"list-products":     {status: http.StatusOK, check: evListedProducts},
+	"provision-license": {status: http.StatusCreated, check: evProvisioned},
+	"list-licenses":     {status: http.StatusOK, check: evListedDemoKey},
+	"get-license":       {status: http.StatusOK, check: evLicense(evRankMathPro, "valid", 1)},
+	"renew-license":     {status: http.StatusOK, check: evRenewed},
+	"suspend-license":   {status: http.StatusOK, check: evLicense(evRankMathPro, "suspended", 1)},
+	"resume-license":    {status: http.StatusOK, before: []string{"suspend-license"}, check: evLicense(evRankMathPro, "valid", 1)},
+	"cancel-license":    {status: http.StatusOK, check: evLicense(evContentAI, "cancelled", 0)},
+	"free-seat":         {status: http.StatusOK, check: evLicense(evRankMathPro, "valid", 0)},
+	"activate-license":  {status: http.StatusCreated, check: evActivated},
+	"check-license":     {status: http.StatusOK, check: evChecked},
+	"deactivate-seat":   {status: http.StatusOK, check: evDeactivated},
+	evAuthorizer:        {run: evRunAuthorizer},
+}
+
+// evDir is the events/ directory at the module root.
+func evDir(t *testing.T) string {
+	t.Helper()
+	return filepath.Join(filepath.Dir(templatePath(t)), "events")
+}
+
+func evFile(t *testing.T, useCase string) string {
+	t.Helper()
+	return filepath.Join(evDir(t), useCase+".json")
+}
+
+func evTemplate(t *testing.T) *stack.Template {
+	t.Helper()
+	tpl, err := stack.Load(templatePath(t))
+	require.NoError(t, err)
+	require.NotEmpty(t, tpl.Functions, "the template declares no function")
+	return tpl
+}
+
+// evFunctions maps each USE_CASE of the template to its function.
+func evFunctions(t *testing.T) map[string]stack.Function {
+	t.Helper()
+	fns := map[string]stack.Function{}
+	for _, f := range evTemplate(t).Functions {
+		_, dup := fns[f.UseCase]
+		require.False(t, dup, "USE_CASE %q is declared twice", f.UseCase)
+		fns[f.UseCase] = f
+	}
+	return fns
+}
+
+// evDecode strictly decodes a sample event, so that a misspelt field fails
+// rather than reads as empty.
+func evDecode(t *testing.T, file string, dst any) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(dst), "decode %s", file)
+	require.False(t, dec.More(), "%s holds more than one JSON value", file)
+}
+
+func TestEventFilesMatchTemplate(t *testing.T) {
+	t.Parallel()
+	fns := evFunctions(t)
+
+	for _, uc := range slices.Sorted(maps.Keys(fns)) {
+		f := fns[uc]
+		_, err := os.Stat(evFile(t, uc))
+		require.NoError(t, err, "function %s (USE_CASE %s) has no sample event events/%s.json", f.LogicalID, uc, uc)
+		_, ok := evCases[uc]
+		require.True(t, ok, "function %s (USE_CASE %s) has no entry in evCases", f.LogicalID, uc)
+	}
+
+	files, err := filepath.Glob(filepath.Join(evDir(t), "*.json"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files, "no sample events")
+	for _, file := range files {
+		uc := strings.TrimSuffix(filepath.Base(file), ".json")
+		if _, ok := fns[uc]; !ok {
+			if evPending[uc] {
+				t.Logf("events/%s.json: template.yaml does not declare USE_CASE %s yet", uc, uc)
+				continue
+			}
+			require.Failf(t, "sample event without a function", "events/%s.json: no function of template.yaml has USE_CASE %s", uc, uc)
+		}
+		_, ok := evCases[uc]
+		require.True(t, ok, "events/%s.json has no entry in evCases", uc)
+	}
+	for uc := range evCases {
+		_, err := os.Stat(evFile(t, uc))
+		require.NoError(t, err, "evCases names %s but events/%s.json is missing", uc, uc)
+	}
+}
+
+// TestEventShapes checks that every proxy event is what API Gateway would
+// send for one of its function's routes on the dev stage.
+func TestEventShapes(t *testing.T) {
+	t.Parallel()
+	fns := evFunctions(t)
+	for _, uc := range slices.Sorted(maps.Keys(fns)) {
+		f := fns[uc]
+		if len(f.Routes) == 0 {
+			continue // not behind a route: the authorizer
+		}
+		t.Run(uc, func(t *testing.T) {
+			var req events.APIGatewayProxyRequest
+			evDecode(t, evFile(t, uc), &req)
+			served := slices.ContainsFunc(f.Routes, func(r stack.Route) bool {
+				return r.Path == req.Resource && (r.Method == req.HTTPMethod || r.Method == "ANY")
+			})
+			require.True(t, served, "%s %s is not a route of %s: %+v", req.HTTPMethod, req.Resource, f.LogicalID, f.Routes)
+			rc := req.RequestContext
+			require.Equal(t, req.Resource, rc.ResourcePath)
+			require.Equal(t, req.HTTPMethod, rc.HTTPMethod)
+			require.Equal(t, "dev", rc.Stage)
+			require.Equal(t, "/dev"+req.Path, rc.Path)
+			require.Equal(t, "123456789012", rc.AccountID)
+			require.NotEmpty(t, rc.APIID)
+			require.NotEmpty(t, rc.RequestID)
+			require.NotEmpty(t, rc.Identity.SourceIP)
+			require.NotEmpty(t, rc.Identity.UserAgent)
+			require.Nil(t, req.StageVariables)
+			require.False(t, req.IsBase64Encoded)
+			require.Equal(t, evPath(req.Resource, req.PathParameters), req.Path, "path parameters do not fill the resource path")
+			require.Len(t, req.MultiValueHeaders, len(req.Headers))
+			for k, v := range req.Headers {
+				require.Equal(t, []string{v}, req.MultiValueHeaders[k], "multiValueHeaders[%s]", k)
+			}
+			require.Len(t, req.MultiValueQueryStringParameters, len(req.QueryStringParameters))
+			for k, v := range req.QueryStringParameters {
+				require.Equal(t, []string{v}, req.MultiValueQueryStringParameters[k], "multiValueQueryStringParameters[%s]", k)
+			}
+			if f.Routes[0].ApiKeyRequired || strings.HasPrefix(req.Resource, "/api/v1/brand/") {
+				require.Equal(t, rmKey, req.Headers["X-API-Key"], "a brand event carries the demo brand's key")
+			}
+		})
+	}
+	t.Run(evAuthorizer, func(t *testing.T) {
+		var req events.APIGatewayCustomAuthorizerRequestTypeRequest
+		evDecode(t, evFile(t, evAuthorizer), &req)
+		require.Equal(t, "REQUEST", req.Type)
+		var route *stack.Route
+		for _, f := range fns {
+			for i, r := range f.Routes {
+				if r.Path == req.Resource && r.Method == req.HTTPMethod {
+					route = &f.Routes[i]
+				}
+			}
+		}
+		require.NotNil(t, route, "%s %s is no route of the template", req.HTTPMethod, req.Resource)
+		require.True(t, route.ApiKeyRequired, "%s %s is not a brand route", req.HTTPMethod, req.Resource)
+		require.Equal(t, req.Resource, req.RequestContext.ResourcePath)
+		require.Equal(t, req.HTTPMethod, req.RequestContext.HTTPMethod)
+		require.Equal(t, "dev", req.RequestContext.Stage)
+		require.Equal(t, "/dev"+req.Path, req.RequestContext.Path)
+		require.Equal(t, "arn:aws:execute-api:us-east-1:123456789012:"+req.RequestContext.APIID+"/dev/"+req.HTTPMethod+req.Path, req.MethodArn)
+		require.Equal(t, rmKey, req.Headers["X-API-Key"])
+		require.Equal(t, []string{rmKey}, req.MultiValueHeaders["X-API-Key"])
+	})
+}
+
+// evPath fills the {params} of a resource path.
+func evPath(resource string, params map[string]string) string {
+	for k, v := range params {
+		resource = strings.Replace(resource, "{"+k+"}", v, 1)
+	}
+	return resource
+}
+
+// TestEventsAgainstDemoData runs every sample event through its handler,
+// each against a fresh local service with the demo data.
+func TestEventsAgainstDemoData(t *testing.T) {
+	t.Parallel()
+	fns := evFunctions(t)
+	all := maps.Clone(fns)
+	for uc := range evCases {
+		all[uc] = stack.Function{}
+	}
+	for _, uc := range slices.Sorted(maps.Keys(all)) {
+		t.Run(uc, func(t *testing.T) {
+			t.Parallel()
+			c, ok := evCases[uc]
+			require.True(t, ok, "USE_CASE %s of template.yaml has no entry in evCases", uc)
+			_, declared := fns[uc]
+			require.True(t, declared || evPending[uc], "evCases names %s, which template.yaml does not declare", uc)
+			e := start(t)
+			if c.run != nil {
+				c.run(t, e, evFile(t, uc))
+				return
+			}
+			for _, prev := range c.before {
+				resp := evInvoke(t, e, prev)
+				require.Equal(t, http.StatusOK, resp.StatusCode, "%s first: %s", prev, resp.Body)
+			}
+			resp := evInvoke(t, e, uc)
+			require.Equal(t, c.status, resp.StatusCode, "body: %s", resp.Body)
+			require.Equal(t, "application/json", resp.Headers["Content-Type"])
+			require.True(t, json.Valid([]byte(resp.Body)), "body: %s", resp.Body)
+			if c.check != nil {
+				c.check(t, resp)
+			}
+		})
+	}
+}
+
+// TestEventResumeNeedsSuspend pins what events/README.md says: on fresh demo
+// data the license is valid, so resume-license alone is refused.
+func TestEventResumeNeedsSuspend(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	resp := evInvoke(t, e, "resume-license")
+	checkError(t, reply{status: resp.StatusCode, header: evHeader(resp), body: []byte(resp.Body)}, http.StatusConflict, "invalid_transition")
+}
+
+func evHeader(resp events.APIGatewayProxyResponse) http.Header {
+	h := http.Header{}
+	for k, v := range resp.Headers {
+		h.Set(k, v)
+	}
+	return h
+}
+
+// evInvoke runs the sample event of a proxy use case through its handler.
+func evInvoke(t *testing.T, e *env, useCase string) events.APIGatewayProxyResponse {
+	t.Helper()
+	h := e.srv.Service.API.Handlers()[useCase]
+	require.NotNil(t, h, "no handler for use case %s", useCase)
+	var req events.APIGatewayProxyRequest
+	evDecode(t, evFile(t, useCase), &req)
+	resp, err := h(context.Background(), req)
+	require.NoError(t, err, "%s", useCase)
+	return resp
+}
+
+func evBody(t *testing.T, resp events.APIGatewayProxyResponse, dst any) {
+	t.Helper()
+	require.NoError(t, json.Unmarshal([]byte(resp.Body), dst), "body: %s", resp.Body)
+}
+
+func evCreatedProduct(t *testing.T, resp events.APIGatewayProxyResponse) {
+	var p productJSON
+	evBody(t, resp, &p)
+	require.Equal(t, "rankmath-agency", p.Slug)
+	require.NotEmpty(t, p.ID)
+}
+
+func evListedProducts(t *testing.T, resp events.APIGatewayProxyResponse) {
+	var out struct {
+		Products []productJSON `json:"products"`
+	}
+	evBody(t, resp, &out)
+	var slugs []string
+	for _, p := range out.Products {
+		slugs = append(slugs, p.Slug)
+	}
+	require.ElementsMatch(t, []string{"rankmath-pro", "content-ai"}, slugs)
+}
+
+func evProvisioned(t *testing.T, resp events.APIGatewayProxyResponse) {
+	var p provisionedJSON
+	evBody(t, resp, &p)
+	require.Equal(t, "new@example.com", p.LicenseKey.CustomerEmail)
+	require.Regexp(t, keyPattern("RM"), p.LicenseKey.Key)
+	require.Len(t, p.Licenses, 2)
+	var slugs []string
+	for _, l := range p.Licenses {
+		slugs = append(slugs, l.ProductSlug)
+		require.Equal(t, 2, l.SeatLimit)
+		require.NotNil(t, l.ExpiresAt)
+		require.True(t, mustParseTime(t, *l.ExpiresAt).Equal(mustParseTime(t, "2030-06-30T00:00:00Z")), "expires_at %s", *l.ExpiresAt)
+	}
+	require.ElementsMatch(t, []string{"rankmath-pro", "content-ai"}, slugs)
+}
+
+func evListedDemoKey(t *testing.T, resp events.APIGatewayProxyResponse) {
+	var c customerJSON
+	evBody(t, resp, &c)
+	require.Equal(t, "demo@example.com", c.CustomerEmail)
+	var keys []string
+	for _, k := range c.LicenseKeys {
+		keys = append(keys, k.Key)
+	}
+	require.Contains(t, keys, evDemoKey)
+}
+
+// evLicense checks a license detail answer.
+func evLicense(id, status string, seatsUsed int) func(*testing.T, events.APIGatewayProxyResponse) {
+	return func(t *testing.T, resp events.APIGatewayProxyResponse) {
+		var l licenseDetailJSON
+		evBody(t, resp, &l)
+		require.Equal(t, id, l.ID)
+		require.Equal(t, status, l.Status)
+		require.Equal(t, seatsUsed, l.SeatsUsed)
+		require.Equal(t, evDemoKey, l.LicenseKey.Key)
+	}
+}
+
+func evRenewed(t *testing.T, resp events.APIGatewayProxyResponse) {
+	evLicense(evRankMathPro, "valid", 1)(t, resp)
+	var l licenseDetailJSON
+	evBody(t, resp, &l)
+	require.NotNil(t, l.ExpiresAt)
+	require.True(t, mustParseTime(t, *l.ExpiresAt).Equal(mustParseTime(t, "2031-12-31T23:59:59Z")), "expires_at %s", *l.ExpiresAt)
+}
+
+func evActivated(t *testing.T, resp events.APIGatewayProxyResponse) {
+	var a struct {
+		ActivationID       string `json:"activation_id"`
+		LicenseID          string `json:"license_id"`
+		Product            string `json:"product"`
+		InstanceIdentifier string `json:"instance_identifier"`
+		SeatsUsed          int    `json:"seats_used"`
+	}
+	evBody(t, resp, &a)
+	require.Equal(t, evRankMathPro, a.LicenseID)
+	require.Equal(t, "rankmath-pro", a.Product)
+	require.Equal(t, "new-site.example.com", a.InstanceIdentifier)
+	require.Equal(t, 2, a.SeatsUsed)
+	require.NotEqual(t, evDemoActivation, a.ActivationID)
+}
+
+func evChecked(t *testing.T, resp events.APIGatewayProxyResponse) {
+	var c struct {
+		IsValid     bool `json:"is_valid"`
+		IsActivated bool `json:"is_activated"`
+		License     struct {
+			ID string `json:"id"`
+		} `json:"license"`
+		Activation *struct {
+			ID string `json:"id"`
+		} `json:"activation"`
+	}
+	evBody(t, resp, &c)
+	require.True(t, c.IsValid, "body: %s", resp.Body)
+	require.True(t, c.IsActivated, "body: %s", resp.Body)
+	require.Equal(t, evRankMathPro, c.License.ID)
+	require.NotNil(t, c.Activation)
+	require.Equal(t, evDemoActivation, c.Activation.ID)
+}
+
+func evDeactivated(t *testing.T, resp events.APIGatewayProxyResponse) {
+	var d struct {
+		Status             string `json:"status"`
+		LicenseID          string `json:"license_id"`
+		InstanceIdentifier string `json:"instance_identifier"`
+		SeatsUsed          int    `json:"seats_used"`
+	}
+	evBody(t, resp, &d)
+	require.Equal(t, "deactivated", d.Status)
+	require.Equal(t, evRankMathPro, d.LicenseID)
+	require.Equal(t, "demo.example.com", d.InstanceIdentifier)
+	require.Equal(t, 0, d.SeatsUsed)
+}
+
+// evRunAuthorizer runs the REQUEST authorizer event: the demo key is allowed
+// with its brand in the context and as the usage identifier; an unknown key
+// gets the error API Gateway turns into 401.
+func evRunAuthorizer(t *testing.T, e *env, file string) {
+	var req events.APIGatewayCustomAuthorizerRequestTypeRequest
+	evDecode(t, file, &req)
+	require.Equal(t, "REQUEST", req.Type)
+	key := req.Headers["X-API-Key"]
+	require.Equal(t, rmKey, key)
+	api := e.srv.Service.API
+
+	resp, err := api.AuthorizeBrand(context.Background(), req)
+	require.NoError(t, err)
+	require.NotEmpty(t, resp.PolicyDocument.Statement)
+	allowed := false
+	for _, s := range resp.PolicyDocument.Statement {
+		require.Equal(t, "Allow", s.Effect, "statement %+v", s)
+		if slices.Contains(s.Action, "execute-api:Invoke") && slices.ContainsFunc(s.Resource, func(r string) bool { return evARNCovers(r, req.MethodArn) }) {
+			allowed = true
+		}
+	}
+	require.True(t, allowed, "no statement allows %s: %+v", req.MethodArn, resp.PolicyDocument)
+	require.Equal(t, "rankmath", resp.Context["brand"])
+	require.Equal(t, key, resp.UsageIdentifierKey)
+
+	unknown := req
+	unknown.Headers = maps.Clone(req.Headers)
+	unknown.MultiValueHeaders = maps.Clone(req.MultiValueHeaders)
+	for k := range unknown.Headers {
+		if strings.EqualFold(k, "X-API-Key") {
+			unknown.Headers[k] = "local-unknown-key-9999"
+		}
+	}
+	for k := range unknown.MultiValueHeaders {
+		if strings.EqualFold(k, "X-API-Key") {
+			unknown.MultiValueHeaders[k] = []string{"local-unknown-key-9999"}
+		}
+	}
+	resp, err = api.AuthorizeBrand(context.Background(), unknown)
+	require.EqualError(t, err, "Unauthorized")
+	require.Empty(t, resp.PolicyDocument.Statement, "no policy for an unknown key")
+	require.Empty(t, resp.UsageIdentifierKey)
+}
+
+// evARNCovers reports whether an IAM resource ARN (with * wildcards) matches arn.
+func evARNCovers(pattern, arn string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == arn
+	}
+	if !strings.HasPrefix(arn, parts[0]) {
+		return false
+	}
+	rest := arn[len(parts[0]):]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(rest, p)
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(p):]
+	}
+	return strings.HasSuffix(rest, parts[len(parts)-1])
+}

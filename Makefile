@@ -4,6 +4,12 @@ GO ?= go
 FUZZTIME ?= 20s
 GOARCH_LAMBDA ?= arm64
 
+# The AWS Lambda Runtime Interface Emulator, built from source at a pinned
+# version into bin/tools/ (once): `make invoke` and the emulator tests
+# (tests/rie_test.go) run the functions' bootstraps under it.
+RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
+RIE := bin/tools/aws-lambda-rie
+
 # Every Lambda function: the directory under functions/ is its use case, and
 # template.yaml names it <CamelCase>Function with USE_CASE set to that name.
 FUNCTIONS := health create-product list-products provision-license list-licenses \
@@ -18,7 +24,7 @@ help: ## list the targets
 run: ## run the whole API on http://127.0.0.1:3000 (embedded DynamoDB on 127.0.0.1:8000)
 	$(GO) run ./cmd/local-api
 
-test: check unit ## everything a change must pass: format, vet, staticcheck, all tests with the race detector
+test: $(RIE) check unit ## everything a change must pass: format, vet, staticcheck, all tests with the race detector
 
 check: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -41,7 +47,11 @@ build: ## build every function as a Lambda bootstrap for linux/arm64 under bin/<
 	@set -e; for fn in $(FUNCTIONS); do \
 	  CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags lambda.norpc -trimpath -ldflags "-s -w" \
 	    -o bin/$$fn/bootstrap ./functions/$$fn; \
-	done; ls -l bin/*/bootstrap
+	done; \
+	echo "linux/$(GOARCH_LAMBDA) bootstraps (1 MB = 1000000 bytes, 1 MiB = 1048576 bytes):"; \
+	for fn in $(FUNCTIONS); do wc -c < bin/$$fn/bootstrap | awk -v f=bin/$$fn/bootstrap \
+	  '{ printf "  %-38s %6.2f MB  %6.2f MiB  %9d bytes\n", f, $$1 / 1e6, $$1 / 1048576, $$1 }'; \
+	done
 
 # sam build (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR.
 define sam_target
@@ -65,3 +75,17 @@ bench: ## benchmark check and activate through the full handler stack next to th
 	@med() { grep "^$$1-" bench.out | awk '{print $$3}' | sort -n | awk '{a[NR]=$$1} END {print a[int((NR+1)/2)]}'; }; \
 	  for p in Check Activate; do h=$$(med Benchmark$${p}Handler); d=$$(med Benchmark$${p}DynamoDB); \
 	    echo "$$p: median $$h ns/op through the handler, $$d ns/op bare DynamoDB: the handler adds $$(( (h - d) * 100 / d ))%"; done
+
+.PHONY: rie invoke
+rie: $(RIE) ## install the AWS Lambda Runtime Interface Emulator into bin/tools/ (once)
+
+$(RIE):
+	GOBIN=$(CURDIR)/bin/tools CGO_ENABLED=0 $(GO) install \
+	  github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+
+FN ?=
+EVENT ?=
+RUNS ?= 1
+LOG_LEVEL ?= INFO
+invoke: $(RIE) ## run a function under the Lambda emulator: make invoke FN=check-license EVENT=events/check-license.json [RUNS=n]
+	@$(GO) run ./cmd/invoke -fn "$(FN)" -event "$(EVENT)" -runs "$(RUNS)" -log-level "$(LOG_LEVEL)" -rie $(RIE)

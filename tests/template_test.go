@@ -302,7 +302,9 @@ func TestTemplateEdgeCache(t *testing.T) {
 	require.NotNil(t, cfg.DefaultCacheBehavior)
 	assert.Equal(t, "4135ea2d-6df8-44a3-9df3-4b5a84be39ad", deref(cfg.DefaultCacheBehavior.CachePolicyId, nil), "default: managed CachingDisabled")
 	assert.Equal(t, "b689b0a8-53d0-40ab-baf2-68738e2966ac", deref(cfg.DefaultCacheBehavior.OriginRequestPolicyId, nil), "default: managed AllViewerExceptHostHeader")
-	i := slices.IndexFunc(cfg.CacheBehaviors, func(b cloudfront.Distribution_CacheBehavior) bool { return b.PathPattern == "/api/v1/product/licenses/check" })
+	i := slices.IndexFunc(cfg.CacheBehaviors, func(b cloudfront.Distribution_CacheBehavior) bool {
+		return b.PathPattern == "/api/v1/product/licenses/check"
+	})
 	require.GreaterOrEqual(t, i, 0, "check has a cache behaviour")
 	assert.Len(t, cfg.CacheBehaviors, 1, "only check is cached")
 	check := cfg.CacheBehaviors[i]

@@ -56,6 +56,9 @@ func run() error {
 			fmt.Printf("  %-10s prefix %-4s X-API-Key: %s  products: %s\n", b.Slug, b.Prefix, b.APIKey, slugs)
 		}
 	}
+	if o.Seed {
+		fmt.Printf("Demo license keys: %s (rankmath-pro, content-ai), %s (wp-rocket)\n", demo.RankMathKey, demo.WPRocketKey)
+	}
 	fmt.Println("Press Ctrl-C to stop.")
 	<-ctx.Done()
 	o.Log.Info("stopping")

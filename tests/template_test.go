@@ -18,6 +18,7 @@ import (
 	"github.com/awslabs/goformation/v7/intrinsics"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 
 	"github.com/clsvc/license-service/internal/dynamo"
 	"github.com/clsvc/license-service/internal/stack"
@@ -235,8 +236,10 @@ func TestTemplatePoliciesAreLeast(t *testing.T) {
 				assert.NotEqual(t, "dynamodb:*", a, "%s grants dynamodb:*", id)
 			}
 			for _, r := range strings_(st["Resource"]) {
-				assert.NotEqual(t, "*", r, "%s grants data actions on every resource", id)
-				assert.Equal(t, "getatt:LicensesTable.Arn", r, "%s acts on the table only", id)
+				assert.NotEqual(t, "*", r, "%s grants actions on every resource", id)
+				for _, a := range strings_(st["Action"]) {
+					assert.Equal(t, resourceOf[strings.SplitN(a, ":", 2)[0]], r, "%s: %s only on its own resource", id, a)
+				}
 			}
 		})
 		if readers[uc] {
@@ -254,7 +257,21 @@ func TestTemplatePoliciesAreLeast(t *testing.T) {
 		if uc == "authorize-brand" {
 			assert.Equal(t, []string{"dynamodb:GetItem"}, actions)
 		}
+		if uc == "publish-events" {
+			assert.ElementsMatch(t, []string{"events:PutEvents", "sqs:SendMessage"}, actions, "the relay only publishes and dead-letters")
+		} else {
+			for _, a := range actions {
+				assert.True(t, strings.HasPrefix(a, "dynamodb:"), "%s: %s", id, a)
+			}
+		}
 	}
+}
+
+// resourceOf is the one resource each service's actions may name.
+var resourceOf = map[string]string{
+	"dynamodb": "getatt:LicensesTable.Arn",
+	"events":   "getatt:LicenseEventBus.Arn",
+	"sqs":      "getatt:EventsDeadLetterQueue.Arn",
 }
 
 func walkStatements(v any, fn func(map[string]any)) {
@@ -336,4 +353,87 @@ func TestTemplateOperations(t *testing.T) {
 	for _, out := range []string{"ApiUrl", "CdnUrl", "CheckUrl", "TableName", "EventBusName", "BrandUsagePlanId"} {
 		assert.Contains(t, tpl.Outputs, out)
 	}
+}
+
+// The relay reads the table's stream, filtered to inserted event items, in
+// order, reporting batch item failures, bisecting on errors, with bounded
+// retries and a dead-letter queue that has an alarm.
+func TestTemplateEventRelay(t *testing.T) {
+	tpl := loadTemplate(t)
+	fn, err := tpl.GetServerlessFunctionWithName("PublishEventsFunction")
+	require.NoError(t, err)
+	assert.Equal(t, "publish-events", fn.Environment.Variables["USE_CASE"])
+	require.Len(t, fn.Events, 1)
+	// goformation v7 cannot type a DynamoDB event with FilterCriteria and
+	// DestinationConfig, so its properties are read from the YAML itself.
+	stream := rawProperties(t, "PublishEventsFunction", "Events", "TableStream")
+	assert.Equal(t, "DynamoDB", stream["Type"])
+	props, ok := stream["Properties"].(map[string]any)
+	require.True(t, ok)
+	assert.Equal(t, "!GetAtt LicensesTable.StreamArn", props["Stream"])
+	assert.Equal(t, true, props["BisectBatchOnFunctionError"])
+	assert.Equal(t, []any{"ReportBatchItemFailures"}, props["FunctionResponseTypes"])
+	assert.Greater(t, props["MaximumRetryAttempts"], 0)
+	assert.LessOrEqual(t, props["MaximumRetryAttempts"], 100, "bounded retries")
+	assert.Equal(t, 1, props["ParallelizationFactor"], "one batch per shard at a time keeps stream order")
+	raw, err := json.Marshal(props)
+	require.NoError(t, err)
+	assert.Contains(t, string(raw), `\"type\": {\"S\": [\"event\"]}`, "filtered to event items")
+	assert.Contains(t, string(raw), `\"eventName\": [\"INSERT\"]`, "inserts only")
+	assert.Contains(t, string(raw), `"Destination":"!GetAtt EventsDeadLetterQueue.Arn"`)
+	assert.Equal(t, "ref:EventsDeadLetterQueue", fn.Environment.Variables["DEAD_LETTER_QUEUE_URL"])
+
+	table, err := tpl.GetDynamoDBTableWithName("LicensesTable")
+	require.NoError(t, err)
+	assert.Equal(t, "NEW_IMAGE", table.StreamSpecification.StreamViewType)
+	alarm, err := tpl.GetCloudWatchAlarmWithName("EventsDeadLetterAlarm")
+	require.NoError(t, err)
+	assert.Equal(t, "AWS/SQS", deref(alarm.Namespace, nil))
+	assert.Equal(t, "ApproximateNumberOfMessagesVisible", deref(alarm.MetricName, nil))
+}
+
+// rawProperties reads a resource's YAML (short tags rendered as "!Tag value")
+// down the given path of keys under its Properties.
+func rawProperties(t *testing.T, resource string, path ...string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(templatePath(t))
+	require.NoError(t, err)
+	var doc yaml.Node
+	require.NoError(t, yaml.Unmarshal(b, &doc))
+	v := yamlValue(doc.Content[0])
+	for _, k := range append([]string{"Resources", resource, "Properties"}, path...) {
+		m, ok := v.(map[string]any)
+		require.True(t, ok, "%s is a mapping", k)
+		v = m[k]
+	}
+	m, ok := v.(map[string]any)
+	require.True(t, ok)
+	return m
+}
+
+func yamlValue(n *yaml.Node) any {
+	switch n.Kind {
+	case yaml.MappingNode:
+		m := map[string]any{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			m[n.Content[i].Value] = yamlValue(n.Content[i+1])
+		}
+		return m
+	case yaml.SequenceNode:
+		l := make([]any, len(n.Content))
+		for i, c := range n.Content {
+			l[i] = yamlValue(c)
+		}
+		return l
+	case yaml.AliasNode:
+		return yamlValue(n.Alias)
+	}
+	if strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
+		return n.Tag + " " + n.Value
+	}
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return n.Value
+	}
+	return v
 }

@@ -15,9 +15,10 @@ import (
 	"github.com/clsvc/license-service/internal/stack"
 )
 
-// authorizerUseCase is the brand authorizer: a function without routes,
-// invoked by API Gateway before brand routes (AuthorizeBrand).
-const authorizerUseCase = "authorize-brand"
+// Functions without routes: the brand authorizer (AuthorizeBrand, invoked by
+// API Gateway before brand routes) and the event relay (internal/relay,
+// triggered by the table's stream).
+var routeless = map[string]bool{"authorize-brand": true, "publish-events": true}
 
 // The template, the function directories and the handlers name the same use
 // cases; brand routes require an API key, product and health routes do not.
@@ -33,8 +34,8 @@ func TestTemplateFunctionsHaveHandlersAndMains(t *testing.T) {
 		declared = append(declared, fn.UseCase)
 		_, err := os.Stat(filepath.Join(root, "functions", fn.UseCase, "main.go"))
 		assert.NoError(t, err, "functions/%s/main.go", fn.UseCase)
-		if fn.UseCase == authorizerUseCase {
-			assert.Empty(t, fn.Routes, "the authorizer serves no route")
+		if routeless[fn.UseCase] {
+			assert.Empty(t, fn.Routes, "%s serves no route", fn.UseCase)
 			continue
 		}
 		assert.Contains(t, handlers, fn.UseCase, "handler for %s", fn.LogicalID)

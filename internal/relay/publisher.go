@@ -1,0 +1,274 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/smithy-go"
+)
+
+// Source is the source of every event the service publishes.
+const Source = "license-service"
+
+// PutEvents limits.
+const (
+	// MaxEntriesPerCall is the most entries one PutEvents call takes.
+	MaxEntriesPerCall = 10
+	// MaxCallBytes is the most one PutEvents call takes, as the sum of the
+	// sizes of its entries (see EntrySize).
+	MaxCallBytes = 256 * 1024
+	// entryTimeBytes is what EventBridge counts for an entry's Time.
+	entryTimeBytes = 14
+)
+
+// PutEventsAPI is the part of the EventBridge client the relay uses;
+// *eventbridge.Client satisfies it.
+type PutEventsAPI interface {
+	PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, optFns ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error)
+}
+
+// Publisher publishes outbox events to an EventBridge bus. It holds no state
+// between calls and is safe for concurrent use.
+type Publisher struct {
+	client PutEventsAPI
+	bus    string
+	log    *slog.Logger
+	dead   DeadLetter
+}
+
+// New returns a Publisher that puts events on the bus (a name or an ARN)
+// through client. Events that must not be retried go to dead; a nil dead
+// letter logs them only (LogDeadLetter). A nil log discards.
+func New(client PutEventsAPI, busName string, log *slog.Logger, dead DeadLetter) *Publisher {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if dead == nil {
+		dead = LogDeadLetter{Log: log}
+	}
+	return &Publisher{client: client, bus: busName, log: log, dead: dead}
+}
+
+// EntrySize is the size EventBridge counts for the entry of ev on the bus:
+// source, detail-type, detail, time and bus name. It is a little more than
+// EventBridge's own count (which leaves out the bus name), never less.
+func EntrySize(ev Event, busName string) int {
+	return len(Source) + len(ev.Type) + len(ev.Detail) + entryTimeBytes + len(busName)
+}
+
+// Error codes of failed entries that retrying cannot fix: the entry goes to
+// the dead letter. Any other code (ThrottlingException, InternalFailure,
+// InternalException, ...) is retried.
+var permanentCodes = map[string]bool{
+	"MalformedDetail":                     true,
+	"InvalidArgument":                     true,
+	"InvalidArgumentException":            true,
+	"ValidationException":                 true,
+	"NotAuthorizedForSourceException":     true,
+	"NotAuthorizedForDetailTypeException": true,
+	"AccessDeniedException":               true,
+}
+
+// Permanent tells whether a failed entry's error code means the entry can
+// never be published, so that it goes to the dead letter instead of being
+// retried.
+func Permanent(errorCode string) bool { return permanentCodes[errorCode] }
+
+// item is one event of the batch on its way: an entry to publish, or an
+// event to dead-letter without publishing it (reason set).
+type item struct {
+	ev     Event
+	reason string
+	code   string
+	entry  int // index of its entry in the call; -1 without one
+}
+
+// chunk is what one PutEvents call publishes: the events in stream order,
+// and the entries of those that are published.
+type chunk struct {
+	items   []item
+	entries []types.PutEventsRequestEntry
+	size    int
+}
+
+// outcome of one item of a chunk.
+type outcome struct {
+	retry  bool   // report the record as failed
+	reason string // dead-letter with this reason (when not retried)
+	code   string // error code, for the log
+}
+
+// stats counts what one invocation did, for its log line.
+type stats struct {
+	records, skipped, published, deadLettered, calls int
+}
+
+// Handle is the Lambda handler of the table's stream. It publishes the
+// batch's events in stream order, in PutEvents calls of at most
+// MaxEntriesPerCall entries and MaxCallBytes. Records that are not event
+// inserts are skipped. Once something must be retried (a failed call, a
+// throttled entry, a dead letter that could not be sent) no later call is
+// made, and the answer's only batch item failure is the earliest record to
+// retry: the ones before it are done, and Lambda retries from it. Events that
+// can never be published go to the dead letter and count as done.
+//
+// Handle answers an error only when it cannot name the record to retry (a
+// record without a sequence number), which makes Lambda retry the batch.
+func (p *Publisher) Handle(ctx context.Context, batch events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	var st stats
+	st.records = len(batch.Records)
+	var cur chunk
+	for _, rec := range batch.Records {
+		ev, ok, err := FromStreamRecord(rec)
+		if !ok {
+			st.skipped++
+			continue
+		}
+		if err != nil {
+			cur.items = append(cur.items, item{ev: ev, reason: err.Error(), code: "MalformedEventItem", entry: -1})
+			continue
+		}
+		size := EntrySize(ev, p.bus)
+		if size > MaxCallBytes {
+			cur.items = append(cur.items, item{ev: ev, code: "EntryTooLarge", entry: -1,
+				reason: fmt.Sprintf("entry of %d bytes exceeds the PutEvents limit of %d", size, MaxCallBytes)})
+			continue
+		}
+		if len(cur.entries) == MaxEntriesPerCall || cur.size+size > MaxCallBytes {
+			if failed, done := p.flush(ctx, &cur, &st); !done {
+				return p.fail(ctx, failed, st)
+			}
+			cur = chunk{}
+		}
+		cur.items = append(cur.items, item{ev: ev, entry: len(cur.entries)})
+		cur.entries = append(cur.entries, types.PutEventsRequestEntry{
+			Source:       aws.String(Source),
+			DetailType:   aws.String(ev.Type),
+			Detail:       aws.String(ev.Detail),
+			EventBusName: aws.String(p.bus),
+			Time:         aws.Time(ev.OccurredAt),
+		})
+		cur.size += size
+	}
+	if failed, done := p.flush(ctx, &cur, &st); !done {
+		return p.fail(ctx, failed, st)
+	}
+	p.log.InfoContext(ctx, "events relayed", st.attrs()...)
+	return events.DynamoDBEventResponse{}, nil
+}
+
+// fail answers the batch item failure of the record to retry.
+func (p *Publisher) fail(ctx context.Context, ev Event, st stats) (events.DynamoDBEventResponse, error) {
+	attrs := append(st.attrs(), slog.String("retry_from", ev.SequenceNumber), slog.String("event_id", ev.ID))
+	p.log.WarnContext(ctx, "events relayed in part", attrs...)
+	if ev.SequenceNumber == "" {
+		return events.DynamoDBEventResponse{}, fmt.Errorf("relay: event %q to retry has no stream sequence number", ev.ID)
+	}
+	return events.DynamoDBEventResponse{
+		BatchItemFailures: []events.DynamoDBBatchItemFailure{{ItemIdentifier: ev.SequenceNumber}},
+	}, nil
+}
+
+func (s stats) attrs() []any {
+	return []any{
+		slog.Int("records", s.records), slog.Int("skipped", s.skipped), slog.Int("published", s.published),
+		slog.Int("dead_lettered", s.deadLettered), slog.Int("calls", s.calls),
+	}
+}
+
+// flush publishes a chunk and settles its events in stream order: done,
+// dead-lettered, or to retry. It answers the first event to retry and false,
+// or true when the whole chunk is done.
+func (p *Publisher) flush(ctx context.Context, c *chunk, st *stats) (Event, bool) {
+	if len(c.items) == 0 {
+		return Event{}, true
+	}
+	outs := make([]outcome, len(c.items))
+	for i, it := range c.items {
+		if it.entry < 0 {
+			outs[i] = outcome{reason: it.reason, code: it.code}
+		}
+	}
+	if len(c.entries) > 0 {
+		st.calls++
+		res, err := p.client.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: c.entries})
+		if err != nil {
+			code := "Error"
+			var ae smithy.APIError
+			if errors.As(err, &ae) {
+				code = ae.ErrorCode()
+			}
+			p.log.WarnContext(ctx, "put events failed", slog.String("error_code", code), slog.String("error", err.Error()),
+				slog.Int("entries", len(c.entries)), slog.Int("bytes", c.size))
+			for i, it := range c.items {
+				if it.entry >= 0 {
+					outs[i] = outcome{retry: true, code: code}
+				}
+			}
+		} else {
+			failures := entryFailures(res, len(c.entries))
+			for i, it := range c.items {
+				if it.entry < 0 {
+					continue
+				}
+				f, failed := failures[it.entry]
+				switch {
+				case !failed:
+					st.published++
+				case Permanent(f.code):
+					outs[i] = outcome{reason: "PutEvents rejected the entry: " + f.code + ": " + f.message, code: f.code}
+				default:
+					outs[i] = outcome{retry: true, code: f.code}
+					p.log.WarnContext(ctx, "put events entry failed", slog.String("event_id", it.ev.ID),
+						slog.String("event_type", it.ev.Type), slog.String("error_code", f.code), slog.String("error", f.message))
+				}
+			}
+		}
+	}
+	for i, it := range c.items {
+		o := outs[i]
+		switch {
+		case o.retry:
+			return it.ev, false
+		case o.reason != "":
+			p.log.ErrorContext(ctx, "event dead-lettered", slog.String("event_id", it.ev.ID), slog.String("event_type", it.ev.Type),
+				slog.String("brand", it.ev.Brand), slog.String("sequence_number", it.ev.SequenceNumber),
+				slog.String("error_code", o.code), slog.String("reason", o.reason))
+			if err := p.dead.Send(ctx, it.ev, o.reason); err != nil {
+				p.log.ErrorContext(ctx, "dead letter failed", slog.String("event_id", it.ev.ID),
+					slog.String("event_type", it.ev.Type), slog.String("error", err.Error()))
+				return it.ev, false
+			}
+			st.deadLettered++
+		}
+	}
+	return Event{}, true
+}
+
+type entryFailure struct{ code, message string }
+
+// entryFailures reads which entries of a call failed. An entry the answer
+// does not account for counts as failed, to be retried.
+func entryFailures(res *eventbridge.PutEventsOutput, n int) map[int]entryFailure {
+	failures := map[int]entryFailure{}
+	for i := range n {
+		if i >= len(res.Entries) {
+			failures[i] = entryFailure{code: "MissingResult", message: "the answer has no result for the entry"}
+			continue
+		}
+		e := res.Entries[i]
+		switch {
+		case aws.ToString(e.ErrorCode) != "":
+			failures[i] = entryFailure{code: aws.ToString(e.ErrorCode), message: aws.ToString(e.ErrorMessage)}
+		case res.FailedEntryCount > 0 && aws.ToString(e.EventId) == "":
+			failures[i] = entryFailure{code: "UnknownFailure", message: "the entry has neither an event id nor an error code"}
+		}
+	}
+	return failures
+}

@@ -1,0 +1,421 @@
+package relay
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func handle(t *testing.T, p *Publisher, recs []events.DynamoDBEventRecord) []string {
+	t.Helper()
+	resp, err := p.Handle(context.Background(), events.DynamoDBEvent{Records: recs})
+	require.NoError(t, err)
+	var failed []string
+	for _, f := range resp.BatchItemFailures {
+		failed = append(failed, f.ItemIdentifier)
+	}
+	return failed
+}
+
+func TestHandleDeliversInOrderInChunksOfTen(t *testing.T) {
+	bus := newFakeBus(t, nil)
+	dl := &recordingDeadLetter{}
+	p := New(bus.Client(), testBus, nil, dl)
+	recs := eventRecords(25, 0)
+
+	assert.Empty(t, handle(t, p, recs))
+
+	calls := bus.Calls()
+	require.Len(t, calls, 3)
+	assert.Equal(t, []int{10, 10, 5}, []int{len(calls[0]), len(calls[1]), len(calls[2])})
+	var got []wireEntry
+	for _, c := range calls {
+		got = append(got, c...)
+	}
+	for i, e := range got {
+		ev, ok, err := FromStreamRecord(recs[i])
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, Source, e.Source)
+		assert.Equal(t, ev.Type, e.DetailType)
+		assert.Equal(t, ev.Detail, e.Detail)
+		assert.Equal(t, testBus, e.EventBusName)
+		assert.Equal(t, eventID(i), e.eventID(t))
+		assert.InDelta(t, float64(ev.OccurredAt.UnixMilli())/1000, e.Time, 0.0015)
+	}
+	assert.Equal(t, ids(0, 25), bus.DeliveredIDs())
+	assert.Empty(t, dl.Sent())
+}
+
+func TestHandleSplitsChunksBySize(t *testing.T) {
+	bus := newFakeBus(t, nil)
+	p := New(bus.Client(), testBus, nil, &recordingDeadLetter{})
+	recs := eventRecords(7, 100*1024)
+
+	assert.Empty(t, handle(t, p, recs))
+
+	calls := bus.Calls()
+	assert.Len(t, calls, 4)
+	for i, c := range calls {
+		assert.LessOrEqual(t, len(c), 2, "call %d", i)
+		size := 0
+		for _, e := range c {
+			size += len(e.Source) + len(e.DetailType) + len(e.Detail) + 14 + len(e.EventBusName)
+		}
+		assert.LessOrEqual(t, size, MaxCallBytes, "call %d", i)
+	}
+	assert.Equal(t, ids(0, 7), bus.DeliveredIDs())
+}
+
+func TestHandleDeadLettersAnEntryTooLargeForAnyCall(t *testing.T) {
+	bus := newFakeBus(t, nil)
+	dl := &recordingDeadLetter{}
+	p := New(bus.Client(), testBus, nil, dl)
+	recs := eventRecords(4, 10)
+	recs[2] = StreamRecordFromItem(eventItem(2, MaxCallBytes), seqOf(2))
+
+	assert.Empty(t, handle(t, p, recs))
+
+	assert.Equal(t, []string{eventID(0), eventID(1), eventID(3)}, bus.DeliveredIDs())
+	sent := dl.Sent()
+	require.Len(t, sent, 1)
+	assert.Equal(t, eventID(2), sent[0].ev.ID)
+	assert.Contains(t, sent[0].reason, "exceeds the PutEvents limit")
+}
+
+func TestHandleFailedCallReportsFirstRecordOfChunkAndStops(t *testing.T) {
+	bus := newFakeBus(t, func(call int, _ []wireEntry) reply {
+		if call == 1 {
+			return reply{status: 500, errorType: "InternalException"}
+		}
+		return reply{}
+	})
+	p := New(bus.Client(), testBus, nil, &recordingDeadLetter{})
+	recs := eventRecords(25, 0)
+
+	assert.Equal(t, []string{seqOf(10)}, handle(t, p, recs))
+	assert.Len(t, bus.Calls(), 2, "no call after the failed one")
+	assert.Equal(t, ids(0, 10), bus.DeliveredIDs())
+
+	// Lambda retries from the failed record.
+	assert.Empty(t, handle(t, p, recs[10:]))
+	assert.Equal(t, ids(0, 25), bus.DeliveredIDs())
+}
+
+func TestHandleFailedEntriesRetriedUntilEveryEventDeliveredOnce(t *testing.T) {
+	throttled := map[string]bool{eventID(3): true, eventID(7): true}
+	bus := newFakeBus(t, nil)
+	bus.answer = func(_ int, entries []wireEntry) reply {
+		errs := map[int]string{}
+		for i, e := range entries {
+			if id := e.eventID(t); throttled[id] {
+				delete(throttled, id) // fails once
+				errs[i] = "ThrottlingException"
+			}
+		}
+		return reply{entryErrs: errs}
+	}
+	dl := &recordingDeadLetter{}
+	p := New(bus.Client(), testBus, nil, dl)
+	recs := eventRecords(25, 0)
+
+	assert.Equal(t, []string{seqOf(3)}, handle(t, p, recs), "the earliest failed record")
+	assert.Len(t, bus.Calls(), 1, "no call after failed entries")
+
+	assert.Equal(t, 1, deliverAll(t, p, recs[3:]))
+
+	// Events 4, 5, 6, 8 and 9 went through twice: once around the failed
+	// ones, once on the retry. A consumer de-duplicating by event_id sees
+	// each event once.
+	assert.Equal(t, 25+5, len(bus.DeliveredIDs()))
+	want := append(ids(0, 3), ids(4, 7)...)
+	want = append(want, ids(8, 10)...)
+	want = append(want, eventID(3), eventID(7))
+	want = append(want, ids(10, 25)...)
+	assert.Equal(t, want, bus.Consumed(), "every event once, in order of first delivery")
+	assert.Empty(t, dl.Sent())
+}
+
+func TestHandleThrottledCallsThenSuccess(t *testing.T) {
+	bus := newFakeBus(t, func(call int, _ []wireEntry) reply {
+		if call < 3 || call == 4 {
+			return reply{status: 400, errorType: "ThrottlingException"}
+		}
+		return reply{}
+	})
+	p := New(bus.Client(), testBus, nil, &recordingDeadLetter{})
+	recs := eventRecords(25, 0)
+
+	assert.Equal(t, 5, deliverAll(t, p, recs))
+
+	assert.Equal(t, ids(0, 25), bus.DeliveredIDs(), "each event exactly once, in stream order")
+	assert.Equal(t, ids(0, 25), bus.Consumed())
+}
+
+func TestHandleDeadLettersRejectedEntryAndDeliversTheRest(t *testing.T) {
+	bus := newFakeBus(t, func(_ int, entries []wireEntry) reply {
+		errs := map[int]string{}
+		for i, e := range entries {
+			if e.eventID(t) == eventID(5) {
+				errs[i] = "MalformedDetail"
+			}
+		}
+		return reply{entryErrs: errs}
+	})
+	dl := &recordingDeadLetter{}
+	log, logs := newLog()
+	p := New(bus.Client(), testBus, log, dl)
+	recs := eventRecords(12, 0)
+
+	assert.Empty(t, handle(t, p, recs), "a rejected entry is not retried")
+
+	assert.Equal(t, append(ids(0, 5), ids(6, 12)...), bus.DeliveredIDs())
+	sent := dl.Sent()
+	require.Len(t, sent, 1)
+	assert.Equal(t, eventID(5), sent[0].ev.ID)
+	assert.Equal(t, seqOf(5), sent[0].ev.SequenceNumber)
+	assert.Contains(t, sent[0].reason, "MalformedDetail")
+
+	var line map[string]any
+	for _, l := range logs.Lines(t) {
+		if l["msg"] == "event dead-lettered" {
+			line = l
+		}
+	}
+	require.NotNil(t, line, "the dead letter is logged")
+	assert.Equal(t, "ERROR", line["level"])
+	assert.Equal(t, eventID(5), line["event_id"])
+	assert.Equal(t, "SeatFreed", line["event_type"])
+	assert.Equal(t, "MalformedDetail", line["error_code"])
+}
+
+func TestHandleDeadLettersOnlyBeforeTheRetryPoint(t *testing.T) {
+	throttledOnce := true
+	bus := newFakeBus(t, func(_ int, entries []wireEntry) reply {
+		errs := map[int]string{}
+		for i, e := range entries {
+			switch e.eventID(t) {
+			case eventID(2):
+				if throttledOnce {
+					throttledOnce = false
+					errs[i] = "InternalFailure"
+				}
+			case eventID(5):
+				errs[i] = "NotAuthorizedForDetailTypeException"
+			}
+		}
+		return reply{entryErrs: errs}
+	})
+	dl := &recordingDeadLetter{}
+	p := New(bus.Client(), testBus, nil, dl)
+	recs := eventRecords(8, 0)
+
+	assert.Equal(t, []string{seqOf(2)}, handle(t, p, recs))
+	assert.Empty(t, dl.Sent(), "event 5 follows the retry point: it is settled on the retry")
+
+	assert.Empty(t, handle(t, p, recs[2:]))
+	sent := dl.Sent()
+	require.Len(t, sent, 1, "dead-lettered once")
+	assert.Equal(t, eventID(5), sent[0].ev.ID)
+	want := []string{eventID(0), eventID(1), eventID(3), eventID(4), eventID(6), eventID(7), eventID(2)}
+	assert.Equal(t, want, bus.Consumed())
+}
+
+func TestHandleFailedDeadLetterIsRetried(t *testing.T) {
+	bus := newFakeBus(t, func(_ int, entries []wireEntry) reply {
+		errs := map[int]string{}
+		for i, e := range entries {
+			if e.eventID(t) == eventID(4) {
+				errs[i] = "InvalidArgument"
+			}
+		}
+		return reply{entryErrs: errs}
+	})
+	dl := &recordingDeadLetter{}
+	dl.setFail(eventID(4))
+	p := New(bus.Client(), testBus, nil, dl)
+	recs := eventRecords(15, 0)
+
+	assert.Equal(t, []string{seqOf(4)}, handle(t, p, recs))
+	assert.Len(t, bus.Calls(), 1, "no call after the failed dead letter")
+
+	dl.setFail()
+	assert.Empty(t, handle(t, p, recs[4:]))
+	require.Len(t, dl.Sent(), 1)
+	assert.Equal(t, eventID(4), dl.Sent()[0].ev.ID)
+	assert.Equal(t, append(ids(0, 4), ids(5, 15)...), bus.Consumed())
+}
+
+func TestHandleDeadLettersMalformedItemsWithoutPublishingThem(t *testing.T) {
+	bus := newFakeBus(t, nil)
+	dl := &recordingDeadLetter{}
+	p := New(bus.Client(), testBus, nil, dl)
+	recs := eventRecords(6, 0)
+	notJSON := eventItem(2, 0)
+	notJSON["detail"] = &types.AttributeValueMemberS{Value: "not json"}
+	recs[2] = StreamRecordFromItem(notJSON, seqOf(2))
+	noID := eventItem(4, 0)
+	delete(noID, "event_id")
+	recs[4] = StreamRecordFromItem(noID, seqOf(4))
+
+	assert.Empty(t, handle(t, p, recs))
+
+	require.Len(t, bus.Calls(), 1)
+	assert.Equal(t, []string{eventID(0), eventID(1), eventID(3), eventID(5)}, bus.DeliveredIDs())
+	sent := dl.Sent()
+	require.Len(t, sent, 2)
+	assert.Equal(t, eventID(2), sent[0].ev.ID)
+	assert.Equal(t, seqOf(2), sent[0].ev.SequenceNumber)
+	assert.Equal(t, "not json", sent[0].ev.Detail)
+	assert.Contains(t, sent[0].reason, "detail is not a JSON object")
+	assert.Equal(t, seqOf(4), sent[1].ev.SequenceNumber)
+	assert.Contains(t, sent[1].reason, "no event_id")
+}
+
+func TestHandleMalformedItemAfterAFailureWaitsForTheRetry(t *testing.T) {
+	bus := newFakeBus(t, func(call int, _ []wireEntry) reply {
+		if call == 0 {
+			return reply{status: 503, errorType: "ServiceUnavailable"}
+		}
+		return reply{}
+	})
+	dl := &recordingDeadLetter{}
+	p := New(bus.Client(), testBus, nil, dl)
+	recs := eventRecords(4, 0)
+	bad := eventItem(3, 0)
+	bad["detail"] = &types.AttributeValueMemberS{Value: `["an array"]`}
+	recs[3] = StreamRecordFromItem(bad, seqOf(3))
+
+	assert.Equal(t, []string{seqOf(0)}, handle(t, p, recs))
+	assert.Empty(t, dl.Sent(), "not dead-lettered before the records ahead of it are done")
+
+	assert.Empty(t, handle(t, p, recs))
+	require.Len(t, dl.Sent(), 1)
+	assert.Equal(t, ids(0, 3), bus.DeliveredIDs())
+}
+
+func TestHandleSkipsRecordsThatAreNotEventInserts(t *testing.T) {
+	bus := newFakeBus(t, nil)
+	dl := &recordingDeadLetter{}
+	p := New(bus.Client(), testBus, nil, dl)
+
+	modify := StreamRecordFromItem(eventItem(90, 0), "m1")
+	modify.EventName = "MODIFY"
+	remove := StreamRecordFromItem(eventItem(91, 0), "r1")
+	remove.EventName = "REMOVE"
+	remove.Change.OldImage, remove.Change.NewImage = remove.Change.NewImage, nil
+	license := eventItem(92, 0)
+	license["type"] = &types.AttributeValueMemberS{Value: "license"}
+	untyped := eventItem(93, 0)
+	delete(untyped, "type")
+	keysOnly := StreamRecordFromItem(map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "BRAND#acme"}, "sk": &types.AttributeValueMemberS{Value: "LIC#lic_1"},
+	}, "k1")
+	keysOnly.Change.NewImage = nil
+	others := []events.DynamoDBEventRecord{
+		modify, remove, StreamRecordFromItem(license, "l1"), StreamRecordFromItem(untyped, "u1"), keysOnly,
+	}
+
+	assert.Empty(t, handle(t, p, others))
+	assert.Empty(t, bus.Calls(), "nothing to publish, no call")
+
+	recs := eventRecords(3, 0)
+	mixed := []events.DynamoDBEventRecord{others[0], recs[0], others[1], others[2], recs[1], others[3], recs[2], others[4]}
+	assert.Empty(t, handle(t, p, mixed))
+	assert.Equal(t, ids(0, 3), bus.DeliveredIDs())
+	assert.Empty(t, dl.Sent())
+}
+
+func TestHandleEmptyBatch(t *testing.T) {
+	bus := newFakeBus(t, nil)
+	p := New(bus.Client(), testBus, nil, nil)
+	assert.Empty(t, handle(t, p, nil))
+	assert.Empty(t, bus.Calls())
+}
+
+func TestHandleCancelledContextReportsFailure(t *testing.T) {
+	bus := newFakeBus(t, nil)
+	p := New(bus.Client(), testBus, nil, &recordingDeadLetter{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	resp, err := p.Handle(ctx, events.DynamoDBEvent{Records: eventRecords(3, 0)})
+	require.NoError(t, err)
+	require.Len(t, resp.BatchItemFailures, 1)
+	assert.Equal(t, seqOf(0), resp.BatchItemFailures[0].ItemIdentifier)
+}
+
+func TestHandleRecordWithoutSequenceNumberFailsTheBatch(t *testing.T) {
+	bus := newFakeBus(t, func(int, []wireEntry) reply { return reply{status: 500, errorType: "InternalException"} })
+	p := New(bus.Client(), testBus, nil, nil)
+	_, err := p.Handle(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{StreamRecordFromItem(eventItem(1, 0), "")}})
+	assert.Error(t, err)
+}
+
+func TestHandleConcurrentInvocations(t *testing.T) {
+	bus := newFakeBus(t, nil)
+	p := New(bus.Client(), testBus, nil, &recordingDeadLetter{})
+	recs := eventRecords(30, 0)
+	done := make(chan struct{})
+	for i := range 3 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			resp, err := p.Handle(context.Background(), events.DynamoDBEvent{Records: recs[i*10 : i*10+10]})
+			assert.NoError(t, err)
+			assert.Empty(t, resp.BatchItemFailures)
+		}()
+	}
+	for range 3 {
+		<-done
+	}
+	got := bus.Consumed()
+	assert.ElementsMatch(t, ids(0, 30), got)
+}
+
+func TestEntrySizeIsConservative(t *testing.T) {
+	ev := Event{Type: "LicenseProvisioned", Detail: `{"a":"é"}`, OccurredAt: time.Now()}
+	// EventBridge: source + detail-type + detail (UTF-8 bytes) + 14 for time.
+	eb := len("license-service") + len("LicenseProvisioned") + len(`{"a":"é"}`) + 14
+	assert.GreaterOrEqual(t, EntrySize(ev, testBus), eb)
+	assert.Equal(t, 10, len(`{"a":"é"}`), "bytes, not runes")
+}
+
+func TestPermanent(t *testing.T) {
+	for _, c := range []string{"MalformedDetail", "InvalidArgument", "NotAuthorizedForSourceException", "NotAuthorizedForDetailTypeException", "AccessDeniedException"} {
+		assert.True(t, Permanent(c), c)
+	}
+	for _, c := range []string{"ThrottlingException", "InternalFailure", "InternalException", "", "SomethingNew"} {
+		assert.False(t, Permanent(c), c)
+	}
+}
+
+// stubClient answers PutEvents with a fixed output.
+type stubClient struct{ out *eventbridge.PutEventsOutput }
+
+func (s stubClient) PutEvents(context.Context, *eventbridge.PutEventsInput, ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error) {
+	return s.out, nil
+}
+
+func TestHandleIncompleteAnswersAreRetried(t *testing.T) {
+	ok := ebtypes.PutEventsResultEntry{EventId: aws.String("e")}
+	for name, c := range map[string]struct {
+		out  *eventbridge.PutEventsOutput
+		want string
+	}{
+		"missing results": {&eventbridge.PutEventsOutput{Entries: []ebtypes.PutEventsResultEntry{ok, ok}}, seqOf(2)},
+		"failure without code": {&eventbridge.PutEventsOutput{FailedEntryCount: 1,
+			Entries: []ebtypes.PutEventsResultEntry{ok, {}, ok, ok}}, seqOf(1)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := New(stubClient{c.out}, testBus, nil, &recordingDeadLetter{})
+			assert.Equal(t, []string{c.want}, handle(t, p, eventRecords(4, 0)))
+		})
+	}
+}

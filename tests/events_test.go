@@ -73,6 +73,7 @@ var evCases = map[string]evCase{
 	"deactivate-seat":   {status: http.StatusOK, check: evDeactivated},
 	evAuthorizer:        {run: evRunAuthorizer},
 	"publish-events":    {run: evRunRelay},
+	"license-events":    {status: http.StatusOK, check: evHistory},
 }
 
 // evDir is the events/ directory at the module root.
@@ -517,4 +518,23 @@ func evRunRelay(t *testing.T, _ *env, file string) {
 	require.NoError(t, json.Unmarshal([]byte(got[0]["Detail"].(string)), &detail))
 	assert.Equal(t, "rankmath", detail["brand"])
 	assert.Equal(t, evRankMathPro, detail["license_id"])
+}
+
+// evHistory: the demo license's history, newest first: its seat, then its provisioning.
+func evHistory(t *testing.T, resp events.APIGatewayProxyResponse) {
+	var h struct {
+		LicenseID string `json:"license_id"`
+		Events    []struct {
+			EventType string         `json:"event_type"`
+			Detail    map[string]any `json:"detail"`
+		} `json:"events"`
+		NextCursor *string `json:"next_cursor"`
+	}
+	evBody(t, resp, &h)
+	assert.Equal(t, evRankMathPro, h.LicenseID)
+	require.Len(t, h.Events, 2)
+	assert.Equal(t, "LicenseActivated", h.Events[0].EventType)
+	assert.Equal(t, "LicenseProvisioned", h.Events[1].EventType)
+	assert.Equal(t, evDemoActivation, h.Events[0].Detail["activation_id"])
+	assert.Nil(t, h.NextCursor)
 }

@@ -1,7 +1,10 @@
 // Command local-api runs the whole license service on this machine (`make
 // run`): every route of template.yaml on http://127.0.0.1:3000, on the
 // embedded DynamoDB-compatible engine at 127.0.0.1:8000 (or DYNAMODB_ENDPOINT),
-// seeded with demo brands, products and local-only API keys.
+// seeded with demo brands, products and local-only API keys. The events the
+// service commits are relayed as the publish-events function does in AWS: to
+// the EventBridge API at EVENTBRIDGE_ENDPOINT, bus EVENT_BUS_NAME (default
+// license-events), or without an endpoint printed to stdout as JSON lines.
 package main
 
 import (
@@ -25,7 +28,15 @@ func main() {
 }
 
 func run() error {
-	o := devserver.Options{Config: service.ConfigFromEnv()}
+	o := devserver.Options{
+		Config:              service.ConfigFromEnv(),
+		EventBridgeEndpoint: os.Getenv("EVENTBRIDGE_ENDPOINT"),
+		EventBusName:        os.Getenv("EVENT_BUS_NAME"),
+		EventLog:            os.Stdout,
+	}
+	if o.EventBusName == "" {
+		o.EventBusName = devserver.DefaultEventBusName
+	}
 	flag.StringVar(&o.Template, "template", "template.yaml", "SAM template whose routes and table to serve")
 	flag.StringVar(&o.APIAddr, "addr", "127.0.0.1:3000", "address of the API")
 	flag.StringVar(&o.DynamoAddr, "dynamodb-addr", "127.0.0.1:8000", "address of the embedded DynamoDB engine (unused with DYNAMODB_ENDPOINT)")
@@ -58,6 +69,11 @@ func run() error {
 	}
 	if o.Seed {
 		fmt.Printf("Demo license keys: %s (rankmath-pro, content-ai), %s (wp-rocket)\n", demo.RankMathKey, demo.WPRocketKey)
+	}
+	if o.EventBridgeEndpoint != "" {
+		fmt.Printf("Events: EventBridge at %s, bus %s\n", o.EventBridgeEndpoint, o.EventBusName)
+	} else {
+		fmt.Println("Events: printed below as JSON lines")
 	}
 	fmt.Println("Press Ctrl-C to stop.")
 	<-ctx.Done()

@@ -76,13 +76,30 @@ func BenchmarkActivateDynamoDB(b *testing.B) {
 	table := aws.String(f.eng.Table)
 	pk := &types.AttributeValueMemberS{Value: "KEY#" + f.key}
 	licenseKey := map[string]types.AttributeValue{"pk": pk, "sk": &types.AttributeValueMemberS{Value: "LIC#rankmath-pro"}}
+	query := &dynamodb.QueryInput{
+		TableName: table, KeyConditionExpression: aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": pk}, ConsistentRead: aws.Bool(true),
+	}
 	i := 0
 	b.ReportAllocs()
 	for b.Loop() {
+		if _, err := f.eng.Client.Query(ctx, query); err != nil {
+			b.Fatal(err)
+		}
+		now := time.Now().UTC()
 		item, err := attributevalue.MarshalMap(map[string]any{
 			"pk": pk.Value, "sk": fmt.Sprintf("ACT#rankmath-pro#url#site-%d.example.com", i), "type": "activation",
 			"activation_id": fmt.Sprintf("act_%020d", i), "product_slug": "rankmath-pro", "instance_type": "url",
-			"instance_identifier": fmt.Sprintf("site-%d.example.com", i), "activated_at": time.Now().UTC(),
+			"instance_identifier": fmt.Sprintf("site-%d.example.com", i), "activated_at": now,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		event, err := attributevalue.MarshalMap(map[string]any{
+			"pk": "BRAND#rankmath#LICEVT#lic_x", "sk": fmt.Sprintf("EVT#%s#evt_%020d", now.Format(time.RFC3339Nano), i), "type": "event",
+			"event_id": fmt.Sprintf("evt_%020d", i), "event_type": "LicenseActivated", "brand": "rankmath", "occurred_at": now.Format(time.RFC3339Nano),
+			"detail": `{"event_id":"evt_x","event_version":1,"event_type":"LicenseActivated","brand":"rankmath","license_id":"lic_x","product":"rankmath-pro"}`,
+			"ttl":    now.Add(400 * 24 * time.Hour).Unix(),
 		})
 		if err != nil {
 			b.Fatal(err)
@@ -90,20 +107,18 @@ func BenchmarkActivateDynamoDB(b *testing.B) {
 		_, err = f.eng.Client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 			{Update: &types.Update{
 				TableName: table, Key: licenseKey,
-				UpdateExpression:         aws.String("SET seats_used = seats_used + :one"),
-				ConditionExpression:      aws.String("attribute_exists(pk) AND #status = :valid AND seats_used < seat_limit AND (attribute_not_exists(expires_unix) OR expires_unix > :now)"),
+				UpdateExpression:         aws.String("SET seats_used = :next"),
+				ConditionExpression:      aws.String("attribute_exists(pk) AND seats_used = :read AND seats_used < seat_limit AND #status = :valid AND (attribute_not_exists(expires_unix) OR expires_unix > :now)"),
 				ExpressionAttributeNames: map[string]string{"#status": "status"},
 				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":one": &types.AttributeValueMemberN{Value: "1"}, ":valid": &types.AttributeValueMemberS{Value: "valid"},
-					":now": &types.AttributeValueMemberN{Value: fmt.Sprint(time.Now().Unix())},
+					":read": &types.AttributeValueMemberN{Value: fmt.Sprint(i)}, ":next": &types.AttributeValueMemberN{Value: fmt.Sprint(i + 1)},
+					":valid": &types.AttributeValueMemberS{Value: "valid"}, ":now": &types.AttributeValueMemberN{Value: fmt.Sprint(now.Unix())},
 				},
 			}},
 			{Put: &types.Put{TableName: table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+			{Put: &types.Put{TableName: table, Item: event, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 		}})
 		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := f.eng.Client.GetItem(ctx, &dynamodb.GetItemInput{TableName: table, Key: licenseKey, ConsistentRead: aws.Bool(true)}); err != nil {
 			b.Fatal(err)
 		}
 		i++

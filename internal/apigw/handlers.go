@@ -2,8 +2,10 @@ package apigw
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,6 +61,7 @@ func (h *API) Handlers() map[string]Handler {
 		"resume-license":    h.ResumeLicense,
 		"cancel-license":    h.CancelLicense,
 		"free-seat":         h.FreeSeat,
+		"license-events":    h.LicenseEvents,
 		"activate-license":  h.ActivateLicense,
 		"check-license":     h.CheckLicense,
 		"deactivate-seat":   h.DeactivateSeat,
@@ -302,4 +305,45 @@ func (h *API) change(ctx context.Context, t licensing.Tenant, req events.APIGate
 		return result{}, err
 	}
 	return result{status: http.StatusOK, body: renderLicenseDetail(v, h.app.Now())}, nil
+}
+
+type historyJSON struct {
+	LicenseID  string      `json:"license_id"`
+	Events     []eventJSON `json:"events"`
+	NextCursor *string     `json:"next_cursor"`
+}
+
+type eventJSON struct {
+	EventID    string          `json:"event_id"`
+	EventType  string          `json:"event_type"`
+	OccurredAt string          `json:"occurred_at"`
+	Detail     json.RawMessage `json:"detail"`
+}
+
+// LicenseEvents is GET /api/v1/brand/licenses/{id}/events?limit=&cursor=:
+// the license's history (its events, newest first), a page at a time.
+func (h *API) LicenseEvents(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.brand("license-events", func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error) {
+		id := req.PathParameters["id"]
+		limit := 0
+		if raw := req.QueryStringParameters["limit"]; raw != "" {
+			n, err := strconv.Atoi(raw)
+			if err != nil {
+				return result{}, licensing.Invalid("limit", "must be a whole number between 1 and %d", app.MaxHistoryPage)
+			}
+			limit = n
+		}
+		evs, next, err := h.app.LicenseHistory(ctx, t, id, req.QueryStringParameters["cursor"], limit)
+		if err != nil {
+			return result{}, err
+		}
+		out := historyJSON{LicenseID: id, Events: make([]eventJSON, len(evs))}
+		for i, e := range evs {
+			out.Events[i] = eventJSON{EventID: e.ID, EventType: string(e.Type), OccurredAt: e.OccurredAt.UTC().Format(time.RFC3339Nano), Detail: e.Detail}
+		}
+		if next != "" {
+			out.NextCursor = &next
+		}
+		return result{status: http.StatusOK, body: out}, nil
+	})(ctx, req)
 }

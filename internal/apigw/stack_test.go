@@ -72,7 +72,7 @@ func TestRoundTripsPerRequest(t *testing.T) {
 	}{
 		{"activate, new seat", func() (events.APIGatewayProxyResponse, error) {
 			return f.api.ActivateLicense(ctx, events.APIGatewayProxyRequest{Body: seatBody(f.key, "a.example.com")})
-		}, 201, map[string]int{"TransactWriteItems": 1, "GetItem": 1}},
+		}, 201, map[string]int{"Query": 1, "TransactWriteItems": 1}},
 		{"check", func() (events.APIGatewayProxyResponse, error) {
 			return f.api.CheckLicense(ctx, checkRequest(f.key, "a.example.com"))
 		}, 200, map[string]int{"Query": 1}},
@@ -81,16 +81,16 @@ func TestRoundTripsPerRequest(t *testing.T) {
 		}, 200, map[string]int{"Query": 1}},
 		{"activate, same site again", func() (events.APIGatewayProxyResponse, error) {
 			return f.api.ActivateLicense(ctx, events.APIGatewayProxyRequest{Body: seatBody(f.key, "https://www.a.example.com/")})
-		}, 200, map[string]int{"TransactWriteItems": 1, "Query": 1}},
+		}, 200, map[string]int{"Query": 1}},
 		{"activate without product", func() (events.APIGatewayProxyResponse, error) {
 			return f.api.ActivateLicense(ctx, events.APIGatewayProxyRequest{Body: fmt.Sprintf(`{"license_key":%q,"instance_identifier":"b.example.com"}`, f.key)})
-		}, 201, map[string]int{"Query": 1, "TransactWriteItems": 1, "GetItem": 1}},
+		}, 201, map[string]int{"Query": 1, "TransactWriteItems": 1}},
 		{"deactivate", func() (events.APIGatewayProxyResponse, error) {
 			return f.api.DeactivateSeat(ctx, events.APIGatewayProxyRequest{Body: seatBody(f.key, "a.example.com")})
-		}, 200, map[string]int{"TransactWriteItems": 1, "GetItem": 1}},
+		}, 200, map[string]int{"Query": 1, "TransactWriteItems": 1}},
 		{"deactivate, no such seat", func() (events.APIGatewayProxyResponse, error) {
 			return f.api.DeactivateSeat(ctx, events.APIGatewayProxyRequest{Body: seatBody(f.key, "a.example.com")})
-		}, 404, map[string]int{"TransactWriteItems": 1, "Query": 1}},
+		}, 404, map[string]int{"Query": 1}},
 		{"check, bad key (no I/O)", func() (events.APIGatewayProxyResponse, error) {
 			return f.api.CheckLicense(ctx, checkRequest("nope", "a.example.com"))
 		}, 400, map[string]int{}},

@@ -203,7 +203,7 @@ func (a *App) Provision(ctx context.Context, t licensing.Tenant, in ProvisionInp
 				return res, false, fmt.Errorf("encode idempotent result: %w", err)
 			}
 		}
-		err = a.store.Provision(ctx, res, done)
+		err = a.store.Provision(ctx, res, done, licensing.ProvisionedEvents(res, licensing.ActorOf(t)))
 		if !licensing.IsCode(err, licensing.CodeAlreadyExists) || attempt == 2 {
 			return res, false, err
 		}
@@ -277,6 +277,27 @@ func (a *App) License(ctx context.Context, t licensing.Tenant, id string) (licen
 	return a.store.License(ctx, t.Brand, id)
 }
 
+// MaxHistoryPage bounds a page of license history.
+const MaxHistoryPage = 100
+
+// LicenseHistory pages through one of the tenant's licenses' events, newest
+// first (the audit log).
+func (a *App) LicenseHistory(ctx context.Context, t licensing.Tenant, id, cursor string, limit int) ([]StoredEvent, string, error) {
+	if limit == 0 {
+		limit = 50
+	}
+	if limit < 1 || limit > MaxHistoryPage {
+		return nil, "", licensing.Invalid("limit", "must be between 1 and %d", MaxHistoryPage)
+	}
+	if len(cursor) > 512 {
+		return nil, "", licensing.Invalid("cursor", "is not a cursor this API returned")
+	}
+	if _, err := a.License(ctx, t, id); err != nil {
+		return nil, "", err
+	}
+	return a.store.LicenseEvents(ctx, t.Brand, id, cursor, limit)
+}
+
 func licenseNotFound() error {
 	return licensing.Errorf(licensing.CodeLicenseNotFound, "no such license")
 }
@@ -306,8 +327,12 @@ func (a *App) ChangeLicense(ctx context.Context, t licensing.Tenant, id string, 
 	if !licensing.ValidID(licensing.KindLicense, id) {
 		return licensing.LicenseView{}, licenseNotFound()
 	}
-	return a.store.UpdateLicense(ctx, t.Brand, id, func(l licensing.License) (licensing.License, error) {
-		return l.Transition(in.Action, reason, expiry, a.now())
+	return a.store.UpdateLicense(ctx, t.Brand, id, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
+		next, err := v.License.Transition(in.Action, reason, expiry, a.now())
+		if err != nil {
+			return next, nil, err
+		}
+		return next, []licensing.Event{licensing.TransitionEvent(in.Action, v.Key, next, licensing.ActorOf(t))}, nil
 	})
 }
 

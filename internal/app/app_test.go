@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -35,9 +36,9 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, opts ...func(*dynamodb.Options)) *fixture {
 	t.Helper()
-	eng := dynamotest.Start(t)
+	eng := dynamotest.Start(t, opts...)
 	c := &clock{now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
 	a := app.New(eng.Store, c.Now)
 	ctx := context.Background()

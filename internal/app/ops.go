@@ -50,7 +50,8 @@ func (o Ops) registerAPIKey(ctx context.Context, brand, plain, hash string) (lic
 		return licensing.APIKey{}, err
 	}
 	k := licensing.APIKey{ID: licensing.NewID(licensing.KindBrandKey), Brand: b.Slug, Hash: hash, Hint: plain[len(plain)-4:], CreatedAt: o.app.now()}
-	if err := o.app.store.CreateAPIKey(ctx, b, k); err != nil {
+	created := licensing.APIKeyEvent(licensing.EventAPIKeyCreated, k, k.CreatedAt, licensing.Actor{Type: licensing.ActorCLI})
+	if err := o.app.store.CreateAPIKey(ctx, b, k, created); err != nil {
 		return licensing.APIKey{}, err
 	}
 	return k, nil
@@ -69,7 +70,7 @@ func (o Ops) RevokeAPIKey(ctx context.Context, brand, id string) error {
 	if _, err := o.app.store.GetBrand(ctx, brand); err != nil {
 		return err
 	}
-	return o.app.store.RevokeAPIKey(ctx, brand, id, o.app.now())
+	return o.app.store.RevokeAPIKey(ctx, brand, id, o.app.now(), licensing.Actor{Type: licensing.ActorCLI})
 }
 
 // ListProducts lists a brand's products.
@@ -90,11 +91,12 @@ func (o Ops) CreateProduct(ctx context.Context, brand, slug, name string) (licen
 // given seats: local demo data that sample events and examples can name.
 // What exists already is left as it is.
 func (o Ops) Import(ctx context.Context, p licensing.Provisioned, seats []licensing.Activation) error {
-	if err := o.app.store.Provision(ctx, p, nil); err != nil && !licensing.IsCode(err, licensing.CodeAlreadyExists) {
+	cli := licensing.Actor{Type: licensing.ActorCLI}
+	if err := o.app.store.Provision(ctx, p, nil, licensing.ProvisionedEvents(p, cli)); err != nil && !licensing.IsCode(err, licensing.CodeAlreadyExists) {
 		return err
 	}
 	for _, a := range seats {
-		if _, _, _, err := o.app.store.Activate(ctx, a, o.app.now()); err != nil {
+		if _, _, _, err := o.app.store.Activate(ctx, a, a.ProductSlug, a.ActivatedAt, cli); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/clsvc/license-service/internal/licensing"
@@ -18,10 +19,13 @@ type BrandStore interface {
 	// GetBrand fails with CodeBrandNotFound.
 	GetBrand(ctx context.Context, slug string) (licensing.Brand, error)
 	ListBrands(ctx context.Context) ([]licensing.Brand, error)
-	CreateAPIKey(ctx context.Context, b licensing.Brand, k licensing.APIKey) error
+	// CreateAPIKey writes the key and its ApiKeyCreated event in one transaction.
+	CreateAPIKey(ctx context.Context, b licensing.Brand, k licensing.APIKey, created licensing.Event) error
 	ListAPIKeys(ctx context.Context, brand string) ([]licensing.APIKey, error)
-	// RevokeAPIKey fails with CodeAPIKeyNotFound for an unknown or already revoked key.
-	RevokeAPIKey(ctx context.Context, brand, id string, at time.Time) error
+	// RevokeAPIKey revokes a key and writes its ApiKeyRevoked event in one
+	// transaction; it fails with CodeAPIKeyNotFound for an unknown or already
+	// revoked key.
+	RevokeAPIKey(ctx context.Context, brand, id string, at time.Time, actor licensing.Actor) error
 	// TenantForKeyHash fails with CodeUnauthorized for an unknown or revoked key.
 	TenantForKeyHash(ctx context.Context, hash string) (licensing.Tenant, error)
 }
@@ -35,17 +39,20 @@ type ProductStore interface {
 
 // LicenseStore keeps license keys and their licenses.
 type LicenseStore interface {
-	// Provision writes the key, its licenses, their id pointers and the
-	// customer's e-mail index entries — and completes the idempotency record
-	// when done is not nil — in one transaction. A key that already exists
-	// fails with CodeAlreadyExists and writes nothing.
-	Provision(ctx context.Context, p licensing.Provisioned, done *IdempotencyCompletion) error
+	// Provision writes the key, its licenses, their id pointers, the
+	// customer's e-mail index entries and the events — and completes the
+	// idempotency record when done is not nil — in one transaction. A key
+	// that already exists fails with CodeAlreadyExists and writes nothing.
+	Provision(ctx context.Context, p licensing.Provisioned, done *IdempotencyCompletion, events []licensing.Event) error
 	// License returns a brand's license by id with its key; another brand's id
 	// fails with CodeLicenseNotFound exactly as an unknown one.
 	License(ctx context.Context, brand, id string) (licensing.LicenseView, error)
 	// UpdateLicense reads the license, applies change and writes the result
-	// conditioned on the version it read, retrying on a concurrent change.
-	UpdateLicense(ctx context.Context, brand, id string, change func(licensing.License) (licensing.License, error)) (licensing.LicenseView, error)
+	// and the change's events in one transaction conditioned on the version it
+	// read, retrying on a concurrent change.
+	UpdateLicense(ctx context.Context, brand, id string, change func(licensing.LicenseView) (licensing.License, []licensing.Event, error)) (licensing.LicenseView, error)
+	// LicenseEvents pages through a license's events, newest first.
+	LicenseEvents(ctx context.Context, brand, licenseID, cursor string, limit int) ([]StoredEvent, string, error)
 	// LicensesByEmail returns a brand's keys (oldest first) for a customer.
 	LicensesByEmail(ctx context.Context, brand, email string) ([]licensing.KeyLicenses, error)
 }
@@ -55,16 +62,20 @@ type SeatStore interface {
 	// KeyState reads everything under a license key with one Query, strongly
 	// consistent or not; an unknown key fails with CodeLicenseNotFound.
 	KeyState(ctx context.Context, key licensing.LicenseKey, consistent bool) (licensing.KeyState, error)
-	// Activate takes a seat for the activation's instance on its product's
-	// license: one transaction increments seats_used under seats_used <
-	// seat_limit, status valid and not expired, and puts the activation under
-	// attribute_not_exists. When the instance already holds a seat it returns
-	// that activation and created is false. Refusals are typed errors.
-	Activate(ctx context.Context, a licensing.Activation, now time.Time) (act licensing.Activation, after licensing.License, created bool, err error)
-	// Deactivate frees an instance's seat in one transaction that deletes the
-	// activation and decrements seats_used, conditioned so that a seat is
-	// never freed twice and seats_used never goes below zero.
-	Deactivate(ctx context.Context, key licensing.LicenseKey, productSlug string, inst licensing.Instance) (licensing.License, error)
+	// Activate takes a seat for the activation's instance on the license of
+	// product (a slug, an id, or empty for a key's only product): it reads the
+	// key, then one transaction increments seats_used from the count it read
+	// (under seats_used < seat_limit, status valid and not expired), puts the
+	// activation under attribute_not_exists and writes the LicenseActivated
+	// event; a concurrent change makes it read and try again. When the
+	// instance already holds a seat it returns that activation and created is
+	// false. Refusals are typed errors.
+	Activate(ctx context.Context, a licensing.Activation, product string, now time.Time, actor licensing.Actor) (act licensing.Activation, after licensing.License, created bool, err error)
+	// Deactivate frees an instance's seat: one transaction deletes the
+	// activation (it must exist), decrements seats_used from the count read
+	// (never below zero) and writes the SeatDeactivated event, so a seat is
+	// never freed twice.
+	Deactivate(ctx context.Context, key licensing.LicenseKey, product string, inst licensing.Instance, now time.Time, actor licensing.Actor) (licensing.License, error)
 }
 
 // IdempotencyStore claims and releases idempotency keys. Completion happens
@@ -92,6 +103,14 @@ type IdempotencyRecord struct {
 	Hash      string
 	Completed bool
 	Result    []byte
+}
+
+// StoredEvent is an event as the license history returns it.
+type StoredEvent struct {
+	ID         string
+	Type       licensing.EventType
+	OccurredAt time.Time
+	Detail     json.RawMessage
 }
 
 // IdempotencyCompletion marks a claimed record completed with its result.

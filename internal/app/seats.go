@@ -43,23 +43,6 @@ func parseProductRef(raw string) (string, error) {
 	return licensing.ParseSlug("product", strings.ToLower(p))
 }
 
-// productSlug names the product's license without a read when the product
-// came as a slug; an id, or no product, needs the key's state.
-func (a *App) productSlug(ctx context.Context, r seatRequest) (string, error) {
-	if r.product != "" && !licensing.ValidID(licensing.KindProduct, r.product) {
-		return r.product, nil
-	}
-	st, err := a.store.KeyState(ctx, r.key, false)
-	if err != nil {
-		return "", err
-	}
-	l, err := st.LicenseFor(r.product)
-	if err != nil {
-		return "", err
-	}
-	return l.ProductSlug, nil
-}
-
 // Activation is the outcome of an activation.
 type Activation struct {
 	Activation licensing.Activation
@@ -74,14 +57,10 @@ func (a *App) Activate(ctx context.Context, in SeatInput) (Activation, error) {
 	if err != nil {
 		return Activation{}, err
 	}
-	slug, err := a.productSlug(ctx, r)
-	if err != nil {
-		return Activation{}, err
-	}
 	now := a.now()
 	act, lic, created, err := a.store.Activate(ctx, licensing.Activation{
-		ID: licensing.NewID(licensing.KindActivation), Key: r.key, ProductSlug: slug, Instance: r.instance, ActivatedAt: now,
-	}, now)
+		ID: licensing.NewID(licensing.KindActivation), Key: r.key, Instance: r.instance, ActivatedAt: now,
+	}, r.product, now, licensing.Actor{Type: licensing.ActorProduct})
 	if err != nil {
 		return Activation{}, err
 	}
@@ -142,11 +121,7 @@ func (a *App) Deactivate(ctx context.Context, in SeatInput) (licensing.License, 
 	if err != nil {
 		return licensing.License{}, r.instance, err
 	}
-	slug, err := a.productSlug(ctx, r)
-	if err != nil {
-		return licensing.License{}, r.instance, err
-	}
-	lic, err := a.store.Deactivate(ctx, r.key, slug, r.instance)
+	lic, err := a.store.Deactivate(ctx, r.key, r.product, r.instance, a.now(), licensing.Actor{Type: licensing.ActorProduct})
 	return lic, r.instance, err
 }
 
@@ -164,7 +139,7 @@ func (a *App) FreeSeat(ctx context.Context, t licensing.Tenant, licenseID, activ
 		if act.ID != activationID {
 			continue
 		}
-		if _, err := a.store.Deactivate(ctx, v.Key.Key, act.ProductSlug, act.Instance); err != nil {
+		if _, err := a.store.Deactivate(ctx, v.Key.Key, act.ProductSlug, act.Instance, a.now(), licensing.ActorOf(t)); err != nil {
 			return v, err
 		}
 		return a.store.License(ctx, t.Brand, licenseID)

@@ -41,7 +41,7 @@ func seedLicenses(ctx context.Context, ops app.Ops, products map[string]licensin
 		},
 	}
 	seat := licensing.Activation{ID: DemoActivation, Key: RankMathKey, ProductSlug: "rankmath-pro",
-		Instance: licensing.Instance{Type: licensing.InstanceURL, ID: DemoSite}, ActivatedAt: created}
+		Instance: licensing.Instance{Type: licensing.InstanceURL, ID: DemoSite}, ActivatedAt: created.Add(time.Hour)}
 	if err := ops.Import(ctx, rm, []licensing.Activation{seat}); err != nil {
 		return fmt.Errorf("seed demo licenses of rankmath: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -34,6 +35,21 @@ type Options struct {
 	// Now is the service's clock (time.Now when nil); tests move it to
 	// see licenses expire.
 	Now func() time.Time
+
+	// EventBridgeEndpoint, when set, is the EventBridge API (an emulator)
+	// the relay publishes the outbox's events to. Without it each event is
+	// printed to EventLog as one JSON line.
+	EventBridgeEndpoint string
+	// EventBusName is the bus events are put on (DefaultEventBusName when
+	// empty).
+	EventBusName string
+	// EventLog receives the events as JSON lines when there is no
+	// EventBridgeEndpoint; nil discards them.
+	EventLog io.Writer
+	// EventPoll is how often committed events are handed to the relay
+	// (DefaultEventPoll when zero). Negative: never in the background, only
+	// through FlushEvents.
+	EventPoll time.Duration
 }
 
 // Server is a running local service.
@@ -43,10 +59,14 @@ type Server struct {
 	Engine    *miniserver.Server // nil when an external endpoint is used
 	Service   *service.Service
 	servers   []*http.Server
+
+	events     *tailer // relays the outbox; nil until the API serves
+	stopEvents func()  // stops the background tailer and waits; nil without one
 }
 
 // Start starts the engine (unless Config.DynamoDBEndpoint names another),
-// ensures the table, seeds the demo data and serves the API.
+// ensures the table, seeds the demo data, serves the API and starts relaying
+// the committed events (see FlushEvents).
 func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -94,6 +114,10 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("start API: %w", err)
 	}
+	if err := s.startEvents(ctx, o); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -115,15 +139,27 @@ func (s *Server) serve(addr string, h http.Handler) (string, error) {
 	return "http://" + ln.Addr().String(), nil
 }
 
-// Close stops the API, letting requests in flight finish for up to five
-// seconds, then the engine. Connections that never carried a request are
-// closed at once rather than waited for.
+// Close stops the background event tailer, then the API, letting requests
+// in flight finish for up to five seconds; with the tailer running it relays
+// the events those requests committed (within the same five seconds), then
+// stops the engine. Connections that never carried a request are closed at
+// once rather than waited for.
 func (s *Server) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	polling := s.stopEvents != nil
+	if polling {
+		s.stopEvents()
+		s.stopEvents = nil
+	}
 	for i := len(s.servers) - 1; i >= 0; i-- {
 		if i == len(s.servers)-1 {
 			_ = s.servers[i].Shutdown(ctx)
+			if polling {
+				if err := s.events.pass(ctx); err != nil {
+					s.events.log.Warn("relaying the last local events failed", slog.String("error", err.Error()))
+				}
+			}
 		}
 		_ = s.servers[i].Close()
 	}

@@ -103,9 +103,9 @@ func (s *Store) ListBrands(ctx context.Context) ([]licensing.Brand, error) {
 	return out, nil
 }
 
-// CreateAPIKey puts the hash lookup item and the brand's listing item in one
-// transaction, conditioned on the brand existing.
-func (s *Store) CreateAPIKey(ctx context.Context, b licensing.Brand, k licensing.APIKey) error {
+// CreateAPIKey puts the hash lookup item, the brand's listing item and the
+// ApiKeyCreated event in one transaction, conditioned on the brand existing.
+func (s *Store) CreateAPIKey(ctx context.Context, b licensing.Brand, k licensing.APIKey, created licensing.Event) error {
 	lookup, err := attributevalue.MarshalMap(apiKeyItem{PK: apiKeyPK(k.Hash), SK: skAPIKey, Type: "api_key", Brand: b.Slug, KeyPrefix: b.KeyPrefix, KeyID: k.ID, CreatedAt: k.CreatedAt})
 	if err != nil {
 		return err
@@ -114,11 +114,15 @@ func (s *Store) CreateAPIKey(ctx context.Context, b licensing.Brand, k licensing
 	if err != nil {
 		return err
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	events, err := s.eventPuts(created)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{
 		{ConditionCheck: &types.ConditionCheck{TableName: &s.table, Key: keyOf(brandsPK(), brandSK(b.Slug)), ConditionExpression: aws.String("attribute_exists(pk)")}},
 		{Put: &types.Put{TableName: &s.table, Item: lookup, ConditionExpression: aws.String(notExists)}},
 		{Put: &types.Put{TableName: &s.table, Item: ref, ConditionExpression: aws.String(notExists)}},
-	}})
+	}, events...)})
 	if codes, ok := cancelled(err); ok && !unavailable(err) {
 		if codes[0] == "ConditionalCheckFailed" {
 			return licensing.Errorf(licensing.CodeBrandNotFound, "no brand %q", b.Slug)
@@ -142,9 +146,10 @@ func (s *Store) ListAPIKeys(ctx context.Context, brand string) ([]licensing.APIK
 	return out, nil
 }
 
-// RevokeAPIKey deletes the hash lookup (so the key stops resolving at once)
-// and marks the listing revoked, in one transaction.
-func (s *Store) RevokeAPIKey(ctx context.Context, brand, id string, at time.Time) error {
+// RevokeAPIKey deletes the hash lookup (so the key stops resolving at once),
+// marks the listing revoked and writes the ApiKeyRevoked event, in one
+// transaction.
+func (s *Store) RevokeAPIKey(ctx context.Context, brand, id string, at time.Time, actor licensing.Actor) error {
 	ref, found, err := getItem[apiKeyRefItem](ctx, s, brandPK(brand), apiKeyRefSK(id), true, "get api key")
 	if err != nil {
 		return err
@@ -157,7 +162,11 @@ func (s *Store) RevokeAPIKey(ctx context.Context, brand, id string, at time.Time
 	if err != nil {
 		return err
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	events, err := s.eventPuts(licensing.APIKeyEvent(licensing.EventAPIKeyRevoked, ref.apiKey(), at, actor))
+	if err != nil {
+		return err
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{
 		{Update: &types.Update{
 			TableName: &s.table, Key: keyOf(brandPK(brand), apiKeyRefSK(id)),
 			UpdateExpression:          aws.String("SET revoked_at = :at"),
@@ -169,7 +178,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, brand, id string, at time.Time
 			ConditionExpression:       aws.String("brand = :brand"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":brand": str(brand)},
 		}},
-	}})
+	}, events...)})
 	if _, ok := cancelled(err); ok && !unavailable(err) {
 		return notFound
 	}

@@ -90,7 +90,7 @@ func emailSK(k licensing.KeyRecord, sk string) string {
 
 // Provision writes a new key, its licenses, their pointers and e-mail index
 // entries, and completes the idempotency record, in one transaction.
-func (s *Store) Provision(ctx context.Context, p licensing.Provisioned, done *app.IdempotencyCompletion) error {
+func (s *Store) Provision(ctx context.Context, p licensing.Provisioned, done *app.IdempotencyCompletion, events []licensing.Event) error {
 	k := p.Key
 	gsiPK := emailGSIPK(k.Brand, k.CustomerEmail)
 	key, err := attributevalue.MarshalMap(keyItem{
@@ -115,6 +115,11 @@ func (s *Store) Provision(ctx context.Context, p licensing.Provisioned, done *ap
 			types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: lic, ConditionExpression: cond}},
 			types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: ptr, ConditionExpression: cond}})
 	}
+	evPuts, err := s.eventPuts(events...)
+	if err != nil {
+		return err
+	}
+	writes = append(writes, evPuts...)
 	if done != nil {
 		writes = append(writes, types.TransactWriteItem{Update: s.completeIdempotency(*done)})
 	}
@@ -221,19 +226,29 @@ const maxUpdateAttempts = 5
 // UpdateLicense applies change to the license's current state and writes it
 // conditioned on the version read; a concurrent change makes it re-read and
 // re-apply, so two changes never interleave.
-func (s *Store) UpdateLicense(ctx context.Context, brand, id string, change func(licensing.License) (licensing.License, error)) (licensing.LicenseView, error) {
+func (s *Store) UpdateLicense(ctx context.Context, brand, id string, change func(licensing.LicenseView) (licensing.License, []licensing.Event, error)) (licensing.LicenseView, error) {
 	for range maxUpdateAttempts {
 		view, err := s.License(ctx, brand, id)
 		if err != nil {
 			return view, err
 		}
-		next, err := change(view.License)
+		next, evs, err := change(view)
 		if err != nil {
 			return view, err
 		}
-		err = s.writeLicenseState(ctx, next, view.License.Version)
-		if conditionFailed(err) {
-			continue
+		update, err := s.licenseStateUpdate(next, view.License.Version)
+		if err != nil {
+			return view, err
+		}
+		puts, err := s.eventPuts(evs...)
+		if err != nil {
+			return view, err
+		}
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+			TransactItems: append([]types.TransactWriteItem{{Update: update}}, puts...),
+		})
+		if _, ok := cancelled(err); ok && !unavailable(err) {
+			continue // changed since it was read: read again
 		}
 		if err != nil {
 			return view, fail("update license", err)
@@ -244,10 +259,11 @@ func (s *Store) UpdateLicense(ctx context.Context, brand, id string, change func
 	return licensing.LicenseView{}, licensing.Unavailable(errors.New("license changed concurrently too often"))
 }
 
-func (s *Store) writeLicenseState(ctx context.Context, l licensing.License, prevVersion int64) error {
+// licenseStateUpdate is the conditional write of a lifecycle change.
+func (s *Store) licenseStateUpdate(l licensing.License, prevVersion int64) (*types.Update, error) {
 	updated, err := attributevalue.Marshal(l.UpdatedAt)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	values := map[string]types.AttributeValue{
 		":status": str(string(l.Status)), ":updated": updated,
@@ -260,22 +276,20 @@ func (s *Store) writeLicenseState(ctx context.Context, l licensing.License, prev
 	if l.ExpiresAt != nil {
 		exp, err := attributevalue.Marshal(*l.ExpiresAt)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		set = append(set, "expires_at = :expires", "expires_unix = :expires_unix")
 		values[":expires"] = exp
 		values[":expires_unix"] = num(l.ExpiresAt.Unix())
 	}
-	expr := "SET " + strings.Join(set, ", ")
-	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	return &types.Update{
 		TableName:                 &s.table,
 		Key:                       keyOf(keyPK(l.Key), licenseSK(l.ProductSlug)),
-		UpdateExpression:          aws.String(expr),
+		UpdateExpression:          aws.String("SET " + strings.Join(set, ", ")),
 		ConditionExpression:       aws.String("attribute_exists(pk) AND version = :prev"),
 		ExpressionAttributeNames:  map[string]string{"#status": "status"},
 		ExpressionAttributeValues: values,
-	})
-	return err
+	}, nil
 }
 
 // LicensesByEmail lists a brand's keys for a customer, oldest first, with one

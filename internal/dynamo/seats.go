@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -66,111 +67,139 @@ func (s *Store) KeyState(ctx context.Context, key licensing.LicenseKey, consiste
 	return kp.state(), nil
 }
 
-// Activate takes a seat with one transaction; only when it is cancelled does
-// it read the key to say why (or to find the instance's existing seat).
-func (s *Store) Activate(ctx context.Context, a licensing.Activation, now time.Time) (licensing.Activation, licensing.License, bool, error) {
-	item, err := attributevalue.MarshalMap(activationItem{
-		PK: keyPK(a.Key), SK: activationSK(a.ProductSlug, a.Instance), Type: "activation", ActivationID: a.ID,
-		ProductSlug: a.ProductSlug, InstanceType: string(a.Instance.Type), Instance: a.Instance.ID, ActivatedAt: a.ActivatedAt,
-	})
-	if err != nil {
-		return a, licensing.License{}, false, err
-	}
-	in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Update: &types.Update{
-			TableName:        &s.table,
-			Key:              keyOf(keyPK(a.Key), licenseSK(a.ProductSlug)),
-			UpdateExpression: aws.String("SET seats_used = seats_used + :one"),
-			ConditionExpression: aws.String("attribute_exists(pk) AND #status = :valid AND seats_used < seat_limit" +
-				" AND (attribute_not_exists(expires_unix) OR expires_unix > :now)"),
-			ExpressionAttributeNames: map[string]string{"#status": "status"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":one": num(1), ":valid": str(string(licensing.StatusValid)), ":now": num(now.Unix()),
-			},
-		}},
-		{Put: &types.Put{TableName: &s.table, Item: item, ConditionExpression: aws.String(notExists)}},
-	}}
-	for range maxSeatAttempts {
-		_, err := s.db.TransactWriteItems(ctx, in)
-		if err == nil {
-			lic, err := s.license(ctx, a.Key, a.ProductSlug)
-			if err != nil {
-				return a, lic, true, err
-			}
-			a.LicenseID = lic.ID
-			return a, lic, true, nil
-		}
-		if _, ok := cancelled(err); !ok || unavailable(err) {
-			return a, licensing.License{}, false, fail("activate", err)
-		}
+// Activate reads the key (one Query), answers from it when the instance
+// already holds a seat or the license refuses one, and otherwise takes the
+// seat with one transaction: the license's seats_used goes from the count
+// read to the next (still under the limit, the license still valid and not
+// expired), the activation is put under attribute_not_exists and the
+// LicenseActivated event is written. A concurrent change cancels the
+// transaction; then it reads again and retries.
+func (s *Store) Activate(ctx context.Context, a licensing.Activation, product string, now time.Time, actor licensing.Actor) (licensing.Activation, licensing.License, bool, error) {
+	for attempt := range maxSeatAttempts {
 		st, err := s.KeyState(ctx, a.Key, true)
 		if err != nil {
 			return a, licensing.License{}, false, err
 		}
-		lic, err := st.LicenseFor(a.ProductSlug)
+		lic, err := st.LicenseFor(product)
 		if err != nil {
 			return a, licensing.License{}, false, err
 		}
 		if err := lic.InvalidReason(now); err != nil {
 			return a, lic, false, err
 		}
-		if existing, ok := st.ActivationOf(a.ProductSlug, a.Instance); ok {
+		if existing, ok := st.ActivationOf(lic.ProductSlug, a.Instance); ok {
 			return existing, lic, false, nil
 		}
 		if err := lic.ActivationRefusal(now); err != nil {
 			return a, lic, false, err
 		}
-		// A seat was freed between the transaction and the read: try again.
+		a.ProductSlug, a.LicenseID, a.Brand = lic.ProductSlug, lic.ID, st.Key.Brand
+		after := lic
+		after.SeatsUsed++
+		err = s.takeSeat(ctx, a, lic.SeatsUsed, licensing.SeatEvent(licensing.EventLicenseActivated, st.Key, after, a, now, actor), now)
+		if err == nil {
+			return a, after, true, nil
+		}
+		if _, ok := cancelled(err); !ok || unavailable(err) {
+			return a, lic, false, fail("activate", err)
+		}
+		backoff(ctx, attempt)
 	}
 	return a, licensing.License{}, false, licensing.Unavailable(errors.New("activation contended too often"))
 }
 
-// maxSeatAttempts bounds retries of a seat transaction under contention.
-const maxSeatAttempts = 3
-
-// Deactivate frees a seat with one transaction; only when it is cancelled
-// does it read the key to say why.
-func (s *Store) Deactivate(ctx context.Context, key licensing.LicenseKey, productSlug string, inst licensing.Instance) (licensing.License, error) {
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Delete: &types.Delete{
-			TableName: &s.table, Key: keyOf(keyPK(key), activationSK(productSlug, inst)),
-			ConditionExpression: aws.String("attribute_exists(pk)"),
-		}},
+func (s *Store) takeSeat(ctx context.Context, a licensing.Activation, seatsRead int, ev licensing.Event, now time.Time) error {
+	item, err := attributevalue.MarshalMap(activationItem{
+		PK: keyPK(a.Key), SK: activationSK(a.ProductSlug, a.Instance), Type: "activation", ActivationID: a.ID,
+		ProductSlug: a.ProductSlug, InstanceType: string(a.Instance.Type), Instance: a.Instance.ID, ActivatedAt: a.ActivatedAt,
+	})
+	if err != nil {
+		return err
+	}
+	events, err := s.eventPuts(ev)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{
 		{Update: &types.Update{
-			TableName:                 &s.table,
-			Key:                       keyOf(keyPK(key), licenseSK(productSlug)),
-			UpdateExpression:          aws.String("SET seats_used = seats_used - :one"),
-			ConditionExpression:       aws.String("attribute_exists(pk) AND seats_used > :zero"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":zero": num(0)},
+			TableName:        &s.table,
+			Key:              keyOf(keyPK(a.Key), licenseSK(a.ProductSlug)),
+			UpdateExpression: aws.String("SET seats_used = :next"),
+			ConditionExpression: aws.String("attribute_exists(pk) AND seats_used = :read AND seats_used < seat_limit AND #status = :valid" +
+				" AND (attribute_not_exists(expires_unix) OR expires_unix > :now)"),
+			ExpressionAttributeNames: map[string]string{"#status": "status"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":read": num(int64(seatsRead)), ":next": num(int64(seatsRead + 1)),
+				":valid": str(string(licensing.StatusValid)), ":now": num(now.Unix()),
+			},
 		}},
-	}})
-	if err == nil {
-		return s.license(ctx, key, productSlug)
-	}
-	if _, ok := cancelled(err); !ok || unavailable(err) {
-		return licensing.License{}, fail("deactivate", err)
-	}
-	st, err := s.KeyState(ctx, key, true)
-	if err != nil {
-		return licensing.License{}, err
-	}
-	if _, err := st.LicenseFor(productSlug); err != nil {
-		return licensing.License{}, err
-	}
-	if _, ok := st.ActivationOf(productSlug, inst); !ok {
-		return licensing.License{}, licensing.Errorf(licensing.CodeActivationNotFound, "this instance holds no seat on this license")
-	}
-	return licensing.License{}, fmt.Errorf("deactivate: seat of %s held but seats_used is zero", key.Masked())
+		{Put: &types.Put{TableName: &s.table, Item: item, ConditionExpression: aws.String(notExists)}},
+	}, events...)})
+	return err
 }
 
-// license reads one license item, strongly consistent.
-func (s *Store) license(ctx context.Context, key licensing.LicenseKey, productSlug string) (licensing.License, error) {
-	it, found, err := getItem[licenseItem](ctx, s, keyPK(key), licenseSK(productSlug), true, "get license")
-	if err != nil {
-		return licensing.License{}, err
+// maxSeatAttempts bounds retries of a seat transaction under contention.
+const maxSeatAttempts = 12
+
+// backoff waits a little, more after each attempt, with jitter, so that
+// writers contending for one license spread out.
+func backoff(ctx context.Context, attempt int) {
+	d := time.Duration(rand.Int64N(int64(attempt+1) * int64(2*time.Millisecond)))
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
 	}
-	if !found {
-		return licensing.License{}, licensing.Errorf(licensing.CodeLicenseNotFound, "no such license")
-	}
-	return it.license(), nil
 }
+
+// Deactivate reads the key (one Query), then frees the seat with one
+// transaction: the activation must still exist, seats_used goes from the
+// count read to one less (never below zero) and the SeatDeactivated event is
+// written. A concurrent change cancels it; then it reads again and retries.
+func (s *Store) Deactivate(ctx context.Context, key licensing.LicenseKey, product string, inst licensing.Instance, now time.Time, actor licensing.Actor) (licensing.License, error) {
+	for attempt := range maxSeatAttempts {
+		st, err := s.KeyState(ctx, key, true)
+		if err != nil {
+			return licensing.License{}, err
+		}
+		lic, err := st.LicenseFor(product)
+		if err != nil {
+			return licensing.License{}, err
+		}
+		act, ok := st.ActivationOf(lic.ProductSlug, inst)
+		if !ok {
+			return licensing.License{}, licensing.Errorf(licensing.CodeActivationNotFound, "this instance holds no seat on this license")
+		}
+		if lic.SeatsUsed < 1 {
+			return licensing.License{}, fmt.Errorf("deactivate: seat of %s held but seats_used is zero", key.Masked())
+		}
+		after := lic
+		after.SeatsUsed--
+		events, err := s.eventPuts(licensing.SeatEvent(licensing.EventSeatDeactivated, st.Key, after, act, now, actor))
+		if err != nil {
+			return licensing.License{}, err
+		}
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{
+			{Delete: &types.Delete{
+				TableName: &s.table, Key: keyOf(keyPK(key), activationSK(lic.ProductSlug, inst)),
+				ConditionExpression:       aws.String("activation_id = :id"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(act.ID)},
+			}},
+			{Update: &types.Update{
+				TableName:                 &s.table,
+				Key:                       keyOf(keyPK(key), licenseSK(lic.ProductSlug)),
+				UpdateExpression:          aws.String("SET seats_used = :next"),
+				ConditionExpression:       aws.String("attribute_exists(pk) AND seats_used = :read AND seats_used > :zero"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":read": num(int64(lic.SeatsUsed)), ":next": num(int64(after.SeatsUsed)), ":zero": num(0)},
+			}},
+		}, events...)})
+		if err == nil {
+			return after, nil
+		}
+		if _, ok := cancelled(err); !ok || unavailable(err) {
+			return licensing.License{}, fail("deactivate", err)
+		}
+		backoff(ctx, attempt)
+	}
+	return licensing.License{}, licensing.Unavailable(errors.New("deactivation contended too often"))
+}
+

@@ -24,6 +24,12 @@ var (
 	prod = licensing.Product{ID: "prd_aaaaaaaaaaaaaaaaaaaa", Brand: "rankmath", Slug: "rankmath-pro", Name: "Rank Math Pro", CreatedAt: t0}
 )
 
+var cli = licensing.Actor{Type: licensing.ActorCLI}
+
+func keyEvent(k licensing.APIKey) licensing.Event {
+	return licensing.APIKeyEvent(licensing.EventAPIKeyCreated, k, k.CreatedAt, cli)
+}
+
 func withBrands(t *testing.T) *dynamotest.Engine {
 	t.Helper()
 	e := dynamotest.Start(t)
@@ -61,9 +67,9 @@ func TestBrands(t *testing.T) {
 func TestAPIKeys(t *testing.T) {
 	e := withBrands(t)
 	k := licensing.APIKey{ID: "key_aaaaaaaaaaaaaaaaaaaa", Brand: "rankmath", Hash: licensing.HashAPIKey("secret-1"), Hint: "t-1", CreatedAt: t0}
-	require.NoError(t, e.Store.CreateAPIKey(ctx, rm, k))
+	require.NoError(t, e.Store.CreateAPIKey(ctx, rm, k, keyEvent(k)))
 	k2 := licensing.APIKey{ID: "key_bbbbbbbbbbbbbbbbbbbb", Brand: "rankmath", Hash: licensing.HashAPIKey("secret-2"), Hint: "t-2", CreatedAt: t0.Add(time.Second)}
-	require.NoError(t, e.Store.CreateAPIKey(ctx, rm, k2))
+	require.NoError(t, e.Store.CreateAPIKey(ctx, rm, k2, keyEvent(k2)))
 
 	for _, secret := range []string{"secret-1", "secret-2"} {
 		tenant, err := e.Store.TenantForKeyHash(ctx, licensing.HashAPIKey(secret))
@@ -82,14 +88,14 @@ func TestAPIKeys(t *testing.T) {
 
 	// The same secret cannot be registered twice, nor for an unknown brand.
 	before := e.Dump(t)
-	err = e.Store.CreateAPIKey(ctx, wpr, licensing.APIKey{ID: "key_cccccccccccccccccccc", Hash: k.Hash, CreatedAt: t0})
+	err = e.Store.CreateAPIKey(ctx, wpr, licensing.APIKey{ID: "key_cccccccccccccccccccc", Hash: k.Hash, CreatedAt: t0}, keyEvent(k))
 	assert.Equal(t, licensing.CodeAlreadyExists, licensing.ErrorCode(err))
-	err = e.Store.CreateAPIKey(ctx, licensing.Brand{Slug: "ghost", KeyPrefix: "GH"}, licensing.APIKey{ID: "key_dddddddddddddddddddd", Hash: "x", CreatedAt: t0})
+	err = e.Store.CreateAPIKey(ctx, licensing.Brand{Slug: "ghost", KeyPrefix: "GH"}, licensing.APIKey{ID: "key_dddddddddddddddddddd", Hash: "x", CreatedAt: t0}, keyEvent(k))
 	assert.Equal(t, licensing.CodeBrandNotFound, licensing.ErrorCode(err))
 	assert.Equal(t, before, e.Dump(t))
 
 	// Revoking stops the key at once and keeps the other working.
-	require.NoError(t, e.Store.RevokeAPIKey(ctx, "rankmath", k.ID, t0.Add(time.Hour)))
+	require.NoError(t, e.Store.RevokeAPIKey(ctx, "rankmath", k.ID, t0.Add(time.Hour), cli))
 	_, err = e.Store.TenantForKeyHash(ctx, k.Hash)
 	assert.Equal(t, licensing.CodeUnauthorized, licensing.ErrorCode(err))
 	_, err = e.Store.TenantForKeyHash(ctx, k2.Hash)
@@ -100,9 +106,9 @@ func TestAPIKeys(t *testing.T) {
 	assert.False(t, keys[0].Active())
 	assert.True(t, keys[1].Active())
 
-	err = e.Store.RevokeAPIKey(ctx, "rankmath", k.ID, t0)
+	err = e.Store.RevokeAPIKey(ctx, "rankmath", k.ID, t0, cli)
 	assert.Equal(t, licensing.CodeAPIKeyNotFound, licensing.ErrorCode(err), "revoking twice")
-	err = e.Store.RevokeAPIKey(ctx, "wp-rocket", k2.ID, t0)
+	err = e.Store.RevokeAPIKey(ctx, "wp-rocket", k2.ID, t0, cli)
 	assert.Equal(t, licensing.CodeAPIKeyNotFound, licensing.ErrorCode(err), "another brand's key")
 	_, err = e.Store.TenantForKeyHash(ctx, k2.Hash)
 	assert.NoError(t, err)
@@ -143,7 +149,7 @@ func provisioned(key string, email string, created time.Time, products ...string
 func TestProvisionAndReadBack(t *testing.T) {
 	e := withBrands(t)
 	p := provisioned("RM-AAAA-BBBB-CCCC-DDDD", "jane@example.com", t0, "prd_1", "prd_2")
-	require.NoError(t, e.Store.Provision(ctx, p, nil))
+	require.NoError(t, e.Store.Provision(ctx, p, nil, nil))
 
 	for _, l := range p.Licenses {
 		v, err := e.Store.License(ctx, "rankmath", l.ID)
@@ -158,9 +164,9 @@ func TestProvisionAndReadBack(t *testing.T) {
 
 	// Keys list oldest first, and only within the brand.
 	p2 := provisioned("RM-EEEE-FFFF-GGGG-HHHH", "jane@example.com", t0.Add(time.Minute), "prd_1")
-	require.NoError(t, e.Store.Provision(ctx, p2, nil))
+	require.NoError(t, e.Store.Provision(ctx, p2, nil, nil))
 	p3 := provisioned("RM-JJJJ-KKKK-MMMM-NNNN", "john@example.com", t0, "prd_1")
-	require.NoError(t, e.Store.Provision(ctx, p3, nil))
+	require.NoError(t, e.Store.Provision(ctx, p3, nil, nil))
 	keys, err := e.Store.LicensesByEmail(ctx, "rankmath", "jane@example.com")
 	require.NoError(t, err)
 	require.Len(t, keys, 2)
@@ -175,25 +181,25 @@ func TestProvisionAndReadBack(t *testing.T) {
 func TestFailedProvisionLeavesNothingBehind(t *testing.T) {
 	e := withBrands(t)
 	first := provisioned("RM-AAAA-BBBB-CCCC-DDDD", "jane@example.com", t0, "prd_1")
-	require.NoError(t, e.Store.Provision(ctx, first, nil))
+	require.NoError(t, e.Store.Provision(ctx, first, nil, nil))
 	before := e.Dump(t)
 
 	// The same key again: the transaction's first condition fails.
 	collision := provisioned("RM-AAAA-BBBB-CCCC-DDDD", "john@example.com", t0, "prd_1", "prd_2")
-	err := e.Store.Provision(ctx, collision, nil)
+	err := e.Store.Provision(ctx, collision, nil, nil)
 	assert.Equal(t, licensing.CodeAlreadyExists, licensing.ErrorCode(err))
 	assert.Equal(t, before, e.Dump(t))
 
 	// An idempotency completion without a claim: the last condition fails
 	// after every other write was staged, and all of them roll back.
 	fresh := provisioned("RM-EEEE-FFFF-GGGG-HHHH", "john@example.com", t0, "prd_1", "prd_2")
-	err = e.Store.Provision(ctx, fresh, &app.IdempotencyCompletion{Brand: "rankmath", Key: "k", Hash: "h", Result: []byte("{}"), ExpiresAt: t0.Add(time.Hour)})
+	err = e.Store.Provision(ctx, fresh, &app.IdempotencyCompletion{Brand: "rankmath", Key: "k", Hash: "h", Result: []byte("{}"), ExpiresAt: t0.Add(time.Hour)}, licensing.ProvisionedEvents(fresh, cli))
 	assert.Equal(t, licensing.CodeRequestInProgress, licensing.ErrorCode(err))
 	assert.Equal(t, before, e.Dump(t))
 
 	// The engine failing: service_unavailable, nothing written.
 	e.Server.EmulateFailure(miniserver.FailureConditionInternalServerError)
-	err = e.Store.Provision(ctx, fresh, nil)
+	err = e.Store.Provision(ctx, fresh, nil, nil)
 	e.Server.EmulateFailure(miniserver.FailureConditionNone)
 	assert.Equal(t, licensing.CodeServiceUnavailable, licensing.ErrorCode(err))
 	assert.Equal(t, before, e.Dump(t))
@@ -202,11 +208,12 @@ func TestFailedProvisionLeavesNothingBehind(t *testing.T) {
 func TestUpdateLicenseIsConditionalOnVersion(t *testing.T) {
 	e := withBrands(t)
 	p := provisioned("RM-AAAA-BBBB-CCCC-DDDD", "jane@example.com", t0, "prd_1")
-	require.NoError(t, e.Store.Provision(ctx, p, nil))
+	require.NoError(t, e.Store.Provision(ctx, p, nil, nil))
 	id := p.Licenses[0].ID
 
-	v, err := e.Store.UpdateLicense(ctx, "rankmath", id, func(l licensing.License) (licensing.License, error) {
-		return l.Transition(licensing.ActionSuspend, "chargeback", nil, t0)
+	v, err := e.Store.UpdateLicense(ctx, "rankmath", id, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
+		l, err := v.License.Transition(licensing.ActionSuspend, "chargeback", nil, t0)
+		return l, nil, err
 	})
 	require.NoError(t, err)
 	assert.Equal(t, licensing.StatusSuspended, v.License.Status)
@@ -218,13 +225,14 @@ func TestUpdateLicenseIsConditionalOnVersion(t *testing.T) {
 
 	// A refused change writes nothing; another brand cannot change it.
 	before := e.Dump(t)
-	_, err = e.Store.UpdateLicense(ctx, "rankmath", id, func(l licensing.License) (licensing.License, error) {
-		return l.Transition(licensing.ActionSuspend, "", nil, t0)
+	_, err = e.Store.UpdateLicense(ctx, "rankmath", id, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
+		l, err := v.License.Transition(licensing.ActionSuspend, "", nil, t0)
+		return l, nil, err
 	})
 	assert.Equal(t, licensing.CodeInvalidTransition, licensing.ErrorCode(err))
-	_, err = e.Store.UpdateLicense(ctx, "wp-rocket", id, func(l licensing.License) (licensing.License, error) {
+	_, err = e.Store.UpdateLicense(ctx, "wp-rocket", id, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
 		t.Fatal("another brand's change must not run")
-		return l, nil
+		return v.License, nil, nil
 	})
 	assert.Equal(t, licensing.CodeLicenseNotFound, licensing.ErrorCode(err))
 	assert.Equal(t, before, e.Dump(t))
@@ -236,8 +244,9 @@ func TestUpdateLicenseIsConditionalOnVersion(t *testing.T) {
 	ok := 0
 	for range 10 {
 		wg.Go(func() {
-			_, err := e.Store.UpdateLicense(ctx, "rankmath", id, func(l licensing.License) (licensing.License, error) {
-				return l.Transition(licensing.ActionRenew, "", new(l.ExpiresAt.Add(time.Hour)), t0)
+			_, err := e.Store.UpdateLicense(ctx, "rankmath", id, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
+				l, err := v.License.Transition(licensing.ActionRenew, "", new(v.License.ExpiresAt.Add(time.Hour)), t0)
+				return l, nil, err
 			})
 			if err == nil {
 				mu.Lock()
@@ -296,7 +305,7 @@ func TestIdempotencyClaims(t *testing.T) {
 
 	// Completion inside the provisioning transaction; then it replays.
 	p := provisioned("RM-AAAA-BBBB-CCCC-DDDD", "jane@example.com", t0, "prd_1")
-	require.NoError(t, e.Store.Provision(ctx, p, &app.IdempotencyCompletion{Brand: "rankmath", Key: "order-1", Hash: "h2", Result: []byte(`{"x":1}`), ExpiresAt: t0.Add(24 * time.Hour)}))
+	require.NoError(t, e.Store.Provision(ctx, p, &app.IdempotencyCompletion{Brand: "rankmath", Key: "order-1", Hash: "h2", Result: []byte(`{"x":1}`), ExpiresAt: t0.Add(24 * time.Hour)}, nil))
 	rec, err = e.Store.Claim(ctx, late)
 	require.NoError(t, err)
 	assert.Equal(t, &app.IdempotencyRecord{Hash: "h2", Completed: true, Result: []byte(`{"x":1}`)}, rec)

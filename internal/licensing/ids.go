@@ -23,6 +23,7 @@ const (
 	KindLicenseKey = "lk"
 	KindProduct    = "prd"
 	KindActivation = "act"
+	KindEvent      = "evt"
 )
 
 // ValidID reports whether s looks like an identifier of the given kind. It

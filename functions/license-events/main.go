@@ -1,0 +1,13 @@
+// Command license-events is the Lambda function of the license history.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/clsvc/license-service/internal/service"
+)
+
+func main() {
+	api := service.MustAPI()
+	lambda.Start(api.LicenseEvents)
+}

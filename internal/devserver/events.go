@@ -1,0 +1,318 @@
+package devserver
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+
+	"github.com/clsvc/license-service/internal/relay"
+)
+
+// The embedded engine has no DynamoDB Streams. In their place a tailer scans
+// the table for the event items committed since its last pass and hands them
+// to the relay's own handler (relay.Publisher.Handle) as synthetic stream
+// records, in order, as the publish-events function receives them in AWS.
+
+// DefaultEventBusName is the bus the local relay puts events on when
+// Options.EventBusName is empty.
+const DefaultEventBusName = "license-events"
+
+// DefaultEventPoll is how often the background tailer looks for new events
+// when Options.EventPoll is zero.
+const DefaultEventPoll = 250 * time.Millisecond
+
+// maxPollBackoff bounds the wait between passes after failed ones (an
+// EventBridge endpoint that is down), unless EventPoll is longer.
+const maxPollBackoff = 5 * time.Second
+
+// ErrEventsPending is wrapped by the error of FlushEvents when the relay
+// asked for some events to be retried (a failed PutEvents call or entry):
+// they stay pending and the next pass hands them over again.
+var ErrEventsPending = errors.New("events left to retry")
+
+// tailer hands the event items of the table to the relay. Its passes are
+// serialized: FlushEvents may run while the background poller does.
+type tailer struct {
+	db    dynamodb.ScanAPIClient
+	table string
+	pub   *relay.Publisher
+	log   *slog.Logger
+
+	mu sync.Mutex // held for a whole pass; guards the fields below
+	// handed is the keys (see eventKey) of the event items handed over and
+	// done with; those no longer in the table (TTL) are forgotten.
+	handed map[string]bool
+	seq    uint64 // last sequence number given to a synthetic record
+}
+
+func newTailer(db dynamodb.ScanAPIClient, table string, pub *relay.Publisher, log *slog.Logger) *tailer {
+	return &tailer{db: db, table: table, pub: pub, log: log, handed: map[string]bool{}}
+}
+
+// pending is an event item not handed over yet.
+type pending struct {
+	key  string
+	at   time.Time // occurred_at; zero when unreadable (the relay dead-letters it)
+	pk   string
+	sk   string
+	item map[string]types.AttributeValue
+}
+
+// pass hands the event items committed since the last pass to the relay, in
+// order of occurred_at, then sort key. Those before the record the relay
+// reports to retry are done; that record and the ones after it are handed
+// over again by the next pass, as Lambda retries from the failed record.
+func (t *tailer) pass(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+
+	found, err := t.scan(ctx)
+	if err != nil {
+		return err
+	}
+	handed := make(map[string]bool, len(t.handed))
+	var fresh []pending
+	for _, p := range found {
+		if t.handed[p.key] {
+			handed[p.key] = true
+			continue
+		}
+		fresh = append(fresh, p)
+	}
+	t.handed = handed
+	if len(fresh) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(fresh, func(a, b pending) int {
+		return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.sk, b.sk), cmp.Compare(a.pk, b.pk))
+	})
+
+	batch := events.DynamoDBEvent{Records: make([]events.DynamoDBEventRecord, len(fresh))}
+	for i, p := range fresh {
+		t.seq++
+		batch.Records[i] = relay.StreamRecordFromItem(p.item, fmt.Sprintf("%021d", t.seq))
+	}
+	res, err := t.pub.Handle(ctx, batch)
+	if err != nil {
+		return fmt.Errorf("relay events: %w", err)
+	}
+	done := len(fresh)
+	for _, f := range res.BatchItemFailures {
+		i := slices.IndexFunc(batch.Records, func(r events.DynamoDBEventRecord) bool {
+			return r.Change.SequenceNumber == f.ItemIdentifier
+		})
+		if i < 0 {
+			i = 0 // a record the batch does not have: retry everything
+		}
+		done = min(done, i)
+	}
+	for _, p := range fresh[:done] {
+		t.handed[p.key] = true
+	}
+	if done < len(fresh) {
+		return fmt.Errorf("%w: %d of %d events, from event %q", ErrEventsPending, len(fresh)-done, len(fresh),
+			stringValue(fresh[done].item, "event_id"))
+	}
+	return nil
+}
+
+// scan reads every event item of the table.
+func (t *tailer) scan(ctx context.Context) ([]pending, error) {
+	pages := dynamodb.NewScanPaginator(t.db, &dynamodb.ScanInput{
+		TableName:                 aws.String(t.table),
+		FilterExpression:          aws.String("#type = :event"),
+		ExpressionAttributeNames:  map[string]string{"#type": "type"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":event": &types.AttributeValueMemberS{Value: relay.ItemType}},
+		ConsistentRead:            aws.Bool(true),
+	})
+	var found []pending
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("scan event items: %w", err)
+		}
+		for _, item := range page.Items {
+			p := pending{pk: stringValue(item, "pk"), sk: stringValue(item, "sk"), item: item}
+			if id := stringValue(item, "event_id"); id != "" {
+				p.key = "id\x00" + id
+			} else {
+				// The relay dead-letters it; its key keeps it from coming back.
+				p.key = "key\x00" + p.pk + "\x00" + p.sk
+			}
+			if at, err := time.Parse(time.RFC3339Nano, stringValue(item, "occurred_at")); err == nil {
+				p.at = at
+			}
+			found = append(found, p)
+		}
+	}
+	return found, nil
+}
+
+// poll runs a pass every interval until ctx ends, waiting longer (up to
+// maxPollBackoff) after failed passes.
+func (t *tailer) poll(ctx context.Context, every time.Duration) {
+	wait := every
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		err := t.pass(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil:
+			wait = every
+		default:
+			// The relay has logged the failed calls already.
+			level := slog.LevelWarn
+			if errors.Is(err, ErrEventsPending) {
+				level = slog.LevelDebug
+			}
+			t.log.Log(ctx, level, "relaying local events failed", slog.String("error", err.Error()))
+			wait = min(2*wait, max(every, maxPollBackoff))
+		}
+		timer.Reset(wait)
+	}
+}
+
+// stringValue is the item's string attribute name, "" if it has none.
+func stringValue(item map[string]types.AttributeValue, name string) string {
+	if s, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return s.Value
+	}
+	return ""
+}
+
+// printBus stands in for EventBridge without an endpoint: it writes every
+// entry as one JSON line and accepts it.
+type printBus struct {
+	mu sync.Mutex
+	w  io.Writer
+	n  uint64
+}
+
+// printedEvent is one line of printBus.
+type printedEvent struct {
+	EventBus   string          `json:"event_bus"`
+	Source     string          `json:"source"`
+	DetailType string          `json:"detail_type"`
+	Time       string          `json:"time,omitempty"`
+	Detail     json.RawMessage `json:"detail"`
+}
+
+// PutEvents prints the entries, one line each, with a single write, and
+// answers that all were put. A failed write fails the call.
+func (b *printBus) PutEvents(_ context.Context, in *eventbridge.PutEventsInput, _ ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	for _, e := range in.Entries {
+		line := printedEvent{
+			EventBus:   aws.ToString(e.EventBusName),
+			Source:     aws.ToString(e.Source),
+			DetailType: aws.ToString(e.DetailType),
+			Detail:     json.RawMessage(aws.ToString(e.Detail)),
+		}
+		if e.Time != nil {
+			line.Time = e.Time.UTC().Format(time.RFC3339Nano)
+		}
+		if !json.Valid(line.Detail) {
+			// The relay sends JSON objects only; print anything else as a string.
+			quoted, _ := json.Marshal(aws.ToString(e.Detail))
+			line.Detail = quoted
+		}
+		if err := enc.Encode(line); err != nil {
+			return nil, fmt.Errorf("print event: %w", err)
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, err := b.w.Write(buf.Bytes()); err != nil {
+		return nil, fmt.Errorf("print events: %w", err)
+	}
+	out := &eventbridge.PutEventsOutput{Entries: make([]ebtypes.PutEventsResultEntry, len(in.Entries))}
+	for i := range out.Entries {
+		b.n++
+		out.Entries[i].EventId = aws.String(fmt.Sprintf("local-%d", b.n))
+	}
+	return out, nil
+}
+
+// startEvents wires the relay to EventBridge at o.EventBridgeEndpoint, or to
+// o.EventLog without one, and starts polling unless o.EventPoll is negative.
+func (s *Server) startEvents(ctx context.Context, o Options) error {
+	bus := o.EventBusName
+	if bus == "" {
+		bus = DefaultEventBusName
+	}
+	var client relay.PutEventsAPI
+	if o.EventBridgeEndpoint != "" {
+		// One attempt per call: the next pass is the retry, as the next
+		// Lambda invocation is in AWS.
+		eb, err := relay.NewEventBridgeClient(ctx, relay.ClientConfig{
+			Endpoint: o.EventBridgeEndpoint, Region: o.Config.Region, MaxAttempts: 1,
+		})
+		if err != nil {
+			return fmt.Errorf("eventbridge client: %w", err)
+		}
+		client = eb
+	} else {
+		w := o.EventLog
+		if w == nil {
+			w = io.Discard
+		}
+		client = &printBus{w: w}
+	}
+	pub := relay.New(client, bus, o.Log, relay.LogDeadLetter{Log: o.Log})
+	s.events = newTailer(s.dynamoClient(), o.Config.TableName, pub, o.Log)
+
+	every := o.EventPoll
+	if every < 0 {
+		return nil
+	}
+	if every == 0 {
+		every = DefaultEventPoll
+	}
+	pollCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	s.stopEvents = func() {
+		stop()
+		<-done
+	}
+	go func() {
+		defer close(done)
+		s.events.poll(pollCtx, every)
+	}()
+	return nil
+}
+
+// FlushEvents hands the event items committed since the last pass to the
+// relay now, as the background poller does; it returns once they are
+// published (or printed). An error wrapping ErrEventsPending means the relay
+// asked for some of them to be retried: the next pass hands those over
+// again. It is safe to call while the poller runs; passes take turns.
+func (s *Server) FlushEvents(ctx context.Context) error {
+	if s.events == nil {
+		return errors.New("devserver: events are not relayed (the server did not start)")
+	}
+	return s.events.pass(ctx)
+}

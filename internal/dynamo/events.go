@@ -1,0 +1,110 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/clsvc/license-service/internal/app"
+	"github.com/clsvc/license-service/internal/licensing"
+)
+
+// EventRetention is how long event items stay: long enough for the relay
+// (the stream keeps records 24 hours) and for the license history.
+const EventRetention = 400 * 24 * time.Hour
+
+// eventItem is an outbox entry, written in the same transaction as the
+// change it describes: BRAND#<b>#LICEVT#<license id> / EVT#<time>#<n>#<id> for a
+// license's events (its history), BRAND#<b>#EVT / … for the others.
+type eventItem struct {
+	PK         string `dynamodbav:"pk"`
+	SK         string `dynamodbav:"sk"`
+	Type       string `dynamodbav:"type"`
+	EventID    string `dynamodbav:"event_id"`
+	EventType  string `dynamodbav:"event_type"`
+	Brand      string `dynamodbav:"brand"`
+	OccurredAt string `dynamodbav:"occurred_at"`
+	Detail     string `dynamodbav:"detail"`
+	TTL        int64  `dynamodbav:"ttl"`
+}
+
+func licenseEventsPK(brand, licenseID string) string {
+	return "BRAND#" + brand + "#LICEVT#" + licenseID
+}
+func brandEventsPK(brand string) string { return "BRAND#" + brand + "#EVT" }
+
+const eventSKPrefix = "EVT#"
+
+func eventPK(e licensing.Event) string {
+	if e.LicenseID != "" {
+		return licenseEventsPK(e.Brand, e.LicenseID)
+	}
+	return brandEventsPK(e.Brand)
+}
+
+// eventPuts are the transaction steps that write events into the outbox.
+func (s *Store) eventPuts(evs ...licensing.Event) ([]types.TransactWriteItem, error) {
+	out := make([]types.TransactWriteItem, 0, len(evs))
+	for i, e := range evs {
+		detail, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("encode event: %w", err)
+		}
+		item, err := attributevalue.MarshalMap(eventItem{
+			// The position within the transaction orders events of one instant.
+			PK: eventPK(e), SK: fmt.Sprintf("%s%s#%02d#%s", eventSKPrefix, sortable(e.OccurredAt), i, e.ID), Type: "event",
+			EventID: e.ID, EventType: string(e.Type), Brand: e.Brand, OccurredAt: e.OccurredAt.UTC().Format(time.RFC3339Nano),
+			Detail: string(detail), TTL: e.OccurredAt.Add(EventRetention).Unix(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: item, ConditionExpression: aws.String(notExists)}})
+	}
+	return out, nil
+}
+
+// LicenseEvents reads a license's events, newest first, a page at a time;
+// the cursor is opaque to clients (the last sort key read, base64url).
+func (s *Store) LicenseEvents(ctx context.Context, brand, licenseID, cursor string, limit int) ([]app.StoredEvent, string, error) {
+	in := &dynamodb.QueryInput{
+		TableName:                 &s.table,
+		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :evt)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(licenseEventsPK(brand, licenseID)), ":evt": str(eventSKPrefix)},
+		ScanIndexForward:          aws.Bool(false),
+		Limit:                     aws.Int32(int32(limit)),
+	}
+	if cursor != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil || !strings.HasPrefix(string(raw), eventSKPrefix) {
+			return nil, "", licensing.Invalid("cursor", "is not a cursor this API returned")
+		}
+		in.ExclusiveStartKey = keyOf(licenseEventsPK(brand, licenseID), string(raw))
+	}
+	out, err := s.db.Query(ctx, in)
+	if err != nil {
+		return nil, "", fail("query license events", err)
+	}
+	var rows []eventItem
+	if err := attributevalue.UnmarshalListOfMaps(out.Items, &rows); err != nil {
+		return nil, "", fail("decode license events", err)
+	}
+	evs := make([]app.StoredEvent, len(rows))
+	for i, r := range rows {
+		at, _ := time.Parse(time.RFC3339Nano, r.OccurredAt)
+		evs[i] = app.StoredEvent{ID: r.EventID, Type: licensing.EventType(r.EventType), OccurredAt: at, Detail: json.RawMessage(r.Detail)}
+	}
+	next := ""
+	if sk, ok := out.LastEvaluatedKey[AttrSK].(*types.AttributeValueMemberS); ok && len(rows) == limit {
+		next = base64.RawURLEncoding.EncodeToString([]byte(sk.Value))
+	}
+	return evs, next, nil
+}

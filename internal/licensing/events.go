@@ -1,0 +1,147 @@
+package licensing
+
+import "time"
+
+// EventType names a domain event; it is the EventBridge detail-type.
+type EventType string
+
+// The event catalogue (docs/events.md shows each with an example).
+const (
+	EventLicenseKeyCreated  EventType = "LicenseKeyCreated"
+	EventLicenseProvisioned EventType = "LicenseProvisioned"
+	EventLicenseRenewed     EventType = "LicenseRenewed"
+	EventLicenseSuspended   EventType = "LicenseSuspended"
+	EventLicenseResumed     EventType = "LicenseResumed"
+	EventLicenseCancelled   EventType = "LicenseCancelled"
+	EventLicenseActivated   EventType = "LicenseActivated"
+	EventSeatDeactivated    EventType = "SeatDeactivated"
+	EventAPIKeyCreated      EventType = "ApiKeyCreated"
+	EventAPIKeyRevoked      EventType = "ApiKeyRevoked"
+)
+
+// EventTypes lists every event the service emits.
+var EventTypes = []EventType{
+	EventLicenseKeyCreated, EventLicenseProvisioned, EventLicenseRenewed, EventLicenseSuspended,
+	EventLicenseResumed, EventLicenseCancelled, EventLicenseActivated, EventSeatDeactivated,
+	EventAPIKeyCreated, EventAPIKeyRevoked,
+}
+
+// EventVersion is the version of the detail schema; additive changes keep it.
+const EventVersion = 1
+
+// Who caused a change.
+const (
+	ActorAPIKey  = "api_key" // a brand's system, by its API key id
+	ActorProduct = "product" // a product on a customer's site, by license key
+	ActorCLI     = "cli"     // an operator with licensectl (or local seeding)
+)
+
+// Actor says who caused an event.
+type Actor struct {
+	Type string `json:"type"`
+	ID   string `json:"id,omitempty"`
+}
+
+// ActorOf is the actor of a brand request.
+func ActorOf(t Tenant) Actor {
+	if t.APIKeyID == "" {
+		return Actor{Type: ActorCLI}
+	}
+	return Actor{Type: ActorAPIKey, ID: t.APIKeyID}
+}
+
+// Event is a domain event: what changed, the state after the change, and
+// who changed it. Its JSON is the EventBridge detail.
+type Event struct {
+	ID         string    `json:"event_id"`
+	Version    int       `json:"event_version"`
+	Type       EventType `json:"event_type"`
+	OccurredAt time.Time `json:"occurred_at"`
+	Brand      string    `json:"brand"`
+
+	LicenseKeyID  string `json:"license_key_id,omitempty"`
+	CustomerEmail string `json:"customer_email,omitempty"`
+	LicenseID     string `json:"license_id,omitempty"`
+	ProductID     string `json:"product_id,omitempty"`
+	Product       string `json:"product,omitempty"`
+	ActivationID  string `json:"activation_id,omitempty"`
+	APIKeyID      string `json:"api_key_id,omitempty"`
+
+	License    *LicenseState    `json:"license,omitempty"`
+	Activation *ActivationState `json:"activation,omitempty"`
+	Reason     string           `json:"reason,omitempty"`
+	Actor      Actor            `json:"actor"`
+}
+
+// LicenseState is a license as an event reports it, after the change.
+type LicenseState struct {
+	Status    Status     `json:"status"`
+	SeatLimit int        `json:"seat_limit"`
+	SeatsUsed int        `json:"seats_used"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+// ActivationState is a seat as an event reports it, after the change.
+type ActivationState struct {
+	InstanceIdentifier string       `json:"instance_identifier"`
+	InstanceType       InstanceType `json:"instance_type"`
+	Status             string       `json:"status"` // active, deactivated
+}
+
+func newEvent(t EventType, brand string, at time.Time, actor Actor) Event {
+	return Event{ID: NewID(KindEvent), Version: EventVersion, Type: t, OccurredAt: at.UTC(), Brand: brand, Actor: actor}
+}
+
+// StateOf is a license's state as events report it.
+func StateOf(l License) *LicenseState {
+	return &LicenseState{Status: l.Status, SeatLimit: l.SeatLimit, SeatsUsed: l.SeatsUsed, ExpiresAt: l.ExpiresAt}
+}
+
+// ProvisionedEvents are the events of a provisioning: the key, then one per license.
+func ProvisionedEvents(p Provisioned, actor Actor) []Event {
+	k := p.Key
+	key := newEvent(EventLicenseKeyCreated, k.Brand, k.CreatedAt, actor)
+	key.LicenseKeyID, key.CustomerEmail = k.ID, k.CustomerEmail
+	out := []Event{key}
+	for _, l := range p.Licenses {
+		e := newEvent(EventLicenseProvisioned, k.Brand, k.CreatedAt, actor)
+		e.LicenseKeyID, e.LicenseID, e.ProductID, e.Product, e.License = k.ID, l.ID, l.ProductID, l.ProductSlug, StateOf(l)
+		out = append(out, e)
+	}
+	return out
+}
+
+// TransitionEvent is the event of a lifecycle change from before to after.
+func TransitionEvent(a Action, key KeyRecord, after License, actor Actor) Event {
+	t := map[Action]EventType{
+		ActionSuspend: EventLicenseSuspended, ActionResume: EventLicenseResumed,
+		ActionCancel: EventLicenseCancelled, ActionRenew: EventLicenseRenewed,
+	}[a]
+	e := newEvent(t, after.Brand, after.UpdatedAt, actor)
+	e.LicenseKeyID, e.LicenseID, e.ProductID, e.Product, e.License = key.ID, after.ID, after.ProductID, after.ProductSlug, StateOf(after)
+	if a != ActionRenew {
+		e.Reason = after.Reason
+	}
+	return e
+}
+
+// SeatEvent is the event of a seat taken (LicenseActivated) or freed
+// (SeatDeactivated); after is the license with its new seat count.
+func SeatEvent(t EventType, key KeyRecord, after License, act Activation, at time.Time, actor Actor) Event {
+	e := newEvent(t, key.Brand, at, actor)
+	status := "active"
+	if t == EventSeatDeactivated {
+		status = "deactivated"
+	}
+	e.LicenseKeyID, e.LicenseID, e.ProductID, e.Product, e.ActivationID = key.ID, after.ID, after.ProductID, after.ProductSlug, act.ID
+	e.License = StateOf(after)
+	e.Activation = &ActivationState{InstanceIdentifier: act.Instance.ID, InstanceType: act.Instance.Type, Status: status}
+	return e
+}
+
+// APIKeyEvent is the event of an API key created or revoked.
+func APIKeyEvent(t EventType, k APIKey, at time.Time, actor Actor) Event {
+	e := newEvent(t, k.Brand, at, actor)
+	e.APIKeyID = k.ID
+	return e
+}

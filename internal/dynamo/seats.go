@@ -202,4 +202,3 @@ func (s *Store) Deactivate(ctx context.Context, key licensing.LicenseKey, produc
 	}
 	return licensing.License{}, licensing.Unavailable(errors.New("deactivation contended too often"))
 }
-

@@ -56,12 +56,22 @@ func BenchmarkCheckDynamoDB(b *testing.B) {
 	}
 }
 
+// seatsPerLicense is how many sites each benchmark license takes before the
+// next license is provisioned (outside the timer), so that every activation
+// reads a partition of realistic size.
+const seatsPerLicense = 10
+
 func BenchmarkActivateHandler(b *testing.B) {
-	f := newStack(b, 10000)
+	f := newStack(b, seatsPerLicense)
 	ctx := context.Background()
 	i := 0
 	b.ReportAllocs()
 	for b.Loop() {
+		if i > 0 && i%seatsPerLicense == 0 {
+			b.StopTimer()
+			f.key = f.provision(b, seatsPerLicense)
+			b.StartTimer()
+		}
 		resp, err := f.api.ActivateLicense(ctx, events.APIGatewayProxyRequest{Body: seatBody(f.key, fmt.Sprintf("https://site-%d.example.com/", i))})
 		if err != nil || resp.StatusCode != 201 {
 			b.Fatalf("%v %d %s", err, resp.StatusCode, resp.Body)
@@ -71,18 +81,29 @@ func BenchmarkActivateHandler(b *testing.B) {
 }
 
 func BenchmarkActivateDynamoDB(b *testing.B) {
-	f := newStack(b, 10000)
+	f := newStack(b, seatsPerLicense)
 	ctx := context.Background()
 	table := aws.String(f.eng.Table)
-	pk := &types.AttributeValueMemberS{Value: "KEY#" + f.key}
-	licenseKey := map[string]types.AttributeValue{"pk": pk, "sk": &types.AttributeValueMemberS{Value: "LIC#rankmath-pro"}}
-	query := &dynamodb.QueryInput{
-		TableName: table, KeyConditionExpression: aws.String("pk = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": pk}, ConsistentRead: aws.Bool(true),
+	var pk *types.AttributeValueMemberS
+	var licenseKey map[string]types.AttributeValue
+	var query *dynamodb.QueryInput
+	use := func(key string) {
+		pk = &types.AttributeValueMemberS{Value: "KEY#" + key}
+		licenseKey = map[string]types.AttributeValue{"pk": pk, "sk": &types.AttributeValueMemberS{Value: "LIC#rankmath-pro"}}
+		query = &dynamodb.QueryInput{
+			TableName: table, KeyConditionExpression: aws.String("pk = :pk"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": pk}, ConsistentRead: aws.Bool(true),
+		}
 	}
+	use(f.key)
 	i := 0
 	b.ReportAllocs()
 	for b.Loop() {
+		if i > 0 && i%seatsPerLicense == 0 {
+			b.StopTimer()
+			use(f.provision(b, seatsPerLicense))
+			b.StartTimer()
+		}
 		if _, err := f.eng.Client.Query(ctx, query); err != nil {
 			b.Fatal(err)
 		}
@@ -111,7 +132,7 @@ func BenchmarkActivateDynamoDB(b *testing.B) {
 				ConditionExpression:      aws.String("attribute_exists(pk) AND seats_used = :read AND seats_used < seat_limit AND #status = :valid AND (attribute_not_exists(expires_unix) OR expires_unix > :now)"),
 				ExpressionAttributeNames: map[string]string{"#status": "status"},
 				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":read": &types.AttributeValueMemberN{Value: fmt.Sprint(i)}, ":next": &types.AttributeValueMemberN{Value: fmt.Sprint(i + 1)},
+					":read": &types.AttributeValueMemberN{Value: fmt.Sprint(i % seatsPerLicense)}, ":next": &types.AttributeValueMemberN{Value: fmt.Sprint(i%seatsPerLicense + 1)},
 					":valid": &types.AttributeValueMemberS{Value: "valid"}, ":now": &types.AttributeValueMemberN{Value: fmt.Sprint(now.Unix())},
 				},
 			}},

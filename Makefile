@@ -66,7 +66,7 @@ $(foreach fn,$(FUNCTIONS),$(eval $(call sam_target,$(call camel,$(fn))Function,$
 clean: ## remove build output
 	rm -rf bin .aws-sam
 
-BENCHTIME ?= 1500x
+BENCHTIME ?= 300x
 BENCHCOUNT ?= 5
 
 .PHONY: bench

@@ -328,7 +328,7 @@ func (h *API) LicenseEvents(ctx context.Context, req events.APIGatewayProxyReque
 		limit := 0
 		if raw := req.QueryStringParameters["limit"]; raw != "" {
 			n, err := strconv.Atoi(raw)
-			if err != nil {
+			if err != nil || n < 1 {
 				return result{}, licensing.Invalid("limit", "must be a whole number between 1 and %d", app.MaxHistoryPage)
 			}
 			limit = n

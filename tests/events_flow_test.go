@@ -1,0 +1,836 @@
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/clsvc/license-service/internal/devserver"
+)
+
+// These tests watch the domain events leave the local service: the relay
+// publishes them with the real EventBridge client to a loopback endpoint that
+// speaks PutEvents (AWS JSON 1.1), while the API is driven over HTTP through
+// every use case. After each request the committed events are handed to the
+// relay at once (FlushEvents; no background polling), so each request's
+// events, and only those, arrive before the next request.
+
+// efBusName is the bus the service is configured to put events on.
+const efBusName = "flow-test-bus"
+
+// efEventID is the format of event ids.
+var efEventID = regexp.MustCompile(`^evt_[a-z2-7]{20}$`)
+
+// efEntry is one PutEvents request entry as it arrived on the wire.
+type efEntry struct {
+	Source       string   `json:"Source"`
+	DetailType   string   `json:"DetailType"`
+	Detail       string   `json:"Detail"`
+	EventBusName string   `json:"EventBusName"`
+	Time         *float64 `json:"Time"` // epoch seconds, as AWS JSON 1.1 sends timestamps
+}
+
+// efBus is a loopback EventBridge endpoint. It answers PutEvents calls with
+// every entry accepted, except the calls (counted from 1) named in fail,
+// which it answers with a whole-call 500 InternalFailure.
+type efBus struct {
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	calls    int
+	fail     map[int]bool
+	received []efEntry // every entry of every call, failed calls included
+	accepted []efEntry // the entries of the calls answered with success
+	taken    int       // accepted entries handed out by take
+	problems []string  // requests that were not a proper PutEvents call
+}
+
+func newEFBus(t *testing.T) *efBus {
+	t.Helper()
+	b := &efBus{fail: map[int]bool{}}
+	b.srv = httptest.NewServer(http.HandlerFunc(b.serve))
+	t.Cleanup(b.srv.Close)
+	return b
+}
+
+func (b *efBus) problem(format string, args ...any) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.problems = append(b.problems, fmt.Sprintf(format, args...))
+}
+
+func (b *efBus) serve(w http.ResponseWriter, r *http.Request) {
+	reply := func(status int, body any) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(body)
+	}
+	if r.Method != http.MethodPost || r.Header.Get("X-Amz-Target") != "AWSEvents.PutEvents" {
+		b.problem("unexpected request %s %s, X-Amz-Target %q", r.Method, r.URL.Path, r.Header.Get("X-Amz-Target"))
+		reply(http.StatusBadRequest, map[string]string{"__type": "UnknownOperationException", "message": "unexpected operation"})
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/x-amz-json-1.1" {
+		b.problem("PutEvents with Content-Type %q", ct)
+	}
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
+		b.problem("PutEvents without a SigV4 signature: %q", r.Header.Get("Authorization"))
+	}
+	var in struct {
+		Entries []efEntry `json:"Entries"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || len(in.Entries) == 0 {
+		b.problem("PutEvents body: err %v, %d entries", err, len(in.Entries))
+		reply(http.StatusBadRequest, map[string]string{"__type": "ValidationException", "message": "bad body"})
+		return
+	}
+
+	b.mu.Lock()
+	b.calls++
+	n := b.calls
+	failed := b.fail[n]
+	// A failed call may have been published in part before it failed: the
+	// consumer downstream sees what arrived either way (at least once).
+	b.received = append(b.received, in.Entries...)
+	if !failed {
+		b.accepted = append(b.accepted, in.Entries...)
+	}
+	b.mu.Unlock()
+
+	if failed {
+		reply(http.StatusInternalServerError, map[string]string{"__type": "InternalFailure", "message": "injected failure"})
+		return
+	}
+	out := struct {
+		FailedEntryCount int                 `json:"FailedEntryCount"`
+		Entries          []map[string]string `json:"Entries"`
+	}{Entries: make([]map[string]string, len(in.Entries))}
+	for i := range in.Entries {
+		out.Entries[i] = map[string]string{"EventId": fmt.Sprintf("eb-%d-%d", n, i)}
+	}
+	reply(http.StatusOK, out)
+}
+
+// failCall makes the n-th PutEvents call (counted from 1) fail as a whole.
+func (b *efBus) failCall(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.fail[n] = true
+}
+
+// callCount is how many PutEvents calls arrived.
+func (b *efBus) callCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.calls
+}
+
+// take returns the entries accepted since the last take.
+func (b *efBus) take() []efEntry {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := slices.Clone(b.accepted[b.taken:])
+	b.taken = len(b.accepted)
+	return out
+}
+
+// all returns copies of every received and every accepted entry.
+func (b *efBus) all() (received, accepted []efEntry) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.received), slices.Clone(b.accepted)
+}
+
+func (b *efBus) requireNoProblems(t *testing.T) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	require.Empty(t, b.problems, "requests to the EventBridge endpoint")
+}
+
+// startEF starts the local service publishing to bus, without background
+// polling, and returns it once the demo seed's events are published and
+// discarded.
+func startEF(t *testing.T, bus *efBus) *env {
+	t.Helper()
+	e := start(t, func(o *devserver.Options) {
+		o.EventBridgeEndpoint = bus.srv.URL
+		o.EventBusName = efBusName
+		o.EventPoll = -1
+	})
+	require.NoError(t, e.srv.FlushEvents(context.Background()), "publish the demo seed's events")
+	bus.take()
+	return e
+}
+
+// efDetail is an event's detail as the tests read it.
+type efDetail struct {
+	EventID       string `json:"event_id"`
+	EventVersion  int    `json:"event_version"`
+	EventType     string `json:"event_type"`
+	OccurredAt    string `json:"occurred_at"`
+	Brand         string `json:"brand"`
+	LicenseKeyID  string `json:"license_key_id"`
+	CustomerEmail string `json:"customer_email"`
+	LicenseID     string `json:"license_id"`
+	ProductID     string `json:"product_id"`
+	Product       string `json:"product"`
+	ActivationID  string `json:"activation_id"`
+	APIKeyID      string `json:"api_key_id"`
+	License       *struct {
+		Status    string  `json:"status"`
+		SeatLimit int     `json:"seat_limit"`
+		SeatsUsed int     `json:"seats_used"`
+		ExpiresAt *string `json:"expires_at"`
+	} `json:"license"`
+	Activation *struct {
+		InstanceIdentifier string `json:"instance_identifier"`
+		InstanceType       string `json:"instance_type"`
+		Status             string `json:"status"`
+	} `json:"activation"`
+	Reason string `json:"reason"`
+	Actor  struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+	} `json:"actor"`
+}
+
+// efEvent is an accepted entry with its detail decoded.
+type efEvent struct {
+	entry efEntry
+	d     efDetail
+	raw   map[string]any
+}
+
+func decodeEF(t *testing.T, en efEntry) efEvent {
+	t.Helper()
+	ev := efEvent{entry: en}
+	require.NoError(t, json.Unmarshal([]byte(en.Detail), &ev.raw), "detail is not a JSON object: %s", en.Detail)
+	require.NotNil(t, ev.raw, "detail is not a JSON object: %s", en.Detail)
+	require.NoError(t, json.Unmarshal([]byte(en.Detail), &ev.d), "detail %s", en.Detail)
+	return ev
+}
+
+// efFlow drives one local service and checks every event it publishes.
+type efFlow struct {
+	e   *env
+	bus *efBus
+	// ids are the event ids published so far.
+	ids map[string]string
+	// secrets must never appear in a detail: license keys, API keys.
+	secrets []string
+	// emails must never appear in a detail, but as LicenseKeyCreated's customer_email.
+	emails []string
+	// since is when the previous flush ended: the events of a flush occurred after it.
+	since time.Time
+}
+
+func newEFFlow(t *testing.T) *efFlow {
+	t.Helper()
+	bus := newEFBus(t)
+	e := startEF(t, bus)
+	return &efFlow{e: e, bus: bus, ids: map[string]string{}, secrets: []string{rmKey, wprKey}, since: time.Now()}
+}
+
+// flush hands the committed events to the relay, requires the published
+// entries to be exactly the event types want, of brand, checks what every
+// event must be, and returns them.
+func (f *efFlow) flush(t *testing.T, brand string, want ...string) []efEvent {
+	t.Helper()
+	require.NoError(t, f.e.srv.FlushEvents(context.Background()), "FlushEvents")
+	until := time.Now()
+	entries := f.bus.take()
+	f.bus.requireNoProblems(t)
+	var types []string
+	for _, en := range entries {
+		types = append(types, en.DetailType)
+	}
+	if want == nil {
+		want = []string{}
+	}
+	if types == nil {
+		types = []string{}
+	}
+	require.Equal(t, want, types, "the events published, in order")
+	out := make([]efEvent, len(entries))
+	for i, en := range entries {
+		out[i] = f.check(t, en, brand, until)
+	}
+	f.since = until
+	return out
+}
+
+// none requires that nothing committed since the last flush is published.
+func (f *efFlow) none(t *testing.T) {
+	t.Helper()
+	f.flush(t, "")
+}
+
+// check requires what every published event must be.
+func (f *efFlow) check(t *testing.T, en efEntry, brand string, until time.Time) efEvent {
+	t.Helper()
+	ev := decodeEF(t, en)
+	d := ev.d
+	require.Equal(t, "license-service", en.Source, "Source of %s", en.Detail)
+	require.Equal(t, efBusName, en.EventBusName, "EventBusName of %s", en.Detail)
+	require.Equal(t, en.DetailType, d.EventType, "DetailType and detail.event_type")
+	require.Equal(t, brand, d.Brand, "detail.brand of %s", en.Detail)
+	require.Equal(t, 1, d.EventVersion, "detail.event_version of %s", en.Detail)
+	require.Regexp(t, efEventID, d.EventID, "detail.event_id")
+	prev, dup := f.ids[d.EventID]
+	require.False(t, dup, "event_id %s published twice: %s and %s", d.EventID, prev, en.Detail)
+	f.ids[d.EventID] = en.Detail
+
+	at, err := time.Parse(time.RFC3339Nano, d.OccurredAt)
+	require.NoError(t, err, "detail.occurred_at %q", d.OccurredAt)
+	require.False(t, at.Before(f.since.Add(-time.Second)) || at.After(until.Add(time.Second)),
+		"occurred_at %s is not within the request (%s .. %s)", at, f.since, until)
+	require.NotNil(t, en.Time, "entry without Time: %s", en.Detail)
+	sent := time.UnixMilli(int64(math.Round(*en.Time * 1000)))
+	require.WithinDuration(t, at, sent, time.Millisecond, "entry Time and detail.occurred_at")
+
+	actor, ok := ev.raw["actor"].(map[string]any)
+	require.True(t, ok, "detail without actor: %s", en.Detail)
+	require.NotEmpty(t, actor["type"], "actor without type: %s", en.Detail)
+
+	upper := strings.ToUpper(en.Detail)
+	for _, s := range f.secrets {
+		require.NotContains(t, upper, strings.ToUpper(s), "a detail shows a secret")
+	}
+	// The customer's e-mail: only as LicenseKeyCreated's customer_email.
+	rest := map[string]any{}
+	for k, v := range ev.raw {
+		if k != "customer_email" || d.EventType != "LicenseKeyCreated" {
+			rest[k] = v
+		}
+	}
+	restJSON, err := json.Marshal(rest)
+	require.NoError(t, err)
+	for _, m := range f.emails {
+		require.NotContains(t, strings.ToLower(string(restJSON)), strings.ToLower(m), "a detail shows the customer's e-mail")
+	}
+	return ev
+}
+
+// efLicenseIDs are the ids every license event carries.
+type efLicenseIDs struct {
+	keyID, licenseID, productID, product string
+}
+
+func efIDsOf(p provisionedJSON, l licenseJSON) efLicenseIDs {
+	return efLicenseIDs{keyID: p.LicenseKey.ID, licenseID: l.ID, productID: l.ProductID, product: l.ProductSlug}
+}
+
+// requireLicenseEvent checks the ids and license state of a license event.
+func requireLicenseEvent(t *testing.T, ev efEvent, ids efLicenseIDs, status string, seatLimit, seatsUsed int, expires time.Time) {
+	t.Helper()
+	d := ev.d
+	require.Equal(t, ids.keyID, d.LicenseKeyID, "license_key_id of %s", ev.entry.Detail)
+	require.Equal(t, ids.licenseID, d.LicenseID, "license_id of %s", ev.entry.Detail)
+	require.Equal(t, ids.productID, d.ProductID, "product_id of %s", ev.entry.Detail)
+	require.Equal(t, ids.product, d.Product, "product of %s", ev.entry.Detail)
+	require.NotNil(t, d.License, "no license state in %s", ev.entry.Detail)
+	require.Equal(t, status, d.License.Status, "license.status of %s", ev.entry.Detail)
+	require.Equal(t, seatLimit, d.License.SeatLimit, "license.seat_limit of %s", ev.entry.Detail)
+	require.Equal(t, seatsUsed, d.License.SeatsUsed, "license.seats_used of %s", ev.entry.Detail)
+	require.NotNil(t, d.License.ExpiresAt, "license.expires_at of %s", ev.entry.Detail)
+	require.True(t, expires.Equal(mustParseTime(t, *d.License.ExpiresAt)), "license.expires_at %s, want %s", *d.License.ExpiresAt, expires)
+	require.NotContains(t, ev.raw, "api_key_id", "a license event names an API key: %s", ev.entry.Detail)
+	require.NotContains(t, ev.raw, "customer_email", "a license event shows the e-mail: %s", ev.entry.Detail)
+}
+
+// requireActor requires the detail's actor to be exactly {type[, id]}.
+func requireActor(t *testing.T, ev efEvent, typ, id string) {
+	t.Helper()
+	want := map[string]any{"type": typ}
+	if id != "" {
+		want["id"] = id
+	}
+	require.Equal(t, want, ev.raw["actor"], "actor of %s", ev.entry.Detail)
+}
+
+// requireSeatEvent checks the seat fields of LicenseActivated and SeatDeactivated.
+func requireSeatEvent(t *testing.T, ev efEvent, activationID, instance, status string) {
+	t.Helper()
+	require.Equal(t, activationID, ev.d.ActivationID, "activation_id of %s", ev.entry.Detail)
+	require.NotNil(t, ev.d.Activation, "no activation in %s", ev.entry.Detail)
+	require.Equal(t, instance, ev.d.Activation.InstanceIdentifier, "activation.instance_identifier")
+	require.Equal(t, "url", ev.d.Activation.InstanceType, "activation.instance_type")
+	require.Equal(t, status, ev.d.Activation.Status, "activation.status")
+}
+
+// requireNoSeat requires a license event without seat fields.
+func requireNoSeat(t *testing.T, ev efEvent) {
+	t.Helper()
+	require.NotContains(t, ev.raw, "activation_id", "in %s", ev.entry.Detail)
+	require.NotContains(t, ev.raw, "activation", "in %s", ev.entry.Detail)
+}
+
+// requireReason requires detail.reason (absent when want is empty).
+func requireReason(t *testing.T, ev efEvent, want string) {
+	t.Helper()
+	if want == "" {
+		require.NotContains(t, ev.raw, "reason", "in %s", ev.entry.Detail)
+		return
+	}
+	require.Equal(t, want, ev.raw["reason"], "reason of %s", ev.entry.Detail)
+}
+
+// brandKeyID is the id of the brand's only API key (the demo key).
+func brandKeyID(t *testing.T, e *env, brand string) string {
+	t.Helper()
+	keys, err := e.srv.Service.App.Ops().ListAPIKeys(context.Background(), brand)
+	require.NoError(t, err)
+	require.Len(t, keys, 1, "the demo brand %s has one API key", brand)
+	return keys[0].ID
+}
+
+func efAction(t *testing.T, e *env, apiKey, id, action string, body any) licenseDetailJSON {
+	t.Helper()
+	var l licenseDetailJSON
+	expectOK(t, e.post(t, actionPath(id, action), apiKey, body), http.StatusOK, &l)
+	return l
+}
+
+func efActivate(t *testing.T, e *env, key, site string, status int) paActivation {
+	t.Helper()
+	var a paActivation
+	expectOK(t, e.do(t, paActivateCall(t, paSeat{LicenseKey: key, InstanceIdentifier: site, InstanceType: "url", Product: "rankmath-pro"})), status, &a)
+	return a
+}
+
+// TestEventFlow drives the API through every use case and requires exactly
+// the events each request commits, in order, with their details.
+func TestEventFlow(t *testing.T) {
+	t.Parallel()
+	f := newEFFlow(t)
+	e := f.e
+	ctx := context.Background()
+	rmKeyID := brandKeyID(t, e, "rankmath")
+	wprKeyID := brandKeyID(t, e, "wp-rocket")
+
+	// Nothing new: nothing is published.
+	f.none(t)
+
+	// Provision: the key, then one license per product, in the request's order.
+	const email = "Flow.Customer@Example.com"
+	f.emails = append(f.emails, email)
+	exp := mustParseTime(t, futureDate(30*24*time.Hour))
+	p := e.provision(t, rmKey, provisionReq{CustomerEmail: email, Products: []string{"rankmath-pro", "content-ai"},
+		ExpirationDate: exp.Format(time.RFC3339), MaxSeats: ptr(1)})
+	f.secrets = append(f.secrets, p.LicenseKey.Key)
+	require.Equal(t, "rankmath-pro", p.Licenses[0].ProductSlug)
+	require.Equal(t, "content-ai", p.Licenses[1].ProductSlug)
+	pro, cai := efIDsOf(p, p.Licenses[0]), efIDsOf(p, p.Licenses[1])
+	evs := f.flush(t, "rankmath", "LicenseKeyCreated", "LicenseProvisioned", "LicenseProvisioned")
+	require.Equal(t, p.LicenseKey.ID, evs[0].d.LicenseKeyID)
+	require.Equal(t, p.LicenseKey.CustomerEmail, evs[0].d.CustomerEmail, "LicenseKeyCreated's customer_email")
+	requireActor(t, evs[0], "api_key", rmKeyID)
+	for _, k := range []string{"license_id", "product_id", "product", "license", "activation_id", "api_key_id"} {
+		require.NotContains(t, evs[0].raw, k, "LicenseKeyCreated: %s", evs[0].entry.Detail)
+	}
+	for i, ids := range []efLicenseIDs{pro, cai} {
+		ev := evs[1+i]
+		requireLicenseEvent(t, ev, ids, "valid", 1, 0, exp)
+		requireActor(t, ev, "api_key", rmKeyID)
+		requireNoSeat(t, ev)
+		requireReason(t, ev, "")
+	}
+
+	// Reading changes nothing and publishes nothing.
+	e.licenseOf(t, rmKey, pro.licenseID)
+	expectOK(t, e.get(t, emailQuery(email), rmKey), http.StatusOK, nil)
+	f.none(t)
+
+	// Renew: the new expiry.
+	exp2 := mustParseTime(t, futureDate(60*24*time.Hour))
+	efAction(t, e, rmKey, pro.licenseID, "renew", map[string]string{"expiration_date": exp2.Format(time.RFC3339)})
+	evs = f.flush(t, "rankmath", "LicenseRenewed")
+	requireLicenseEvent(t, evs[0], pro, "valid", 1, 0, exp2)
+	requireActor(t, evs[0], "api_key", rmKeyID)
+	requireReason(t, evs[0], "")
+	requireNoSeat(t, evs[0])
+
+	// Suspend with a reason.
+	efAction(t, e, rmKey, pro.licenseID, "suspend", map[string]string{"reason": "payment failed"})
+	evs = f.flush(t, "rankmath", "LicenseSuspended")
+	requireLicenseEvent(t, evs[0], pro, "suspended", 1, 0, exp2)
+	requireActor(t, evs[0], "api_key", rmKeyID)
+	requireReason(t, evs[0], "payment failed")
+
+	// Resume.
+	efAction(t, e, rmKey, pro.licenseID, "resume", map[string]string{"reason": "paid"})
+	evs = f.flush(t, "rankmath", "LicenseResumed")
+	requireLicenseEvent(t, evs[0], pro, "valid", 1, 0, exp2)
+	requireActor(t, evs[0], "api_key", rmKeyID)
+	requireReason(t, evs[0], "paid")
+
+	// A product activates a site: the event names the canonical instance.
+	const site = "flow-site.example.com"
+	a1 := efActivate(t, e, p.LicenseKey.Key, "https://www.Flow-Site.example.com/", http.StatusCreated)
+	require.Equal(t, site, a1.InstanceIdentifier)
+	evs = f.flush(t, "rankmath", "LicenseActivated")
+	requireLicenseEvent(t, evs[0], pro, "valid", 1, 1, exp2)
+	requireSeatEvent(t, evs[0], a1.ActivationID, site, "active")
+	requireActor(t, evs[0], "product", "")
+
+	// The same site again (spelled otherwise) keeps its seat: no event; nor does a check.
+	again := efActivate(t, e, p.LicenseKey.Key, "http://flow-site.example.com", http.StatusOK)
+	require.Equal(t, a1.ActivationID, again.ActivationID)
+	expectOK(t, e.do(t, paCheckCall(paSeat{LicenseKey: p.LicenseKey.Key, InstanceIdentifier: site, Product: "rankmath-pro"})), http.StatusOK, nil)
+	f.none(t)
+
+	// The product deactivates it.
+	var deact paDeactivation
+	expectOK(t, e.do(t, paDeactivateCall(t, paSeat{LicenseKey: p.LicenseKey.Key, InstanceIdentifier: site, InstanceType: "url", Product: "rankmath-pro"})), http.StatusOK, &deact)
+	require.Equal(t, 0, deact.SeatsUsed)
+	evs = f.flush(t, "rankmath", "SeatDeactivated")
+	requireLicenseEvent(t, evs[0], pro, "valid", 1, 0, exp2)
+	requireSeatEvent(t, evs[0], a1.ActivationID, site, "deactivated")
+	requireActor(t, evs[0], "product", "")
+
+	// Activated again, then the brand's support frees the seat.
+	a2 := efActivate(t, e, p.LicenseKey.Key, site, http.StatusCreated)
+	evs = f.flush(t, "rankmath", "LicenseActivated")
+	requireLicenseEvent(t, evs[0], pro, "valid", 1, 1, exp2)
+	requireSeatEvent(t, evs[0], a2.ActivationID, site, "active")
+	requireActor(t, evs[0], "product", "")
+
+	// No seat left for another site: refused, no event.
+	expectError(t, e, paActivateCall(t, paSeat{LicenseKey: p.LicenseKey.Key, InstanceIdentifier: "other-site.example.com", Product: "rankmath-pro"}),
+		http.StatusConflict, "no_seats_available")
+	f.none(t)
+
+	var freed licenseDetailJSON
+	expectOK(t, e.do(t, call{method: http.MethodDelete, path: paFreeSeatPath(pro.licenseID, a2.ActivationID), apiKey: rmKey}), http.StatusOK, &freed)
+	require.Equal(t, 0, freed.SeatsUsed)
+	evs = f.flush(t, "rankmath", "SeatDeactivated")
+	requireLicenseEvent(t, evs[0], pro, "valid", 1, 0, exp2)
+	requireSeatEvent(t, evs[0], a2.ActivationID, site, "deactivated")
+	requireActor(t, evs[0], "api_key", rmKeyID)
+
+	// Cancel.
+	efAction(t, e, rmKey, pro.licenseID, "cancel", map[string]string{"reason": "refund"})
+	evs = f.flush(t, "rankmath", "LicenseCancelled")
+	requireLicenseEvent(t, evs[0], pro, "cancelled", 1, 0, exp2)
+	requireActor(t, evs[0], "api_key", rmKeyID)
+	requireReason(t, evs[0], "refund")
+
+	// Refused requests change nothing and publish nothing.
+	post := func(path, apiKey, body string) call {
+		return call{method: http.MethodPost, path: path, apiKey: apiKey, body: []byte(body)}
+	}
+	refused := []struct {
+		name   string
+		c      call
+		status int
+		code   string
+	}{
+		{"suspend a cancelled license", post(actionPath(pro.licenseID, "suspend"), rmKey, `{"reason":"x"}`), http.StatusConflict, "invalid_transition"},
+		{"resume a cancelled license", post(actionPath(pro.licenseID, "resume"), rmKey, `{}`), http.StatusConflict, "invalid_transition"},
+		{"cancel a cancelled license", post(actionPath(pro.licenseID, "cancel"), rmKey, `{}`), http.StatusConflict, "invalid_transition"},
+		{"renew a cancelled license", post(actionPath(pro.licenseID, "renew"), rmKey, `{"expiration_date":"`+futureDate(90*24*time.Hour)+`"}`), http.StatusConflict, "invalid_transition"},
+		{"renew to an earlier date", post(actionPath(cai.licenseID, "renew"), rmKey, `{"expiration_date":"`+futureDate(24*time.Hour)+`"}`), http.StatusBadRequest, "validation_error"},
+		{"activate a cancelled license", paActivateCall(t, paSeat{LicenseKey: p.LicenseKey.Key, InstanceIdentifier: "third.example.com", Product: "rankmath-pro"}), http.StatusForbidden, "license_cancelled"},
+		{"activate with a bad instance type", paActivateCall(t, paSeat{LicenseKey: p.LicenseKey.Key, InstanceIdentifier: "x.example.com", InstanceType: "bogus", Product: "content-ai"}), http.StatusBadRequest, "validation_error"},
+		{"deactivate a site without a seat", paDeactivateCall(t, paSeat{LicenseKey: p.LicenseKey.Key, InstanceIdentifier: site, Product: "rankmath-pro"}), http.StatusNotFound, "activation_not_found"},
+		{"free a freed seat", call{method: http.MethodDelete, path: paFreeSeatPath(pro.licenseID, a2.ActivationID), apiKey: rmKey}, http.StatusNotFound, "activation_not_found"},
+		{"provision without products", post(pathProvision, rmKey, `{"customer_email":"x@example.com","products":[]}`), http.StatusBadRequest, "validation_error"},
+		{"provision invalid JSON", post(pathProvision, rmKey, `{"customer_email":`), http.StatusBadRequest, "invalid_json"},
+		{"another brand's license", post(actionPath(cai.licenseID, "suspend"), wprKey, `{}`), http.StatusNotFound, "license_not_found"},
+		{"no API key", post(actionPath(cai.licenseID, "suspend"), "", `{}`), http.StatusUnauthorized, "unauthorized"},
+	}
+	for _, r := range refused {
+		t.Log(r.name)
+		expectError(t, e, r.c, r.status, r.code)
+		f.none(t)
+	}
+
+	// API keys, by an operator: created, used (the events name it), revoked.
+	plain, k, err := e.srv.Service.App.Ops().CreateAPIKey(ctx, "rankmath")
+	require.NoError(t, err)
+	f.secrets = append(f.secrets, plain)
+	evs = f.flush(t, "rankmath", "ApiKeyCreated")
+	require.Equal(t, k.ID, evs[0].d.APIKeyID)
+	requireActor(t, evs[0], "cli", "")
+	for _, key := range []string{"license_key_id", "license_id", "license", "customer_email", "activation_id"} {
+		require.NotContains(t, evs[0].raw, key, "ApiKeyCreated: %s", evs[0].entry.Detail)
+	}
+
+	efAction(t, e, plain, cai.licenseID, "suspend", map[string]string{"reason": "new key"})
+	evs = f.flush(t, "rankmath", "LicenseSuspended")
+	requireLicenseEvent(t, evs[0], cai, "suspended", 1, 0, exp)
+	requireActor(t, evs[0], "api_key", k.ID)
+
+	require.NoError(t, e.srv.Service.App.Ops().RevokeAPIKey(ctx, "rankmath", k.ID))
+	evs = f.flush(t, "rankmath", "ApiKeyRevoked")
+	require.Equal(t, k.ID, evs[0].d.APIKeyID)
+	requireActor(t, evs[0], "cli", "")
+	require.NotContains(t, evs[0].raw, "license_id")
+
+	expectError(t, e, post(actionPath(cai.licenseID, "resume"), plain, `{}`), http.StatusUnauthorized, "unauthorized")
+	f.none(t)
+
+	// Another brand's events carry its own brand; an idempotent replay publishes nothing.
+	const wprEmail = "rocket.customer@example.com"
+	f.emails = append(f.emails, wprEmail)
+	wreq := provisionReq{CustomerEmail: wprEmail, Products: []string{"wp-rocket"}, IdempotencyKey: "flow-wpr-1"}
+	wp := e.provision(t, wprKey, wreq)
+	f.secrets = append(f.secrets, wp.LicenseKey.Key)
+	evs = f.flush(t, "wp-rocket", "LicenseKeyCreated", "LicenseProvisioned")
+	require.Equal(t, wp.LicenseKey.ID, evs[0].d.LicenseKeyID)
+	require.Equal(t, wprEmail, evs[0].d.CustomerEmail)
+	require.Equal(t, wp.Licenses[0].ID, evs[1].d.LicenseID)
+	require.Equal(t, "wp-rocket", evs[1].d.Product)
+	for _, ev := range evs {
+		requireActor(t, ev, "api_key", wprKeyID)
+	}
+	replay := e.post(t, pathProvision, wprKey, wreq)
+	expectOK(t, replay, http.StatusCreated, nil)
+	require.Equal(t, "true", replay.header.Get("Idempotent-Replayed"))
+	f.none(t)
+
+	received, accepted := f.bus.all()
+	require.Equal(t, len(received), len(accepted), "no call failed")
+}
+
+// efHistory is one page of GET /api/v1/brand/licenses/{id}/events.
+type efHistory struct {
+	LicenseID string `json:"license_id"`
+	Events    []struct {
+		EventID    string          `json:"event_id"`
+		EventType  string          `json:"event_type"`
+		OccurredAt string          `json:"occurred_at"`
+		Detail     json.RawMessage `json:"detail"`
+	} `json:"events"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+func efHistoryPath(id, query string) string {
+	if query == "" {
+		return licensePath(id) + "/events"
+	}
+	return licensePath(id) + "/events?" + query
+}
+
+// efReadHistory pages through a license's history limit events at a time.
+func efReadHistory(t *testing.T, e *env, id string, limit int) []efEvent {
+	t.Helper()
+	var out []efEvent
+	cursor := ""
+	for page := 0; ; page++ {
+		require.Less(t, page, 50, "the history does not end")
+		q := url.Values{"limit": {fmt.Sprint(limit)}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var h efHistory
+		m := expectOK(t, e.get(t, efHistoryPath(id, q.Encode()), rmKey), http.StatusOK, &h)
+		requireFields(t, m, "license_id", "events", "next_cursor")
+		require.Equal(t, id, h.LicenseID)
+		require.LessOrEqual(t, len(h.Events), limit, "page %d", page)
+		for _, it := range h.Events {
+			ev := decodeEF(t, efEntry{Detail: string(it.Detail), DetailType: it.EventType})
+			require.Equal(t, it.EventID, ev.d.EventID, "event_id and detail.event_id")
+			require.Equal(t, it.EventType, ev.d.EventType, "event_type and detail.event_type")
+			require.True(t, mustParseTime(t, ev.d.OccurredAt).Equal(mustParseTime(t, it.OccurredAt)), "occurred_at %s and detail.occurred_at %s", it.OccurredAt, ev.d.OccurredAt)
+			out = append(out, ev)
+		}
+		if h.NextCursor == nil {
+			return out
+		}
+		require.Len(t, h.Events, limit, "page %d is not full but has a next_cursor", page)
+		require.NotEmpty(t, *h.NextCursor)
+		cursor = *h.NextCursor
+	}
+}
+
+// TestEventHistory: a license's history is its published events, newest
+// first, a page at a time; it is tenant-scoped and refuses bad paging.
+func TestEventHistory(t *testing.T) {
+	t.Parallel()
+	f := newEFFlow(t)
+	e := f.e
+
+	exp := mustParseTime(t, futureDate(30*24*time.Hour))
+	p := e.provision(t, rmKey, provisionReq{CustomerEmail: "history@example.com", Products: []string{"rankmath-pro", "content-ai"},
+		ExpirationDate: exp.Format(time.RFC3339), MaxSeats: ptr(1)})
+	pro, cai := p.Licenses[0], p.Licenses[1]
+	require.Equal(t, "rankmath-pro", pro.ProductSlug)
+	key := p.LicenseKey.Key
+	seat := paSeat{LicenseKey: key, InstanceIdentifier: "history.example.com", InstanceType: "url", Product: "rankmath-pro"}
+
+	efAction(t, e, rmKey, pro.ID, "renew", map[string]string{"expiration_date": futureDate(60 * 24 * time.Hour)})
+	efAction(t, e, rmKey, pro.ID, "suspend", map[string]string{"reason": "payment failed"})
+	efAction(t, e, rmKey, cai.ID, "suspend", map[string]string{"reason": "other license"})
+	efAction(t, e, rmKey, pro.ID, "resume", map[string]string{"reason": "paid"})
+	efActivate(t, e, key, seat.InstanceIdentifier, http.StatusCreated)
+	efActivate(t, e, key, seat.InstanceIdentifier, http.StatusOK)
+	expectOK(t, e.do(t, paDeactivateCall(t, seat)), http.StatusOK, nil)
+	a := efActivate(t, e, key, seat.InstanceIdentifier, http.StatusCreated)
+	expectOK(t, e.do(t, call{method: http.MethodDelete, path: paFreeSeatPath(pro.ID, a.ActivationID), apiKey: rmKey}), http.StatusOK, nil)
+	efAction(t, e, rmKey, pro.ID, "renew", map[string]string{"expiration_date": futureDate(90 * 24 * time.Hour)})
+	efAction(t, e, rmKey, pro.ID, "cancel", map[string]string{"reason": "refund"})
+	expectError(t, e, call{method: http.MethodPost, path: actionPath(pro.ID, "suspend"), apiKey: rmKey, body: []byte(`{}`)}, http.StatusConflict, "invalid_transition")
+
+	published := f.flush(t, "rankmath", "LicenseKeyCreated", "LicenseProvisioned", "LicenseProvisioned",
+		"LicenseRenewed", "LicenseSuspended", "LicenseSuspended", "LicenseResumed",
+		"LicenseActivated", "SeatDeactivated", "LicenseActivated", "SeatDeactivated",
+		"LicenseRenewed", "LicenseCancelled")
+
+	// The license's events as published, newest first.
+	var want []efEvent
+	for _, ev := range published {
+		if ev.d.LicenseID == pro.ID {
+			want = append([]efEvent{ev}, want...)
+		}
+	}
+	wantTypes := []string{"LicenseCancelled", "LicenseRenewed", "SeatDeactivated", "LicenseActivated", "SeatDeactivated",
+		"LicenseActivated", "LicenseResumed", "LicenseSuspended", "LicenseRenewed", "LicenseProvisioned"}
+	same := func(t *testing.T, got []efEvent) {
+		t.Helper()
+		var types []string
+		for _, ev := range got {
+			types = append(types, ev.d.EventType)
+		}
+		require.Equal(t, wantTypes, types, "the license's history, newest first")
+		require.Len(t, got, len(want))
+		for i := range want {
+			require.Equal(t, want[i].d.EventID, got[i].d.EventID, "event %d", i)
+			require.JSONEq(t, want[i].entry.Detail, got[i].entry.Detail, "event %d: the history's detail and the published one", i)
+		}
+	}
+
+	t.Run("pages of 3", func(t *testing.T) { same(t, efReadHistory(t, e, pro.ID, 3)) })
+	t.Run("pages of 4", func(t *testing.T) { same(t, efReadHistory(t, e, pro.ID, 4)) })
+	t.Run("one page", func(t *testing.T) { same(t, efReadHistory(t, e, pro.ID, 100)) })
+	t.Run("default limit", func(t *testing.T) {
+		var h efHistory
+		expectOK(t, e.get(t, efHistoryPath(pro.ID, ""), rmKey), http.StatusOK, &h)
+		require.Len(t, h.Events, len(want))
+		require.Nil(t, h.NextCursor)
+	})
+	t.Run("another license", func(t *testing.T) {
+		got := efReadHistory(t, e, cai.ID, 3)
+		var types []string
+		for _, ev := range got {
+			types = append(types, ev.d.EventType)
+			require.Equal(t, cai.ID, ev.d.LicenseID)
+		}
+		require.Equal(t, []string{"LicenseSuspended", "LicenseProvisioned"}, types)
+	})
+
+	t.Run("refused", func(t *testing.T) {
+		get := func(id, query, apiKey string) call {
+			return call{method: http.MethodGet, path: efHistoryPath(id, query), apiKey: apiKey}
+		}
+		expectError(t, e, get(pro.ID, "limit=3", wprKey), http.StatusNotFound, "license_not_found")
+		expectError(t, e, get(pro.ID, "", ""), http.StatusUnauthorized, "unauthorized")
+		expectError(t, e, get("lic_aaaaaaaaaaaaaaaaaaaa", "", rmKey), http.StatusNotFound, "license_not_found")
+		for _, cursor := range []string{"not-a-cursor", "%%%", strings.Repeat("A", 600)} {
+			t.Run("cursor "+cursor[:min(len(cursor), 12)], func(t *testing.T) {
+				expectInvalid(t, e, get(pro.ID, "limit=3&cursor="+url.QueryEscape(cursor), rmKey), "cursor")
+			})
+		}
+		for _, limit := range []string{"0", "101", "-1", "abc", "3.5"} {
+			t.Run("limit="+limit, func(t *testing.T) {
+				expectInvalid(t, e, get(pro.ID, "limit="+limit, rmKey), "limit")
+			})
+		}
+	})
+	f.none(t)
+}
+
+// TestEventFlowRetry: a PutEvents call that fails as a whole makes
+// FlushEvents fail; the next one delivers, and a consumer that drops
+// duplicates by event_id sees every event exactly once, in order.
+func TestEventFlowRetry(t *testing.T) {
+	t.Parallel()
+	f := newEFFlow(t)
+	e, bus := f.e, f.bus
+	ctx := context.Background()
+
+	// What the demo seed published is left out below.
+	seedReceived, seedAccepted := bus.all()
+	require.Equal(t, len(seedReceived), len(seedAccepted))
+	seed := len(seedReceived)
+
+	// The bus is down for the next call; the API works regardless (the outbox).
+	bus.failCall(bus.callCount() + 1)
+	p := e.provision(t, rmKey, provisionReq{CustomerEmail: "retry@example.com", Products: []string{"rankmath-pro", "content-ai"},
+		ExpirationDate: futureDate(30 * 24 * time.Hour)})
+	err := e.srv.FlushEvents(ctx)
+	require.Error(t, err, "a failed PutEvents call fails FlushEvents")
+	require.True(t, errors.Is(err, devserver.ErrEventsPending), "error %v", err)
+	require.Empty(t, bus.take(), "the failed call delivered nothing")
+	received, _ := bus.all()
+	require.Len(t, received[seed:], 3, "the failed call carried the provisioning's events")
+
+	efAction(t, e, rmKey, p.Licenses[0].ID, "suspend", map[string]string{"reason": "during outage"})
+	f.flush(t, "rankmath", "LicenseKeyCreated", "LicenseProvisioned", "LicenseProvisioned", "LicenseSuspended")
+	f.none(t)
+
+	// More than one call's worth (PutEvents takes 10 entries): the second call fails.
+	var keys []provisionedJSON
+	for i := range 5 {
+		keys = append(keys, e.provision(t, rmKey, provisionReq{CustomerEmail: fmt.Sprintf("bulk%d@example.com", i), Products: []string{"rankmath-pro", "content-ai"}}))
+	}
+	first := bus.callCount() + 1
+	bus.failCall(first + 1)
+	err = e.srv.FlushEvents(ctx)
+	require.True(t, errors.Is(err, devserver.ErrEventsPending), "error %v", err)
+	require.Equal(t, first+1, bus.callCount(), "no call after the failed one")
+	var wantTypes []string
+	for range keys {
+		wantTypes = append(wantTypes, "LicenseKeyCreated", "LicenseProvisioned", "LicenseProvisioned")
+	}
+	delivered := bus.take()
+	var deliveredTypes []string
+	for _, en := range delivered {
+		f.check(t, en, "rankmath", time.Now())
+		deliveredTypes = append(deliveredTypes, en.DetailType)
+	}
+	require.Equal(t, wantTypes[:10], deliveredTypes, "the first call delivered")
+	rest := f.flush(t, "rankmath", wantTypes[10:]...)
+	require.Equal(t, keys[3].LicenseKey.ID, rest[0].d.LicenseKeyID)
+	f.none(t)
+
+	// What arrived, duplicates included, and what a de-duplicating consumer keeps.
+	received, accepted := bus.all()
+	received, accepted = received[seed:], accepted[seed:]
+	var all, seen []string
+	for _, en := range accepted {
+		all = append(all, decodeEF(t, en).d.EventID)
+	}
+	consumed := map[string]int{}
+	var consumedTypes []string
+	for _, en := range received {
+		ev := decodeEF(t, en)
+		consumed[ev.d.EventID]++
+		if consumed[ev.d.EventID] == 1 {
+			seen = append(seen, ev.d.EventID)
+			consumedTypes = append(consumedTypes, ev.d.EventType)
+		}
+	}
+	require.Greater(t, len(received), len(seen), "the failed calls arrived as duplicates")
+	require.Equal(t, all, seen, "the consumer keeps every published event once, in order")
+	require.Len(t, seen, 4+15)
+	require.Equal(t, append([]string{"LicenseKeyCreated", "LicenseProvisioned", "LicenseProvisioned", "LicenseSuspended"}, wantTypes...), consumedTypes)
+	require.Len(t, f.ids, len(seen), "every event was accepted exactly once")
+	for id, n := range consumed {
+		require.LessOrEqual(t, n, 2, "event %s arrived %d times", id, n)
+	}
+}

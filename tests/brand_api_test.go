@@ -958,8 +958,10 @@ func TestServiceUnavailable(t *testing.T) {
 			require.NoError(t, err, "%s %s: Retry-After %q", c.method, c.path, ra)
 			require.Positive(t, secs)
 		}
-		// Health does not depend on the table.
-		expectOK(t, e.get(t, pathHealth, ""), http.StatusOK, nil)
+		// Health tells the outage apart.
+		h := e.get(t, pathHealth, "")
+		require.Equal(t, http.StatusServiceUnavailable, h.status, "%s", h)
+		require.JSONEq(t, `{"status":"degraded","dynamodb":"unreachable"}`, string(h.body))
 	})
 
 	// Back to normal: every request works, the idempotency key included.

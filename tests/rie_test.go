@@ -55,10 +55,14 @@ func TestRIE(t *testing.T) {
 	t.Run("health", func(t *testing.T) {
 		t.Parallel()
 		event := `{"httpMethod":"GET","path":"/api/v1/health","resource":"/api/v1/health"}`
-		// Health needs no table; the endpoint only has to be well formed.
-		e := rieStart(t, root, emulator, "health", "http://127.0.0.1:9")
+		// Health reads DynamoDB once: up with the engine, degraded without.
+		srv := start(t).srv
+		e := rieStart(t, root, emulator, "health", srv.DynamoURL)
 		resp := rieInvoke(t, e, event, true)
-		assert.JSONEq(t, `{"status":"ok"}`, resp.Body)
+		assert.JSONEq(t, `{"status":"ok","dynamodb":"ok"}`, resp.Body)
+		down := rieStart(t, root, emulator, "health", "http://127.0.0.1:9")
+		resp = rieInvokeStatus(t, down, event, true, http.StatusServiceUnavailable)
+		assert.JSONEq(t, `{"status":"degraded","dynamodb":"unreachable"}`, resp.Body)
 	})
 
 	t.Run("check-license", func(t *testing.T) {
@@ -123,6 +127,12 @@ func rieStart(t *testing.T, root, emulator, fn, dynamoURL string) *rie.Emulator 
 // with a JSON body; a cold invoke must report the function's init duration.
 func rieInvoke(t *testing.T, e *rie.Emulator, event string, cold bool) events.APIGatewayProxyResponse {
 	t.Helper()
+	return rieInvokeStatus(t, e, event, cold, http.StatusOK)
+}
+
+// rieInvokeStatus is rieInvoke for a proxy response of another status.
+func rieInvokeStatus(t *testing.T, e *rie.Emulator, event string, cold bool, status int) events.APIGatewayProxyResponse {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	res, err := e.Invoke(ctx, []byte(event))
@@ -130,7 +140,7 @@ func rieInvoke(t *testing.T, e *rie.Emulator, event string, cold bool) events.AP
 	require.Equal(t, http.StatusOK, res.StatusCode, "emulator answer: %s", res.Body)
 	var resp events.APIGatewayProxyResponse
 	require.NoError(t, json.Unmarshal(res.Body, &resp), "not an API Gateway proxy response: %s", res.Body)
-	require.Equal(t, http.StatusOK, resp.StatusCode, "response: %s", res.Body)
+	require.Equal(t, status, resp.StatusCode, "response: %s", res.Body)
 	mt, _, err := mime.ParseMediaType(resp.Headers["Content-Type"])
 	assert.NoError(t, err)
 	assert.Equal(t, "application/json", mt)

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/clsvc/license-service/internal/relay"
+	"github.com/clsvc/license-service/internal/telemetry"
 )
 
 func main() {
@@ -63,5 +64,5 @@ func setup(ctx context.Context, log *slog.Logger) (*relay.Publisher, error) {
 		}
 		dead = relay.NewSQSDeadLetter(q, url)
 	}
-	return relay.New(eb, bus, log, dead), nil
+	return relay.New(eb, bus, log, dead).WithMetrics(telemetry.NewMetrics(os.Stdout)), nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/clsvc/license-service/internal/app"
 	"github.com/clsvc/license-service/internal/licensing"
+	"github.com/clsvc/license-service/internal/telemetry"
 )
 
 // Handler is a Lambda handler for an API Gateway REST proxy event.
@@ -31,6 +32,13 @@ type Options struct {
 	// CheckMaxAge is the Cache-Control max-age of check answers (default 60s):
 	// how long an edge cache may serve one, so how late a change shows.
 	CheckMaxAge time.Duration
+	// RequestTimeout bounds a request's work (default 5s); in Lambda the
+	// deadline is also kept DeadlineMargin before the invocation's own, so
+	// that a slow DynamoDB answers 503 rather than a killed function.
+	RequestTimeout time.Duration
+	DeadlineMargin time.Duration
+	// Metrics receives the business metrics (EMF); nil emits none.
+	Metrics *telemetry.Metrics
 }
 
 // DefaultCheckMaxAge is the default Cache-Control max-age of check answers.
@@ -43,6 +51,12 @@ func New(a *app.App, log *slog.Logger, o Options) *API {
 	}
 	if o.CheckMaxAge <= 0 {
 		o.CheckMaxAge = DefaultCheckMaxAge
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 5 * time.Second
+	}
+	if o.DeadlineMargin <= 0 {
+		o.DeadlineMargin = 300 * time.Millisecond
 	}
 	return &API{app: a, log: log, opts: o}
 }
@@ -75,6 +89,18 @@ type result struct {
 	headers map[string]string
 	brand   string  // for the log line of a public route, once known
 	raw     *string // a body already rendered (or empty for 304)
+	outcome string  // a success's outcome when "ok" says too little (check: valid or why not)
+}
+
+// requestContext counts the request's DynamoDB round trips and bounds its
+// work: RequestTimeout, and DeadlineMargin before the Lambda's own deadline.
+func (h *API) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx = telemetry.WithRoundTrips(ctx)
+	deadline := time.Now().Add(h.opts.RequestTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Add(-h.opts.DeadlineMargin).Before(deadline) {
+		deadline = d.Add(-h.opts.DeadlineMargin)
+	}
+	return context.WithDeadline(ctx, deadline)
 }
 
 // brandFunc runs a brand use case for an authenticated tenant.
@@ -86,6 +112,8 @@ type brandFunc func(ctx context.Context, t licensing.Tenant, req events.APIGatew
 func (h *API) brand(useCase string, run brandFunc) Handler {
 	return func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 		start := time.Now()
+		ctx, cancel := h.requestContext(ctx)
+		defer cancel()
 		t, ok := tenantFromAuthorizer(req)
 		var err error
 		if !ok {
@@ -103,6 +131,8 @@ func (h *API) brand(useCase string, run brandFunc) Handler {
 func (h *API) public(useCase string, run func(ctx context.Context, req events.APIGatewayProxyRequest) (result, error)) Handler {
 	return func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 		start := time.Now()
+		ctx, cancel := h.requestContext(ctx)
+		defer cancel()
 		res, err := run(ctx, req)
 		return h.finish(ctx, req, useCase, res.brand, start, res, err), nil
 	}
@@ -119,6 +149,9 @@ func (h *API) finish(ctx context.Context, req events.APIGatewayProxyRequest, use
 			level = slog.LevelError
 		}
 	} else {
+		if res.outcome != "" {
+			outcome = res.outcome
+		}
 		if res.raw != nil {
 			resp = events.APIGatewayProxyResponse{StatusCode: res.status, Headers: map[string]string{"Content-Type": "application/json"}, Body: *res.raw}
 		} else {
@@ -137,12 +170,44 @@ func (h *API) finish(ctx context.Context, req events.APIGatewayProxyRequest, use
 		slog.Int("status", resp.StatusCode),
 		slog.String("outcome", outcome),
 		slog.Int64("latency_ms", time.Since(start).Milliseconds()),
+		slog.Int64("dynamodb_round_trips", telemetry.RoundTrips(ctx)),
 	}
 	if err != nil && resp.StatusCode >= 500 {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
 	h.log.LogAttrs(ctx, level, "request", attrs...)
+	h.emitMetrics(useCase, brand, outcome, resp.StatusCode, time.Since(start))
 	return resp
+}
+
+// lifecycleActions names the lifecycle use cases' actions, for metrics.
+var lifecycleActions = map[string]string{
+	"renew-license": "renew", "suspend-license": "suspend", "resume-license": "resume", "cancel-license": "cancel",
+}
+
+// emitMetrics writes the request's business metrics. Dimensions are use
+// cases, outcomes (error codes), actions and brands: a few values each.
+func (h *API) emitMetrics(useCase, brand, outcome string, status int, latency time.Duration) {
+	m := h.opts.Metrics
+	if m == nil {
+		return
+	}
+	m.Emit(map[string]string{"UseCase": useCase, "Outcome": outcome},
+		telemetry.Metric{Name: "Requests", Unit: "Count", Value: 1},
+		telemetry.Metric{Name: "Latency", Unit: "Milliseconds", Value: float64(latency.Microseconds()) / 1000})
+	switch {
+	case useCase == "check-license":
+		m.Emit(map[string]string{"Outcome": outcome}, telemetry.Metric{Name: "Checks", Unit: "Count", Value: 1})
+	case useCase == "activate-license" && status == http.StatusCreated:
+		m.Emit(map[string]string{"Brand": brand}, telemetry.Metric{Name: "Activations", Unit: "Count", Value: 1})
+	case useCase == "activate-license" && outcome == string(licensing.CodeNoSeatsAvailable):
+		m.Emit(nil, telemetry.Metric{Name: "SeatLimitRejections", Unit: "Count", Value: 1})
+	case lifecycleActions[useCase] != "" && status == http.StatusOK:
+		m.Emit(map[string]string{"Action": lifecycleActions[useCase]}, telemetry.Metric{Name: "LifecycleChanges", Unit: "Count", Value: 1})
+	}
+	if status == http.StatusServiceUnavailable {
+		m.Emit(nil, telemetry.Metric{Name: "Unavailable", Unit: "Count", Value: 1})
+	}
 }
 
 func requestID(ctx context.Context, req events.APIGatewayProxyRequest) string {
@@ -155,10 +220,19 @@ func requestID(ctx context.Context, req events.APIGatewayProxyRequest) string {
 	return ""
 }
 
-// Health answers whether the function is up.
+// Health answers 200 {"status":"ok"} when the service and DynamoDB answer,
+// and 503 {"status":"degraded","dynamodb":"unreachable"} when DynamoDB does
+// not, with one cheap read.
 func (h *API) Health(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
-	return h.public("health", func(context.Context, events.APIGatewayProxyRequest) (result, error) {
-		return result{status: http.StatusOK, body: map[string]string{"status": "ok"}, headers: map[string]string{"Cache-Control": "no-store"}}, nil
+	return h.public("health", func(ctx context.Context, _ events.APIGatewayProxyRequest) (result, error) {
+		noStore := map[string]string{"Cache-Control": "no-store"}
+		if err := h.app.Health(ctx); err != nil {
+			h.log.LogAttrs(ctx, slog.LevelWarn, "health", slog.String("dynamodb", "unreachable"), slog.String("error", err.Error()))
+			noStore["Retry-After"] = strconv.Itoa(retryAfterSeconds)
+			return result{status: http.StatusServiceUnavailable, outcome: string(licensing.CodeServiceUnavailable), headers: noStore,
+				body: map[string]string{"status": "degraded", "dynamodb": "unreachable"}}, nil
+		}
+		return result{status: http.StatusOK, body: map[string]string{"status": "ok", "dynamodb": "ok"}, headers: noStore}, nil
 	})(ctx, req)
 }
 

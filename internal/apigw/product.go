@@ -133,7 +133,11 @@ func (h *API) CheckLicense(ctx context.Context, req events.APIGatewayProxyReques
 		if matchesETag(header(req, "If-None-Match"), etag) {
 			status, raw = http.StatusNotModified, ""
 		}
-		return result{status: status, raw: &raw, headers: headers, brand: l.Brand}, nil
+		outcome := "valid"
+		if !res.Valid {
+			outcome = string(res.Reason)
+		}
+		return result{status: status, raw: &raw, headers: headers, brand: l.Brand, outcome: outcome}, nil
 	})(ctx, req)
 }
 

@@ -22,6 +22,7 @@ type Store interface {
 	LicenseStore
 	IdempotencyStore
 	SeatStore
+	HealthStore
 }
 
 // App runs the use cases.
@@ -46,6 +47,9 @@ func New(store Store, now func() time.Time) *App {
 
 // Now is the App's clock.
 func (a *App) Now() time.Time { return a.now() }
+
+// Health tells "up" from "storage unreachable" with one cheap read.
+func (a *App) Health(ctx context.Context) error { return a.store.Ping(ctx) }
 
 // Authenticate resolves a plain brand API key to its tenant.
 func (a *App) Authenticate(ctx context.Context, apiKey string) (licensing.Tenant, error) {

@@ -105,6 +105,12 @@ type IdempotencyRecord struct {
 	Result    []byte
 }
 
+// HealthStore tells whether storage answers.
+type HealthStore interface {
+	// Ping makes the cheapest possible read.
+	Ping(ctx context.Context) error
+}
+
 // StoredEvent is an event as the license history returns it.
 type StoredEvent struct {
 	ID         string

@@ -11,6 +11,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/clsvc/license-service/internal/telemetry"
 )
 
 // ClientConfig says how to reach DynamoDB.
@@ -60,5 +63,18 @@ func NewClient(ctx context.Context, c ClientConfig) (*dynamodb.Client, error) {
 			o.DisableValidateResponseChecksum = true
 		})
 	}
+	clientOpts = append(clientOpts, func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, countRoundTrips)
+	})
 	return dynamodb.NewFromConfig(cfg, clientOpts...), nil
+}
+
+// countRoundTrips records every HTTP attempt (retries included) in the
+// request's telemetry, for its log line.
+func countRoundTrips(stack *middleware.Stack) error {
+	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("countRoundTrips",
+		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			telemetry.RoundTrip(ctx)
+			return next.HandleFinalize(ctx, in)
+		}), middleware.After)
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/clsvc/license-service/internal/telemetry"
 )
 
 // Source is the source of every event the service publishes.
@@ -36,10 +38,30 @@ type PutEventsAPI interface {
 // Publisher publishes outbox events to an EventBridge bus. It holds no state
 // between calls and is safe for concurrent use.
 type Publisher struct {
-	client PutEventsAPI
-	bus    string
-	log    *slog.Logger
-	dead   DeadLetter
+	client  PutEventsAPI
+	bus     string
+	log     *slog.Logger
+	dead    DeadLetter
+	metrics *telemetry.Metrics
+}
+
+// WithMetrics makes the publisher emit EMF metrics of each batch:
+// RelayPublished, RelayDeadLettered and RelayFailures (batches that must be
+// retried).
+func (p *Publisher) WithMetrics(m *telemetry.Metrics) *Publisher {
+	p.metrics = m
+	return p
+}
+
+func (p *Publisher) emit(st stats, failed bool) {
+	failures := 0.0
+	if failed {
+		failures = 1
+	}
+	p.metrics.Emit(nil,
+		telemetry.Metric{Name: "RelayPublished", Unit: "Count", Value: float64(st.published)},
+		telemetry.Metric{Name: "RelayDeadLettered", Unit: "Count", Value: float64(st.deadLettered)},
+		telemetry.Metric{Name: "RelayFailures", Unit: "Count", Value: failures})
 }
 
 // New returns a Publisher that puts events on the bus (a name or an ARN)
@@ -160,6 +182,7 @@ func (p *Publisher) Handle(ctx context.Context, batch events.DynamoDBEvent) (eve
 		return p.fail(ctx, failed, st)
 	}
 	p.log.InfoContext(ctx, "events relayed", st.attrs()...)
+	p.emit(st, false)
 	return events.DynamoDBEventResponse{}, nil
 }
 
@@ -167,6 +190,7 @@ func (p *Publisher) Handle(ctx context.Context, batch events.DynamoDBEvent) (eve
 func (p *Publisher) fail(ctx context.Context, ev Event, st stats) (events.DynamoDBEventResponse, error) {
 	attrs := append(st.attrs(), slog.String("retry_from", ev.SequenceNumber), slog.String("event_id", ev.ID))
 	p.log.WarnContext(ctx, "events relayed in part", attrs...)
+	p.emit(st, true)
 	if ev.SequenceNumber == "" {
 		return events.DynamoDBEventResponse{}, fmt.Errorf("relay: event %q to retry has no stream sequence number", ev.ID)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/clsvc/license-service/internal/apigw"
 	"github.com/clsvc/license-service/internal/app"
 	"github.com/clsvc/license-service/internal/dynamo"
+	"github.com/clsvc/license-service/internal/telemetry"
 )
 
 // Config is the service's configuration, read from the environment.
@@ -26,6 +27,8 @@ type Config struct {
 	LogLevel         string        // LOG_LEVEL: DEBUG, INFO, WARN, ERROR
 	UseCase          string        // USE_CASE: the function's use case, logged with every line
 	CheckMaxAge      time.Duration // CHECK_CACHE_MAX_AGE (seconds): Cache-Control max-age of check answers
+	// Metrics receives EMF metric lines (stdout in Lambda); nil: none.
+	Metrics io.Writer
 }
 
 // ConfigFromEnv reads Config from the environment.
@@ -76,7 +79,14 @@ func New(ctx context.Context, c Config, log *slog.Logger, now func() time.Time) 
 	}
 	store := dynamo.New(db, c.TableName)
 	a := app.New(store, now)
-	return &Service{Config: c, Store: store, App: a, API: apigw.New(a, log, apigw.Options{CheckMaxAge: c.CheckMaxAge}), Log: log}, nil
+	return &Service{Config: c, Store: store, App: a, API: apigw.New(a, log, apigw.Options{CheckMaxAge: c.CheckMaxAge, Metrics: metricsTo(c.Metrics)}), Log: log}, nil
+}
+
+func metricsTo(w io.Writer) *telemetry.Metrics {
+	if w == nil {
+		return nil
+	}
+	return telemetry.NewMetrics(w)
 }
 
 // MustAPI wires the service for a Lambda function from its environment; a
@@ -84,6 +94,7 @@ func New(ctx context.Context, c Config, log *slog.Logger, now func() time.Time) 
 // init error.
 func MustAPI() *apigw.API {
 	c := ConfigFromEnv()
+	c.Metrics = os.Stdout // CloudWatch Logs extracts the EMF lines
 	log := c.Logger(os.Stdout)
 	s, err := New(context.Background(), c, log, nil)
 	if err != nil {

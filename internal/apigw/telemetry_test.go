@@ -1,0 +1,132 @@
+package apigw_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/clsvc/license-service/internal/apigw"
+	"github.com/clsvc/license-service/internal/app"
+	"github.com/clsvc/license-service/internal/demo"
+	"github.com/clsvc/license-service/internal/telemetry"
+)
+
+func jsonLines(t *testing.T, b *bytes.Buffer) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(b.Bytes()))
+	for sc.Scan() {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &m), sc.Text())
+		out = append(out, m)
+	}
+	return out
+}
+
+// One log line per request with its DynamoDB round trips, and EMF metrics
+// for the business signals with few-valued dimensions.
+func TestRequestLogsAndMetrics(t *testing.T) {
+	f := newStack(t, 1)
+	var logs, metrics bytes.Buffer
+	api := apigw.New(app.New(f.eng.Store, nil), slog.New(slog.NewJSONHandler(&logs, nil)), apigw.Options{Metrics: telemetry.NewMetrics(&metrics)})
+	ctx := context.Background()
+
+	resp, err := api.ActivateLicense(ctx, events.APIGatewayProxyRequest{Body: seatBody(f.key, "a.example.com")})
+	require.NoError(t, err)
+	require.Equal(t, 201, resp.StatusCode)
+	resp, err = api.ActivateLicense(ctx, events.APIGatewayProxyRequest{Body: seatBody(f.key, "b.example.com")})
+	require.NoError(t, err)
+	require.Equal(t, 409, resp.StatusCode)
+	resp, err = api.CheckLicense(ctx, checkRequest(f.key, "a.example.com"))
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode)
+	resp, err = api.SuspendLicense(ctx, events.APIGatewayProxyRequest{
+		Headers:        map[string]string{"X-API-Key": demo.Brands[0].APIKey},
+		PathParameters: map[string]string{"id": licenseIDOf(t, api, f.key)},
+	})
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode, resp.Body)
+	resp, err = api.CheckLicense(ctx, checkRequest(f.key, "a.example.com"))
+	require.NoError(t, err)
+
+	var requests []map[string]any
+	for _, l := range jsonLines(t, &logs) {
+		if l["msg"] == "request" {
+			requests = append(requests, l)
+		}
+	}
+	require.GreaterOrEqual(t, len(requests), 5)
+	for _, l := range requests {
+		for _, k := range []string{"request_id", "use_case", "brand", "status", "outcome", "latency_ms", "dynamodb_round_trips"} {
+			assert.Contains(t, l, k)
+		}
+		assert.NotContains(t, l, "license_key")
+	}
+	assert.Equal(t, 2.0, requests[0]["dynamodb_round_trips"], "activate: read and transaction")
+	assert.Equal(t, "rankmath", requests[0]["brand"])
+	assert.Equal(t, "no_seats_available", requests[1]["outcome"])
+	assert.Equal(t, 1.0, requests[2]["dynamodb_round_trips"], "check: one Query")
+	assert.Equal(t, "valid", requests[2]["outcome"])
+	last := requests[len(requests)-1]
+	assert.Equal(t, "license_suspended", last["outcome"], "checks log why a license is not valid")
+	assert.NotContains(t, logs.String(), f.key, "no license key in the logs")
+	assert.NotContains(t, logs.String(), demo.Brands[0].APIKey, "no API key in the logs")
+
+	seen := map[string][]string{}
+	for _, l := range jsonLines(t, &metrics) {
+		aws := l["_aws"].(map[string]any)
+		cw := aws["CloudWatchMetrics"].([]any)[0].(map[string]any)
+		dims := []string{}
+		for _, d := range cw["Dimensions"].([]any)[0].([]any) {
+			dims = append(dims, d.(string)+"="+l[d.(string)].(string))
+		}
+		for _, m := range cw["Metrics"].([]any) {
+			name := m.(map[string]any)["Name"].(string)
+			seen[name] = append(seen[name], dims...)
+		}
+	}
+	assert.Contains(t, seen["Activations"], "Brand=rankmath")
+	assert.Contains(t, seen, "SeatLimitRejections")
+	assert.Contains(t, seen["Checks"], "Outcome=valid")
+	assert.Contains(t, seen["Checks"], "Outcome=license_suspended")
+	assert.Contains(t, seen["LifecycleChanges"], "Action=suspend")
+	assert.Contains(t, seen["Requests"], "UseCase=activate-license")
+	for name, dims := range seen {
+		for _, d := range dims {
+			assert.NotContains(t, d, "lic_", "%s: no ids as dimensions", name)
+			assert.NotContains(t, d, "RM-", "%s: no keys as dimensions", name)
+		}
+	}
+}
+
+func licenseIDOf(t *testing.T, api *apigw.API, key string) string {
+	t.Helper()
+	resp, err := api.CheckLicense(context.Background(), checkRequest(key, ""))
+	require.NoError(t, err)
+	var c struct {
+		License struct{ ID string } `json:"license"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(resp.Body), &c))
+	return c.License.ID
+}
+
+// Work is bounded: a request whose deadline has passed answers 503 rather
+// than waiting on DynamoDB.
+func TestDeadlinePassedIsUnavailable(t *testing.T) {
+	f := newStack(t, 1)
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	resp, err := f.api.CheckLicense(ctx, checkRequest(f.key, "a.example.com"))
+	require.NoError(t, err)
+	assert.Equal(t, 503, resp.StatusCode, resp.Body)
+	assert.Equal(t, "1", resp.Headers["Retry-After"])
+	assert.Contains(t, resp.Body, "service_unavailable")
+}

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -72,7 +74,51 @@ func DecodeStrict(b []byte, dst any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return licensing.Errorf(licensing.CodeInvalidJSON, "the body must hold exactly one JSON object")
 	}
+	return exactFieldNames(b, dst)
+}
+
+// exactFieldNames refuses field names that differ from the contract's only
+// in case: encoding/json matches them case-insensitively, the API does not.
+func exactFieldNames(b []byte, dst any) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return licensing.Errorf(licensing.CodeInvalidJSON, "the body must be a JSON object")
+	}
+	known := jsonNames(reflect.TypeOf(dst))
+	for name := range fields {
+		if !known[name] {
+			return licensing.Invalid(name, "is not a known field")
+		}
+	}
 	return nil
+}
+
+var namesByType sync.Map // reflect.Type → map[string]bool
+
+// jsonNames is the set of JSON field names of a struct (or pointer to one).
+func jsonNames(t reflect.Type) map[string]bool {
+	if v, ok := namesByType.Load(t); ok {
+		return v.(map[string]bool)
+	}
+	st := t
+	for st.Kind() == reflect.Pointer {
+		st = st.Elem()
+	}
+	names := map[string]bool{}
+	if st.Kind() == reflect.Struct {
+		for f := range st.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" || !f.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			names[name] = true
+		}
+	}
+	namesByType.Store(t, names)
+	return names
 }
 
 func jsonError(err error) error {

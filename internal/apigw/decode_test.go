@@ -33,6 +33,7 @@ func TestDecodeStrict(t *testing.T) {
 		{"trailing garbage", `{}x`, licensing.CodeInvalidJSON, ""},
 		{"invalid utf-8", "{\"customer_email\":\"\xff\"}", licensing.CodeInvalidJSON, ""},
 		{"unknown field", `{"customer_email":"a@b.co","seats":3}`, licensing.CodeValidation, "seats"},
+		{"field name in another case", `{"CUSTOMER_EMAIL":"a@b.co"}`, licensing.CodeValidation, "CUSTOMER_EMAIL"},
 		{"string for int", `{"max_seats":"3"}`, licensing.CodeValidation, "max_seats"},
 		{"float for int", `{"max_seats":1.5}`, licensing.CodeValidation, "max_seats"},
 		{"huge int", `{"max_seats":1e30}`, licensing.CodeValidation, "max_seats"},

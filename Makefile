@@ -89,3 +89,16 @@ RUNS ?= 1
 LOG_LEVEL ?= INFO
 invoke: $(RIE) ## run a function under the Lambda emulator: make invoke FN=check-license EVENT=events/check-license.json [RUNS=n]
 	@$(GO) run ./cmd/invoke -fn "$(FN)" -event "$(EVENT)" -runs "$(RUNS)" -log-level "$(LOG_LEVEL)" -rie $(RIE)
+
+# A bounded load test on loopback only: CLIENTS clients for DURATION (at most
+# 2,000,000 requests) against the service started in-process on free
+# 127.0.0.1 ports, then an audit of the whole table; exits non-zero on any
+# 5xx or violated invariant. LOADFLAGS='-url http://127.0.0.1:3000' targets a
+# running `make run` (its engine on 127.0.0.1:8000) instead.
+CLIENTS ?= 16
+DURATION ?= 20s
+LOADFLAGS ?=
+
+.PHONY: load
+load: ## load test on loopback: CLIENTS (16) clients for DURATION (20s), then a table audit
+	$(GO) run ./cmd/loadgen -clients $(CLIENTS) -duration $(DURATION) $(LOADFLAGS)

@@ -23,14 +23,13 @@ import (
 // outboxEvents reads every event item of the table, decoded.
 func outboxEvents(t *testing.T, eng *dynamotest.Engine) map[string]licensing.Event {
 	t.Helper()
-	out, err := eng.Client.Scan(context.Background(), &dynamodb.ScanInput{
+	items := eng.Scan(t, &dynamodb.ScanInput{
 		TableName: &eng.Table, FilterExpression: aws.String("#t = :event"),
 		ExpressionAttributeNames:  map[string]string{"#t": "type"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":event": &types.AttributeValueMemberS{Value: "event"}},
 	})
-	require.NoError(t, err)
 	evs := map[string]licensing.Event{}
-	for _, it := range out.Items {
+	for _, it := range items {
 		var row struct {
 			EventType string `dynamodbav:"event_type"`
 			Detail    string `dynamodbav:"detail"`

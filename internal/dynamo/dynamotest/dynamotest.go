@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	miniserver "github.com/truora/minidyn/server"
 
 	"github.com/clsvc/license-service/internal/dynamo"
@@ -36,7 +37,9 @@ func Start(t testing.TB, opts ...func(*dynamodb.Options)) *Engine {
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	ctx := context.Background()
-	db, err := dynamo.NewClient(ctx, dynamo.ClientConfig{Endpoint: ts.URL, Region: "us-east-1", MaxAttempts: 1})
+	// Two attempts: a transient loopback connection error is retried, and an
+	// injected failure still shows after one retry.
+	db, err := dynamo.NewClient(ctx, dynamo.ClientConfig{Endpoint: ts.URL, Region: "us-east-1", MaxAttempts: 2})
 	if err != nil {
 		t.Fatalf("client: %v", err)
 	}
@@ -77,12 +80,9 @@ func TemplatePath(t testing.TB) string {
 // that a request changed nothing.
 func (e *Engine) Dump(t testing.TB) []string {
 	t.Helper()
-	out, err := e.Client.Scan(context.Background(), &dynamodb.ScanInput{TableName: &e.Table})
-	if err != nil {
-		t.Fatalf("scan: %v", err)
-	}
-	lines := make([]string, 0, len(out.Items))
-	for _, it := range out.Items {
+	items := e.Scan(t, &dynamodb.ScanInput{TableName: &e.Table})
+	lines := make([]string, 0, len(items))
+	for _, it := range items {
 		var m map[string]any
 		if err := attributevalue.UnmarshalMap(it, &m); err != nil {
 			t.Fatalf("decode: %v", err)
@@ -95,4 +95,27 @@ func (e *Engine) Dump(t testing.TB) []string {
 	}
 	sort.Strings(lines)
 	return lines
+}
+
+// Scan reads every page of a scan; a scan that meets a broken connection is
+// tried again a few times rather than failing the test.
+func (e *Engine) Scan(t testing.TB, in *dynamodb.ScanInput) []map[string]types.AttributeValue {
+	t.Helper()
+	var err error
+	for range 3 {
+		var items []map[string]types.AttributeValue
+		p := dynamodb.NewScanPaginator(e.Client, in)
+		for p.HasMorePages() {
+			var out *dynamodb.ScanOutput
+			if out, err = p.NextPage(context.Background()); err != nil {
+				break
+			}
+			items = append(items, out.Items...)
+		}
+		if err == nil {
+			return items
+		}
+	}
+	t.Fatalf("scan: %v", err)
+	return nil
 }

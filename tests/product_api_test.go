@@ -335,9 +335,9 @@ func TestProductAPIInstanceTypes(t *testing.T) {
 	require.Equal(t, longURL, longestURL.InstanceIdentifier)
 
 	// An internationalised domain name is stored as punycode.
-	idn := paActivate(t, e, seat.with("https://Bücher.example/", "url"))
-	require.Equal(t, "xn--bcher-kva.example", idn.InstanceIdentifier)
-	paReactivate(t, e, seat.with("xn--bcher-kva.example", "url"), idn)
+	idn := paActivate(t, e, seat.with("https://Bücher.de/", "url"))
+	require.Equal(t, "xn--bcher-kva.de", idn.InstanceIdentifier)
+	paReactivate(t, e, seat.with("xn--bcher-kva.de", "url"), idn)
 
 	got, listed := paSeats(t, e, rmKey, lic.ID)
 	require.Equal(t, 6, got.SeatsUsed)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -63,6 +64,24 @@ var commands = []command{
 				l.Brands = append(l.Brands, toBrandView(b))
 			}
 			return l, err
+		},
+	},
+	{
+		name: "brand configure", summary: "set a brand's policies: staging/local sites per license, days before unseen seats are freed",
+		flags: []flagSpec{
+			{"slug", "SLUG", "the brand's slug"},
+			{"staging-cap", "N", "staging and local sites a license may hold besides its seats (0: the default, 3)"},
+			{"stale-days", "N", "free seats not seen for this many days (0: never, the default)"},
+		},
+		run: func(ctx context.Context, ops app.Ops, v values) (result, error) {
+			set, err := settingsOf(v)
+			if err != nil {
+				return nil, err
+			}
+			if err := ops.ConfigureBrand(ctx, v["slug"], set); err != nil {
+				return nil, err
+			}
+			return brandConfigured{Slug: v["slug"], StagingCap: set.EffectiveStagingCap(), StaleAfterDays: set.StaleAfterDays}, nil
 		},
 	},
 	{
@@ -240,4 +259,31 @@ type productCreated struct {
 func (p productCreated) writeText(w io.Writer) error {
 	fmt.Fprintf(w, "Created product %s for brand %s.\n", p.Slug, p.Brand)
 	return fields(w, "id", p.ID, "brand", p.Brand, "slug", p.Slug, "name", p.Name, "created_at", p.CreatedAt)
+}
+
+func settingsOf(v values) (licensing.BrandSettings, error) {
+	var s licensing.BrandSettings
+	var err error
+	if s.StagingCap, err = strconv.Atoi(v["staging-cap"]); err != nil {
+		return s, licensing.Invalid("staging-cap", "must be a whole number")
+	}
+	if s.StaleAfterDays, err = strconv.Atoi(v["stale-days"]); err != nil {
+		return s, licensing.Invalid("stale-days", "must be a whole number")
+	}
+	return s, licensing.ValidateSettings(s)
+}
+
+type brandConfigured struct {
+	Slug           string `json:"slug"`
+	StagingCap     int    `json:"staging_cap"`
+	StaleAfterDays int    `json:"stale_after_days"`
+}
+
+func (b brandConfigured) writeText(w io.Writer) error {
+	stale := "never"
+	if b.StaleAfterDays > 0 {
+		stale = strconv.Itoa(b.StaleAfterDays) + " days unseen"
+	}
+	_, err := fmt.Fprintf(w, "Configured brand %s: %d staging/local sites per license; seats freed after: %s.\n", b.Slug, b.StagingCap, stale)
+	return err
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http/httptest"
 	"regexp"
@@ -352,9 +353,9 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{nil, "missing command"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
-		{[]string{"brand"}, "brand: missing subcommand (create, list)"},
-		{[]string{"brand", "--slug", "x"}, "brand: missing subcommand (create, list)"},
-		{[]string{"brand", "delete"}, `brand: unknown subcommand "delete" (create, list)`},
+		{[]string{"brand"}, "brand: missing subcommand (create, list, configure)"},
+		{[]string{"brand", "--slug", "x"}, "brand: missing subcommand (create, list, configure)"},
+		{[]string{"brand", "delete"}, `brand: unknown subcommand "delete" (create, list, configure)`},
 		{[]string{"apikey", "rotate"}, `apikey: unknown subcommand "rotate" (create, list, revoke)`},
 		{[]string{"brand", "create"}, "brand create: missing required flag(s) --slug, --name, --prefix"},
 		{[]string{"brand", "create", "--slug", "a", "--name", " ", "--prefix", "AC"}, "brand create: missing required flag(s) --name"},
@@ -463,4 +464,17 @@ func TestUnreachableEndpoint(t *testing.T) {
 	e := decodeError(t, o.stdout)
 	assert.Equal(t, string(licensing.CodeServiceUnavailable), e.Code)
 	assert.NotEmpty(t, e.Detail, "the operator sees why")
+}
+
+func TestBrandConfigure(t *testing.T) {
+	f := newFixture(t)
+	f.ok("brand", "create", "--slug", "acme", "--name", "Acme", "--prefix", "AC")
+	out := f.ok("brand", "configure", "--slug", "acme", "--staging-cap", "5", "--stale-days", "30")
+	assert.Contains(t, out, "5 staging/local sites")
+	assert.Contains(t, out, "30 days unseen")
+	b, err := app.New(f.eng.Store, nil).Ops().ListBrands(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, licensing.BrandSettings{StagingCap: 5, StaleAfterDays: 30}, b[0].Settings)
+	f.fails(licensing.CodeValidation, "staging_cap: must be between 1 and 100 (0 keeps the default 3)", "brand", "configure", "--slug", "acme", "--staging-cap", "500", "--stale-days", "0")
+	f.fails(licensing.CodeBrandNotFound, `no brand "ghost"`, "brand", "configure", "--slug", "ghost", "--staging-cap", "1", "--stale-days", "0")
 }

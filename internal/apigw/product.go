@@ -34,8 +34,10 @@ type activationJSONResponse struct {
 	Product            string `json:"product"`
 	InstanceIdentifier string `json:"instance_identifier"`
 	InstanceType       string `json:"instance_type"`
+	Environment        string `json:"environment"`
 	SeatsUsed          int    `json:"seats_used"`
 	SeatsRemaining     int    `json:"seats_remaining"`
+	StagingUsed        int    `json:"staging_sites_used"`
 	ActivatedAt        string `json:"activated_at"`
 }
 
@@ -58,8 +60,8 @@ func (h *API) ActivateLicense(ctx context.Context, req events.APIGatewayProxyReq
 		}
 		return result{status: status, brand: l.Brand, body: activationJSONResponse{
 			ActivationID: a.ID, Status: "active", LicenseID: l.ID, Product: l.ProductSlug,
-			InstanceIdentifier: a.Instance.ID, InstanceType: string(a.Instance.Type),
-			SeatsUsed: l.SeatsUsed, SeatsRemaining: l.SeatsRemaining(), ActivatedAt: ts(a.ActivatedAt),
+			InstanceIdentifier: a.Instance.ID, InstanceType: string(a.Instance.Type), Environment: string(a.Environment),
+			SeatsUsed: l.SeatsUsed, SeatsRemaining: l.SeatsRemaining(), StagingUsed: l.NonProdUsed, ActivatedAt: ts(a.ActivatedAt),
 		}}, nil
 	})(ctx, req)
 }
@@ -80,6 +82,7 @@ type checkLicense struct {
 	SeatLimit      int     `json:"seat_limit"`
 	SeatsUsed      int     `json:"seats_used"`
 	SeatsRemaining int     `json:"seats_remaining"`
+	StagingUsed    int     `json:"staging_sites_used"`
 	ExpiresAt      *string `json:"expires_at"`
 }
 
@@ -111,7 +114,7 @@ func (h *API) CheckLicense(ctx context.Context, req events.APIGatewayProxyReques
 		body := checkJSON{
 			IsValid: res.Valid, Reason: res.Reason, IsActivated: res.Activation != nil,
 			License: checkLicense{ID: l.ID, Product: l.ProductSlug, Status: lj.Status, SeatLimit: l.SeatLimit,
-				SeatsUsed: l.SeatsUsed, SeatsRemaining: l.SeatsRemaining(), ExpiresAt: lj.ExpiresAt},
+				SeatsUsed: l.SeatsUsed, SeatsRemaining: l.SeatsRemaining(), StagingUsed: l.NonProdUsed, ExpiresAt: lj.ExpiresAt},
 		}
 		if res.Activation != nil {
 			body.Activation = &checkSeat{ID: res.Activation.ID, ActivatedAt: ts(res.Activation.ActivatedAt)}
@@ -166,6 +169,7 @@ type deactivationJSON struct {
 	InstanceIdentifier string `json:"instance_identifier"`
 	SeatsUsed          int    `json:"seats_used"`
 	SeatsRemaining     int    `json:"seats_remaining"`
+	StagingUsed        int    `json:"staging_sites_used"`
 }
 
 // DeactivateSeat is POST /api/v1/product/licenses/deactivate (US5).
@@ -181,7 +185,7 @@ func (h *API) DeactivateSeat(ctx context.Context, req events.APIGatewayProxyRequ
 		}
 		return result{status: http.StatusOK, brand: l.Brand, body: deactivationJSON{
 			Status: "deactivated", LicenseID: l.ID, Product: l.ProductSlug, InstanceIdentifier: inst.ID,
-			SeatsUsed: l.SeatsUsed, SeatsRemaining: l.SeatsRemaining(),
+			SeatsUsed: l.SeatsUsed, SeatsRemaining: l.SeatsRemaining(), StagingUsed: l.NonProdUsed,
 		}}, nil
 	})(ctx, req)
 }

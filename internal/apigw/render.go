@@ -32,6 +32,7 @@ type licenseJSON struct {
 	SeatLimit      int     `json:"seat_limit"`
 	SeatsUsed      int     `json:"seats_used"`
 	SeatsRemaining int     `json:"seats_remaining"`
+	StagingUsed    int     `json:"staging_sites_used"`
 	ExpiresAt      *string `json:"expires_at"`
 	CreatedAt      string  `json:"created_at"`
 	UpdatedAt      string  `json:"updated_at"`
@@ -47,7 +48,9 @@ type activationJSON struct {
 	ID                 string `json:"id"`
 	InstanceIdentifier string `json:"instance_identifier"`
 	InstanceType       string `json:"instance_type"`
+	Environment        string `json:"environment"`
 	ActivatedAt        string `json:"activated_at"`
+	LastSeenAt         string `json:"last_seen_at"`
 }
 
 type provisionJSON struct {
@@ -81,7 +84,7 @@ func renderLicense(l licensing.License, now time.Time) licenseJSON {
 	out := licenseJSON{
 		ID: l.ID, ProductID: l.ProductID, ProductSlug: l.ProductSlug,
 		Status: string(l.EffectiveStatus(now)), StatusReason: l.Reason,
-		SeatLimit: l.SeatLimit, SeatsUsed: l.SeatsUsed, SeatsRemaining: l.SeatsRemaining(),
+		SeatLimit: l.SeatLimit, SeatsUsed: l.SeatsUsed, SeatsRemaining: l.SeatsRemaining(), StagingUsed: l.NonProdUsed,
 		CreatedAt: ts(l.CreatedAt), UpdatedAt: ts(l.UpdatedAt),
 	}
 	if l.ExpiresAt != nil {
@@ -94,7 +97,12 @@ func renderLicense(l licensing.License, now time.Time) licenseJSON {
 func renderLicenseDetail(v licensing.LicenseView, now time.Time) licenseDetailJSON {
 	out := licenseDetailJSON{licenseJSON: renderLicense(v.License, now), LicenseKey: renderKey(v.Key), Activations: make([]activationJSON, len(v.Activations))}
 	for i, a := range v.Activations {
-		out.Activations[i] = activationJSON{ID: a.ID, InstanceIdentifier: a.Instance.ID, InstanceType: string(a.Instance.Type), ActivatedAt: ts(a.ActivatedAt)}
+		seen := a.LastSeenAt
+		if seen.IsZero() {
+			seen = a.ActivatedAt
+		}
+		out.Activations[i] = activationJSON{ID: a.ID, InstanceIdentifier: a.Instance.ID, InstanceType: string(a.Instance.Type),
+			Environment: string(a.Environment), ActivatedAt: ts(a.ActivatedAt), LastSeenAt: ts(seen)}
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/clsvc/license-service/internal/licensing"
@@ -35,6 +36,41 @@ type App struct {
 	IdempotencyTTL time.Duration
 	// InProgressTTL is how long a claimed but unfinished request blocks its key.
 	InProgressTTL time.Duration
+	// SettingsTTL is how long a brand's settings are cached in process.
+	SettingsTTL time.Duration
+
+	mu       sync.Mutex
+	settings map[string]cachedSettings
+}
+
+type cachedSettings struct {
+	s  licensing.BrandSettings
+	at time.Time
+}
+
+// brandSettings reads a brand's settings through a short in-process cache:
+// they change rarely, and the hot paths should not pay a read for them.
+func (a *App) brandSettings(ctx context.Context, brand string) (licensing.BrandSettings, error) {
+	a.mu.Lock()
+	c, ok := a.settings[brand]
+	a.mu.Unlock()
+	if ok && a.now().Sub(c.at) < a.SettingsTTL {
+		return c.s, nil
+	}
+	b, err := a.store.GetBrand(ctx, brand)
+	if err != nil {
+		return licensing.BrandSettings{}, err
+	}
+	a.mu.Lock()
+	a.settings[brand] = cachedSettings{s: b.Settings, at: a.now()}
+	a.mu.Unlock()
+	return b.Settings, nil
+}
+
+// stagingCap is a brand's cap on staging and local sites per license.
+func (a *App) stagingCap(ctx context.Context, brand string) (int, error) {
+	s, err := a.brandSettings(ctx, brand)
+	return s.EffectiveStagingCap(), err
 }
 
 // New returns an App over a store. now may be nil (time.Now).
@@ -42,7 +78,8 @@ func New(store Store, now func() time.Time) *App {
 	if now == nil {
 		now = time.Now
 	}
-	return &App{store: store, now: func() time.Time { return now().UTC() }, IdempotencyTTL: 24 * time.Hour, InProgressTTL: 30 * time.Second}
+	return &App{store: store, now: func() time.Time { return now().UTC() }, IdempotencyTTL: 24 * time.Hour, InProgressTTL: 30 * time.Second,
+		SettingsTTL: time.Minute, settings: map[string]cachedSettings{}}
 }
 
 // Now is the App's clock.

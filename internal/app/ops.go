@@ -96,9 +96,25 @@ func (o Ops) Import(ctx context.Context, p licensing.Provisioned, seats []licens
 		return err
 	}
 	for _, a := range seats {
-		if _, _, _, err := o.app.store.Activate(ctx, a, a.ProductSlug, a.ActivatedAt, cli); err != nil {
+		a.Environment = licensing.ClassifyInstance(a.Instance)
+		if _, _, _, err := o.app.store.Activate(ctx, a, a.ProductSlug, a.ActivatedAt, cli, o.app.stagingCap); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// ConfigureBrand sets a brand's policies: its cap on staging and local sites
+// per license and after how many days unseen seats are freed (0: never).
+func (o Ops) ConfigureBrand(ctx context.Context, slug string, s licensing.BrandSettings) error {
+	if err := licensing.ValidateSettings(s); err != nil {
+		return err
+	}
+	if err := o.app.store.ConfigureBrand(ctx, slug, s); err != nil {
+		return err
+	}
+	o.app.mu.Lock()
+	delete(o.app.settings, slug)
+	o.app.mu.Unlock()
 	return nil
 }

@@ -189,7 +189,7 @@ func TestEventDetails(t *testing.T) {
 	assert.Equal(t, out.Activation.ID, act.ActivationID)
 	assert.Equal(t, res.Licenses[0].ID, act.LicenseID)
 	assert.Equal(t, 1, act.License.SeatsUsed, "the state after the change")
-	assert.Equal(t, &licensing.ActivationState{InstanceIdentifier: "shop.example.com", InstanceType: licensing.InstanceURL, Status: "active"}, act.Activation)
+	assert.Equal(t, &licensing.ActivationState{InstanceIdentifier: "shop.example.com", InstanceType: licensing.InstanceURL, Environment: licensing.EnvProduction, Status: "active"}, act.Activation)
 	assert.Equal(t, licensing.Actor{Type: licensing.ActorProduct}, act.Actor)
 
 	deact := byType[licensing.EventSeatDeactivated]

@@ -16,6 +16,8 @@ import (
 type BrandStore interface {
 	// CreateBrand fails with CodeAlreadyExists when the slug or prefix is taken.
 	CreateBrand(ctx context.Context, b licensing.Brand) error
+	// ConfigureBrand replaces a brand's settings; CodeBrandNotFound if unknown.
+	ConfigureBrand(ctx context.Context, slug string, s licensing.BrandSettings) error
 	// GetBrand fails with CodeBrandNotFound.
 	GetBrand(ctx context.Context, slug string) (licensing.Brand, error)
 	ListBrands(ctx context.Context) ([]licensing.Brand, error)
@@ -70,7 +72,9 @@ type SeatStore interface {
 	// event; a concurrent change makes it read and try again. When the
 	// instance already holds a seat it returns that activation and created is
 	// false. Refusals are typed errors.
-	Activate(ctx context.Context, a licensing.Activation, product string, now time.Time, actor licensing.Actor) (act licensing.Activation, after licensing.License, created bool, err error)
+	// Staging and local sites (a.Environment) count against stagingCap of the
+	// key's brand instead of the seat limit.
+	Activate(ctx context.Context, a licensing.Activation, product string, now time.Time, actor licensing.Actor, stagingCap func(ctx context.Context, brand string) (int, error)) (act licensing.Activation, after licensing.License, created bool, err error)
 	// Deactivate frees an instance's seat: one transaction deletes the
 	// activation (it must exist), decrements seats_used from the count read
 	// (never below zero) and writes the SeatDeactivated event, so a seat is

@@ -60,7 +60,8 @@ func (a *App) Activate(ctx context.Context, in SeatInput) (Activation, error) {
 	now := a.now()
 	act, lic, created, err := a.store.Activate(ctx, licensing.Activation{
 		ID: licensing.NewID(licensing.KindActivation), Key: r.key, Instance: r.instance, ActivatedAt: now,
-	}, r.product, now, licensing.Actor{Type: licensing.ActorProduct})
+		Environment: licensing.ClassifyInstance(r.instance),
+	}, r.product, now, licensing.Actor{Type: licensing.ActorProduct}, a.stagingCap)
 	if err != nil {
 		return Activation{}, err
 	}

@@ -34,7 +34,16 @@ func (f *fixture) audit(t *testing.T, key licensing.LicenseKey) licensing.KeySta
 	st, err := f.eng.Store.KeyState(context.Background(), key, true)
 	require.NoError(t, err)
 	for _, l := range st.Licenses {
-		assert.Len(t, st.ActivationsOf(l.ProductSlug), l.SeatsUsed, "seats_used of %s", l.ProductSlug)
+		prod, nonProd := 0, 0
+		for _, a := range st.ActivationsOf(l.ProductSlug) {
+			if a.Environment == licensing.EnvProduction {
+				prod++
+			} else {
+				nonProd++
+			}
+		}
+		assert.Equal(t, prod, l.SeatsUsed, "seats_used of %s", l.ProductSlug)
+		assert.Equal(t, nonProd, l.NonProdUsed, "staging sites of %s", l.ProductSlug)
 		assert.LessOrEqual(t, l.SeatsUsed, l.SeatLimit)
 		assert.GreaterOrEqual(t, l.SeatsUsed, 0)
 	}

@@ -20,10 +20,31 @@ type brandItem struct {
 	Name      string    `dynamodbav:"name"`
 	KeyPrefix string    `dynamodbav:"key_prefix"`
 	CreatedAt time.Time `dynamodbav:"created_at"`
+	// Settings; absent means the default.
+	StagingCap     int `dynamodbav:"staging_cap,omitempty"`
+	StaleAfterDays int `dynamodbav:"stale_after_days,omitempty"`
 }
 
 func (i brandItem) brand() licensing.Brand {
-	return licensing.Brand{Slug: i.Slug, Name: i.Name, KeyPrefix: i.KeyPrefix, CreatedAt: i.CreatedAt}
+	return licensing.Brand{Slug: i.Slug, Name: i.Name, KeyPrefix: i.KeyPrefix, CreatedAt: i.CreatedAt,
+		Settings: licensing.BrandSettings{StagingCap: i.StagingCap, StaleAfterDays: i.StaleAfterDays}}
+}
+
+// ConfigureBrand writes a brand's settings, conditioned on the brand existing.
+func (s *Store) ConfigureBrand(ctx context.Context, slug string, set licensing.BrandSettings) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           &s.table,
+		Key:                 keyOf(brandsPK(), brandSK(slug)),
+		UpdateExpression:    aws.String("SET staging_cap = :cap, stale_after_days = :stale"),
+		ConditionExpression: aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":cap": num(int64(set.StagingCap)), ":stale": num(int64(set.StaleAfterDays)),
+		},
+	})
+	if conditionFailed(err) {
+		return licensing.Errorf(licensing.CodeBrandNotFound, "no brand %q", slug)
+	}
+	return fail("configure brand", err)
 }
 
 // apiKeyItem resolves a key hash to its tenant: the one read on every brand request.

@@ -45,6 +45,7 @@ type licenseItem struct {
 	Reason      string     `dynamodbav:"status_reason,omitempty"`
 	SeatLimit   int        `dynamodbav:"seat_limit"`
 	SeatsUsed   int        `dynamodbav:"seats_used"`
+	NonProdUsed int        `dynamodbav:"nonprod_used"`
 	ExpiresAt   *time.Time `dynamodbav:"expires_at,omitempty"`
 	ExpiresUnix int64      `dynamodbav:"expires_unix,omitempty"` // expires_at for conditions
 	CreatedAt   time.Time  `dynamodbav:"created_at"`
@@ -57,7 +58,7 @@ type licenseItem struct {
 func (i licenseItem) license() licensing.License {
 	return licensing.License{
 		ID: i.LicenseID, Key: licensing.LicenseKey(i.Key), Brand: i.Brand, ProductID: i.ProductID, ProductSlug: i.ProductSlug,
-		Status: licensing.Status(i.Status), Reason: i.Reason, SeatLimit: i.SeatLimit, SeatsUsed: i.SeatsUsed,
+		Status: licensing.Status(i.Status), Reason: i.Reason, SeatLimit: i.SeatLimit, SeatsUsed: i.SeatsUsed, NonProdUsed: i.NonProdUsed,
 		ExpiresAt: i.ExpiresAt, CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt, Version: i.Version,
 	}
 }
@@ -140,7 +141,7 @@ func toLicenseItem(k licensing.KeyRecord, l licensing.License) licenseItem {
 	return licenseItem{
 		PK: keyPK(k.Key), SK: sk, Type: "license", LicenseID: l.ID, Key: string(k.Key), Brand: k.Brand,
 		ProductID: l.ProductID, ProductSlug: l.ProductSlug, Status: string(l.Status), Reason: l.Reason,
-		SeatLimit: l.SeatLimit, SeatsUsed: l.SeatsUsed, ExpiresAt: l.ExpiresAt, ExpiresUnix: unixOrZero(l.ExpiresAt),
+		SeatLimit: l.SeatLimit, SeatsUsed: l.SeatsUsed, NonProdUsed: l.NonProdUsed, ExpiresAt: l.ExpiresAt, ExpiresUnix: unixOrZero(l.ExpiresAt),
 		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Version: l.Version,
 		GSI1PK: emailGSIPK(k.Brand, k.CustomerEmail), GSI1SK: emailSK(k, sk),
 	}

@@ -24,7 +24,10 @@ type activationItem struct {
 	ProductSlug  string    `dynamodbav:"product_slug"`
 	InstanceType string    `dynamodbav:"instance_type"`
 	Instance     string    `dynamodbav:"instance_identifier"`
+	Environment  string    `dynamodbav:"environment,omitempty"`
+	RulesVersion int       `dynamodbav:"env_rules_version,omitempty"`
 	ActivatedAt  time.Time `dynamodbav:"activated_at"`
+	LastSeenAt   time.Time `dynamodbav:"last_seen_at"`
 }
 
 func activationSK(productSlug string, inst licensing.Instance) string {
@@ -35,8 +38,23 @@ func (i activationItem) activation(k keyItem) licensing.Activation {
 	return licensing.Activation{
 		ID: i.ActivationID, Key: licensing.LicenseKey(k.Key), Brand: k.Brand, ProductSlug: i.ProductSlug,
 		Instance:    licensing.Instance{Type: licensing.InstanceType(i.InstanceType), ID: i.Instance},
-		ActivatedAt: i.ActivatedAt,
+		Environment: environmentOr(i.Environment), ActivatedAt: i.ActivatedAt, LastSeenAt: i.LastSeenAt,
 	}
+}
+
+func environmentOr(e string) licensing.Environment {
+	if e == "" {
+		return licensing.EnvProduction
+	}
+	return licensing.Environment(e)
+}
+
+// seatCounter is the license attribute counting an environment's seats.
+func seatCounter(env licensing.Environment) string {
+	if env == licensing.EnvProduction || env == "" {
+		return "seats_used"
+	}
+	return "nonprod_used"
 }
 
 // state turns a key's partition into the domain's view of it.
@@ -74,7 +92,8 @@ func (s *Store) KeyState(ctx context.Context, key licensing.LicenseKey, consiste
 // expired), the activation is put under attribute_not_exists and the
 // LicenseActivated event is written. A concurrent change cancels the
 // transaction; then it reads again and retries.
-func (s *Store) Activate(ctx context.Context, a licensing.Activation, product string, now time.Time, actor licensing.Actor) (licensing.Activation, licensing.License, bool, error) {
+func (s *Store) Activate(ctx context.Context, a licensing.Activation, product string, now time.Time, actor licensing.Actor, stagingCap func(ctx context.Context, brand string) (int, error)) (licensing.Activation, licensing.License, bool, error) {
+	capacity, capKnown := 0, false
 	for attempt := range maxSeatAttempts {
 		st, err := s.KeyState(ctx, a.Key, true)
 		if err != nil {
@@ -90,13 +109,25 @@ func (s *Store) Activate(ctx context.Context, a licensing.Activation, product st
 		if existing, ok := st.ActivationOf(lic.ProductSlug, a.Instance); ok {
 			return existing, lic, false, nil
 		}
-		if err := lic.ActivationRefusal(now); err != nil {
+		if seatCounter(a.Environment) != "seats_used" && !capKnown {
+			// Only staging and local sites need the brand's cap.
+			if capacity, err = stagingCap(ctx, st.Key.Brand); err != nil {
+				return a, lic, false, err
+			}
+			capKnown = true
+		}
+		if err := lic.SeatRefusal(a.Environment, capacity, now); err != nil {
 			return a, lic, false, err
 		}
-		a.ProductSlug, a.LicenseID, a.Brand = lic.ProductSlug, lic.ID, st.Key.Brand
-		after := lic
-		after.SeatsUsed++
-		err = s.takeSeat(ctx, a, lic.SeatsUsed, licensing.SeatEvent(licensing.EventLicenseActivated, st.Key, after, a, now, actor), now)
+		a.ProductSlug, a.LicenseID, a.Brand, a.LastSeenAt = lic.ProductSlug, lic.ID, st.Key.Brand, now
+		after, read := lic, lic.SeatsUsed
+		if seatCounter(a.Environment) == "seats_used" {
+			after.SeatsUsed++
+		} else {
+			read = lic.NonProdUsed
+			after.NonProdUsed++
+		}
+		err = s.takeSeat(ctx, a, read, capacity, licensing.SeatEvent(licensing.EventLicenseActivated, st.Key, after, a, now, actor), now)
 		if err == nil {
 			return a, after, true, nil
 		}
@@ -108,11 +139,8 @@ func (s *Store) Activate(ctx context.Context, a licensing.Activation, product st
 	return a, licensing.License{}, false, licensing.Unavailable(errors.New("activation contended too often"))
 }
 
-func (s *Store) takeSeat(ctx context.Context, a licensing.Activation, seatsRead int, ev licensing.Event, now time.Time) error {
-	item, err := attributevalue.MarshalMap(activationItem{
-		PK: keyPK(a.Key), SK: activationSK(a.ProductSlug, a.Instance), Type: "activation", ActivationID: a.ID,
-		ProductSlug: a.ProductSlug, InstanceType: string(a.Instance.Type), Instance: a.Instance.ID, ActivatedAt: a.ActivatedAt,
-	})
+func (s *Store) takeSeat(ctx context.Context, a licensing.Activation, seatsRead, stagingCap int, ev licensing.Event, now time.Time) error {
+	item, err := attributevalue.MarshalMap(s.activationItem(a))
 	if err != nil {
 		return err
 	}
@@ -120,22 +148,37 @@ func (s *Store) takeSeat(ctx context.Context, a licensing.Activation, seatsRead 
 	if err != nil {
 		return err
 	}
+	counter, limit := seatCounter(a.Environment), "seat_limit"
+	values := map[string]types.AttributeValue{
+		":read": num(int64(seatsRead)), ":next": num(int64(seatsRead + 1)),
+		":valid": str(string(licensing.StatusValid)), ":now": num(now.Unix()),
+	}
+	if counter != "seats_used" {
+		limit = ":cap"
+		values[":cap"] = num(int64(stagingCap))
+	}
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{
 		{Update: &types.Update{
 			TableName:        &s.table,
 			Key:              keyOf(keyPK(a.Key), licenseSK(a.ProductSlug)),
-			UpdateExpression: aws.String("SET seats_used = :next"),
-			ConditionExpression: aws.String("attribute_exists(pk) AND seats_used = :read AND seats_used < seat_limit AND #status = :valid" +
-				" AND (attribute_not_exists(expires_unix) OR expires_unix > :now)"),
-			ExpressionAttributeNames: map[string]string{"#status": "status"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":read": num(int64(seatsRead)), ":next": num(int64(seatsRead + 1)),
-				":valid": str(string(licensing.StatusValid)), ":now": num(now.Unix()),
-			},
+			UpdateExpression: aws.String("SET " + counter + " = :next"),
+			ConditionExpression: aws.String("attribute_exists(pk) AND " + counter + " = :read AND " + counter + " < " + limit +
+				" AND #status = :valid AND (attribute_not_exists(expires_unix) OR expires_unix > :now)"),
+			ExpressionAttributeNames:  map[string]string{"#status": "status"},
+			ExpressionAttributeValues: values,
 		}},
 		{Put: &types.Put{TableName: &s.table, Item: item, ConditionExpression: aws.String(notExists)}},
 	}, events...)})
 	return err
+}
+
+func (s *Store) activationItem(a licensing.Activation) activationItem {
+	return activationItem{
+		PK: keyPK(a.Key), SK: activationSK(a.ProductSlug, a.Instance), Type: "activation", ActivationID: a.ID,
+		ProductSlug: a.ProductSlug, InstanceType: string(a.Instance.Type), Instance: a.Instance.ID,
+		Environment: string(environmentOr(string(a.Environment))), RulesVersion: licensing.EnvironmentRulesVersion,
+		ActivatedAt: a.ActivatedAt, LastSeenAt: a.LastSeenAt,
+	}
 }
 
 // maxSeatAttempts bounds retries of a seat transaction under contention.
@@ -169,11 +212,17 @@ func (s *Store) Deactivate(ctx context.Context, key licensing.LicenseKey, produc
 		if !ok {
 			return licensing.License{}, licensing.Errorf(licensing.CodeActivationNotFound, "this instance holds no seat on this license")
 		}
-		if lic.SeatsUsed < 1 {
-			return licensing.License{}, fmt.Errorf("deactivate: seat of %s held but seats_used is zero", key.Masked())
-		}
+		counter, read := seatCounter(act.Environment), lic.SeatsUsed
 		after := lic
-		after.SeatsUsed--
+		if counter == "seats_used" {
+			after.SeatsUsed--
+		} else {
+			read = lic.NonProdUsed
+			after.NonProdUsed--
+		}
+		if read < 1 {
+			return licensing.License{}, fmt.Errorf("deactivate: seat of %s held but %s is zero", key.Masked(), counter)
+		}
 		events, err := s.eventPuts(licensing.SeatEvent(licensing.EventSeatDeactivated, st.Key, after, act, now, actor))
 		if err != nil {
 			return licensing.License{}, err
@@ -187,9 +236,9 @@ func (s *Store) Deactivate(ctx context.Context, key licensing.LicenseKey, produc
 			{Update: &types.Update{
 				TableName:                 &s.table,
 				Key:                       keyOf(keyPK(key), licenseSK(lic.ProductSlug)),
-				UpdateExpression:          aws.String("SET seats_used = :next"),
-				ConditionExpression:       aws.String("attribute_exists(pk) AND seats_used = :read AND seats_used > :zero"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":read": num(int64(lic.SeatsUsed)), ":next": num(int64(after.SeatsUsed)), ":zero": num(0)},
+				UpdateExpression:          aws.String("SET " + counter + " = :next"),
+				ConditionExpression:       aws.String("attribute_exists(pk) AND " + counter + " = :read AND " + counter + " > :zero"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":read": num(int64(read)), ":next": num(int64(read - 1)), ":zero": num(0)},
 			}},
 		}, events...)})
 		if err == nil {

@@ -15,6 +15,32 @@ type Brand struct {
 	Name      string
 	KeyPrefix string
 	CreatedAt time.Time
+	Settings  BrandSettings
+}
+
+// BrandSettings are a brand's choices of policy; zero values mean defaults.
+type BrandSettings struct {
+	StagingCap     int // staging and local sites per license besides its seats (0: DefaultStagingCap)
+	StaleAfterDays int // free seats not seen for this many days (0: never)
+}
+
+// EffectiveStagingCap is the cap in force.
+func (s BrandSettings) EffectiveStagingCap() int {
+	if s.StagingCap <= 0 {
+		return DefaultStagingCap
+	}
+	return s.StagingCap
+}
+
+// ValidateSettings checks settings an operator sets.
+func ValidateSettings(s BrandSettings) error {
+	if s.StagingCap < 0 || s.StagingCap > 100 {
+		return Invalid("staging_cap", "must be between 1 and 100 (0 keeps the default %d)", DefaultStagingCap)
+	}
+	if s.StaleAfterDays < 0 || s.StaleAfterDays > 3650 {
+		return Invalid("stale_after_days", "must be between 1 and 3650 days (0 never frees stale seats)")
+	}
+	return nil
 }
 
 // NewBrand validates the parts of a new brand.

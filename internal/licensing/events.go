@@ -75,16 +75,18 @@ type Event struct {
 
 // LicenseState is a license as an event reports it, after the change.
 type LicenseState struct {
-	Status    Status     `json:"status"`
-	SeatLimit int        `json:"seat_limit"`
-	SeatsUsed int        `json:"seats_used"`
-	ExpiresAt *time.Time `json:"expires_at"`
+	Status      Status     `json:"status"`
+	SeatLimit   int        `json:"seat_limit"`
+	SeatsUsed   int        `json:"seats_used"`
+	NonProdUsed int        `json:"staging_sites_used"`
+	ExpiresAt   *time.Time `json:"expires_at"`
 }
 
 // ActivationState is a seat as an event reports it, after the change.
 type ActivationState struct {
 	InstanceIdentifier string       `json:"instance_identifier"`
 	InstanceType       InstanceType `json:"instance_type"`
+	Environment        Environment  `json:"environment,omitempty"`
 	Status             string       `json:"status"` // active, deactivated
 }
 
@@ -94,7 +96,7 @@ func newEvent(t EventType, brand string, at time.Time, actor Actor) Event {
 
 // StateOf is a license's state as events report it.
 func StateOf(l License) *LicenseState {
-	return &LicenseState{Status: l.Status, SeatLimit: l.SeatLimit, SeatsUsed: l.SeatsUsed, ExpiresAt: l.ExpiresAt}
+	return &LicenseState{Status: l.Status, SeatLimit: l.SeatLimit, SeatsUsed: l.SeatsUsed, NonProdUsed: l.NonProdUsed, ExpiresAt: l.ExpiresAt}
 }
 
 // ProvisionedEvents are the events of a provisioning: the key, then one per license.
@@ -135,7 +137,7 @@ func SeatEvent(t EventType, key KeyRecord, after License, act Activation, at tim
 	}
 	e.LicenseKeyID, e.LicenseID, e.ProductID, e.Product, e.ActivationID = key.ID, after.ID, after.ProductID, after.ProductSlug, act.ID
 	e.License = StateOf(after)
-	e.Activation = &ActivationState{InstanceIdentifier: act.Instance.ID, InstanceType: act.Instance.Type, Status: status}
+	e.Activation = &ActivationState{InstanceIdentifier: act.Instance.ID, InstanceType: act.Instance.Type, Environment: act.Environment, Status: status}
 	return e
 }
 

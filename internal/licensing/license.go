@@ -37,7 +37,8 @@ type License struct {
 	Status      Status // stored status: valid, suspended or cancelled
 	Reason      string // why it was last suspended, resumed or cancelled
 	SeatLimit   int
-	SeatsUsed   int
+	SeatsUsed   int        // production seats taken
+	NonProdUsed int        // staging and local seats taken (not counted against SeatLimit)
 	ExpiresAt   *time.Time // nil: perpetual
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
@@ -159,7 +160,29 @@ type Activation struct {
 	Brand       string
 	ProductSlug string
 	Instance    Instance
+	Environment Environment // production takes a seat; staging and local are capped apart
 	ActivatedAt time.Time
+	LastSeenAt  time.Time // refreshed by product calls at most once a day
+}
+
+// DefaultStagingCap is how many staging and local sites a license may hold
+// besides its seats, unless its brand sets another cap.
+const DefaultStagingCap = 3
+
+// SeatRefusal says why a license takes no new seat of an environment as of
+// now, or nil when it does: production seats count against SeatLimit,
+// staging and local ones against stagingCap.
+func (l License) SeatRefusal(env Environment, stagingCap int, now time.Time) error {
+	if err := l.InvalidReason(now); err != nil {
+		return err
+	}
+	if env != EnvProduction && env != "" {
+		if l.NonProdUsed >= stagingCap {
+			return Errorf(CodeNoSeatsAvailable, "all %d staging and local sites of this license are in use; deactivate one first", stagingCap)
+		}
+		return nil
+	}
+	return l.ActivationRefusal(now)
 }
 
 // ActivationRefusal says why a license takes no new seat as of now, or nil

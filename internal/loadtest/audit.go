@@ -20,6 +20,7 @@ type tableScan struct {
 	licEvents   map[string]map[string]int64 // license id → event_type → count
 	licenses    map[string]licenseItem      // pk|product → license
 	activations map[string]int64            // pk|product → activation items
+	nonProd     map[string]int64            // pk|product → staging and local activation items
 }
 
 type licenseItem struct {
@@ -30,6 +31,7 @@ type licenseItem struct {
 	Status    string `dynamodbav:"status"`
 	SeatLimit *int64 `dynamodbav:"seat_limit"`
 	SeatsUsed *int64 `dynamodbav:"seats_used"`
+	NonProd   int64  `dynamodbav:"nonprod_used"`
 }
 
 type anyItem struct {
@@ -37,6 +39,7 @@ type anyItem struct {
 	SK        string `dynamodbav:"sk"`
 	Type      string `dynamodbav:"type"`
 	EventType string `dynamodbav:"event_type"`
+	Env       string `dynamodbav:"environment"`
 }
 
 // scanPage is the page size of the audit's scans (DynamoDB also ends a page
@@ -47,7 +50,7 @@ const scanPage = 1000
 func scanTable(ctx context.Context, db *dynamodb.Client, table string) (*tableScan, error) {
 	s := &tableScan{
 		events: map[string]int64{}, licEvents: map[string]map[string]int64{},
-		licenses: map[string]licenseItem{}, activations: map[string]int64{},
+		licenses: map[string]licenseItem{}, activations: map[string]int64{}, nonProd: map[string]int64{},
 	}
 	pages := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true), Limit: aws.Int32(scanPage)})
 	for pages.HasMorePages() {
@@ -79,6 +82,10 @@ func scanTable(ctx context.Context, db *dynamodb.Client, table string) (*tableSc
 				s.licenses[it.PK+"|"+strings.TrimPrefix(it.SK, "LIC#")] = l
 			case strings.HasPrefix(it.PK, "KEY#") && strings.HasPrefix(it.SK, "ACT#"):
 				product, _, _ := strings.Cut(strings.TrimPrefix(it.SK, "ACT#"), "#")
+				if it.Env != "" && it.Env != "production" {
+					s.nonProd[it.PK+"|"+product]++ // staging and local sites take no seat
+					continue
+				}
 				s.activations[it.PK+"|"+product]++
 			}
 		}
@@ -104,6 +111,9 @@ func (s *tableScan) invariants() []string {
 		}
 		if used < 0 || used > limit {
 			v = append(v, fmt.Sprintf("%s: seats_used %d outside 0..seat_limit %d", where, used, limit))
+		}
+		if l.NonProd != s.nonProd[id] {
+			v = append(v, fmt.Sprintf("%s: nonprod_used %d but %d staging and local activation items", where, l.NonProd, s.nonProd[id]))
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.activations)) {

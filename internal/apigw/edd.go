@@ -1,0 +1,444 @@
+package apigw
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"html"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/clsvc/license-service/internal/app"
+	"github.com/clsvc/license-service/internal/licensing"
+)
+
+// The edd_action values of the Easy Digital Downloads Software Licensing
+// protocol that the EDD endpoint speaks.
+const (
+	eddActivate   = "activate_license"
+	eddCheck      = "check_license"
+	eddDeactivate = "deactivate_license"
+)
+
+// The "license" values of EDD answers.
+const (
+	eddValid        = "valid"
+	eddInvalid      = "invalid"
+	eddInactive     = "inactive"
+	eddExpired      = "expired"
+	eddDisabled     = "disabled"
+	eddSiteInactive = "site_inactive"
+	eddDeactivated  = "deactivated"
+	eddFailed       = "failed"
+)
+
+// The "error" values of EDD answers. eddSiteInactive doubles as one.
+const (
+	eddErrMissing      = "missing"
+	eddErrMissingURL   = "missing_url"
+	eddErrNoneLeft     = "no_activations_left"
+	eddErrNameMismatch = "item_name_mismatch"
+	eddErrInvalidItem  = "invalid_item_id"
+	eddErrKeyMismatch  = "key_mismatch"
+)
+
+// eddDateLayout is PHP's "Y-m-d H:i:s", the layout of EDD's expires.
+const eddDateLayout = "2006-01-02 15:04:05"
+
+// maxEDDItemName bounds an item_name worth looking up (and echoing).
+const maxEDDItemName = 4 * licensing.MaxNameLength
+
+// eddParams are the parameters of an EDD request, from the query string and,
+// for POST, the form body.
+type eddParams struct {
+	action   string
+	license  string
+	itemID   string
+	itemName string // HTML entities decoded, as EDD does
+	url      string
+
+	// product is the product reference handed to the use cases: item_id, or
+	// item_name's slug form (when it is a slug), or the id of the product of
+	// that name once looked up; empty names none (the key's only product).
+	product string
+}
+
+// eddJSON is an answer in the shape EDD clients read. customer_name and
+// customer_email are always empty: the endpoint never shows customer data.
+type eddJSON struct {
+	Success         bool   `json:"success"`
+	License         string `json:"license"`
+	ItemID          any    `json:"item_id"` // a product id, or false
+	ItemName        string `json:"item_name"`
+	Checksum        string `json:"checksum,omitempty"`
+	Expires         any    `json:"expires"` // "Y-m-d H:i:s" (UTC), "lifetime", or false
+	PaymentID       int    `json:"payment_id"`
+	CustomerName    string `json:"customer_name"`
+	CustomerEmail   string `json:"customer_email"`
+	LicenseLimit    int    `json:"license_limit"`
+	SiteCount       int    `json:"site_count"`
+	ActivationsLeft int    `json:"activations_left"`
+	Error           string `json:"error,omitempty"`
+}
+
+// EDD is GET|POST /api/v1/product/edd: the product API in the Easy Digital
+// Downloads Software Licensing protocol, for WordPress plugins that already
+// speak it (edd_action = activate_license, check_license, deactivate_license;
+// see docs/edd.md). EDD clients read the body, not the status: every answer
+// about a license is 200 with {"success": …, "license": …, …}. Only a
+// request that is not an EDD request (no or an unknown edd_action, an
+// unreadable body) answers a 400 error of the API contract, and a failure of
+// the service itself its usual 503 or 500: it is never passed off as an
+// invalid license.
+func (h *API) EDD(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.public("edd", func(ctx context.Context, req events.APIGatewayProxyRequest) (result, error) {
+		p, err := parseEDDRequest(req)
+		if err != nil {
+			return result{}, err
+		}
+		var out eddJSON
+		var brand string
+		switch p.action {
+		case eddActivate:
+			out, brand, err = h.eddActivate(ctx, &p)
+		case eddCheck:
+			out, brand, err = h.eddCheck(ctx, &p)
+		default:
+			out, brand, err = h.eddDeactivate(ctx, &p)
+		}
+		if err != nil {
+			return result{}, err
+		}
+		outcome := out.Error
+		if outcome == "" {
+			outcome = out.License
+		}
+		return result{status: http.StatusOK, body: out, brand: brand, outcome: outcome,
+			headers: map[string]string{"Cache-Control": "no-store"}}, nil
+	})(ctx, req)
+}
+
+// parseEDDRequest reads the parameters from the query string and, for POST,
+// from the application/x-www-form-urlencoded body (base64 or not), whose
+// values win. A repeated parameter counts with its last value.
+func parseEDDRequest(req events.APIGatewayProxyRequest) (eddParams, error) {
+	vals := url.Values{}
+	for k, vs := range req.MultiValueQueryStringParameters {
+		vals[k] = append([]string(nil), vs...)
+	}
+	for k, v := range req.QueryStringParameters {
+		if _, ok := vals[k]; !ok {
+			vals.Set(k, v)
+		}
+	}
+	if req.HTTPMethod == http.MethodPost {
+		form, err := eddForm(req)
+		if err != nil {
+			return eddParams{}, err
+		}
+		for k, vs := range form {
+			vals[k] = vs
+		}
+	}
+	last := func(name string) string {
+		vs := vals[name]
+		if len(vs) == 0 {
+			return ""
+		}
+		return strings.TrimSpace(vs[len(vs)-1])
+	}
+	p := eddParams{
+		action:   last("edd_action"),
+		license:  last("license"),
+		itemID:   last("item_id"),
+		itemName: strings.Join(strings.Fields(html.UnescapeString(last("item_name"))), " "),
+		url:      last("url"),
+	}
+	switch p.action {
+	case eddActivate, eddCheck, eddDeactivate:
+	default:
+		return p, licensing.Invalid("edd_action", "must be one of %s, %s, %s", eddActivate, eddCheck, eddDeactivate)
+	}
+	switch {
+	case p.itemID != "":
+		p.product = p.itemID
+	case p.itemName != "":
+		p.product = eddSlug(p.itemName)
+	}
+	return p, nil
+}
+
+// eddForm decodes a POST body as a form.
+func eddForm(req events.APIGatewayProxyRequest) (url.Values, error) {
+	b, err := body(req)
+	if licensing.IsCode(err, licensing.CodeInvalidJSON) {
+		return nil, licensing.Invalid("body", "is not valid base64")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(string(b)) == "" {
+		return url.Values{}, nil
+	}
+	if ct := header(req, "Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {
+			return nil, licensing.Invalid("Content-Type", "must be application/x-www-form-urlencoded")
+		}
+	}
+	form, err := url.ParseQuery(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, licensing.Invalid("body", "must be application/x-www-form-urlencoded")
+	}
+	return form, nil
+}
+
+// eddSlug is the slug form of an EDD item name: lower case, words joined by
+// dashes ("Content AI" → "content-ai"); empty when that is not a slug.
+func eddSlug(name string) string {
+	s := strings.Join(strings.Fields(strings.ToLower(name)), "-")
+	if _, err := licensing.ParseSlug("item_name", s); err != nil {
+		return ""
+	}
+	return s
+}
+
+func (p *eddParams) input() app.SeatInput {
+	return app.SeatInput{LicenseKey: p.license, InstanceIdentifier: p.url, InstanceType: string(licensing.InstanceURL), Product: p.product}
+}
+
+// itemMismatch is the error of a key that covers no product of the item named.
+func (p *eddParams) itemMismatch() string {
+	if p.itemID != "" {
+		return eddErrInvalidItem
+	}
+	return eddErrNameMismatch
+}
+
+// eddRun runs op for the product the request names. An item_name is tried in
+// its slug form first ("WP Rocket" → wp-rocket); when the key covers no such
+// slug (or the name has no slug form), the product of that name is looked up
+// among the key's brand's products ("Rank Math Pro" → rankmath-pro) and op
+// runs for it.
+func (h *API) eddRun(ctx context.Context, p *eddParams, op func() error) error {
+	byName := p.itemID == "" && p.itemName != ""
+	if !byName || p.product != "" {
+		err := op()
+		if !byName || !licensing.IsCode(err, licensing.CodeProductNotFound) {
+			return err
+		}
+	}
+	id, err := h.productNamed(ctx, p.license, p.itemName)
+	if licensing.IsCode(err, licensing.CodeProductNotFound) && p.product == "" {
+		// Nothing has read the key yet: an unknown key is missing, not a
+		// mismatch, as EDD has it.
+		if _, kerr := h.app.Check(ctx, app.SeatInput{LicenseKey: p.license}); licensing.IsCode(kerr, licensing.CodeLicenseNotFound) {
+			return kerr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	p.product = id
+	return op()
+}
+
+// productNamed finds the id of the product called name (case-insensitively,
+// or whose name or slug has name's slug form) of the brand that issues key.
+func (h *API) productNamed(ctx context.Context, key, name string) (string, error) {
+	k, err := licensing.ParseLicenseKey("license_key", key)
+	if err != nil {
+		return "", err
+	}
+	notCovered := licensing.Errorf(licensing.CodeProductNotFound, "this license key does not cover that product")
+	if len(name) > maxEDDItemName {
+		return "", notCovered
+	}
+	brands, err := h.app.Ops().ListBrands(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, b := range brands {
+		if b.KeyPrefix != k.Prefix() {
+			continue
+		}
+		products, err := h.app.ListProducts(ctx, licensing.Tenant{Brand: b.Slug, KeyPrefix: b.KeyPrefix})
+		if err != nil {
+			return "", err
+		}
+		slug := eddSlug(name)
+		for _, pr := range products {
+			if strings.EqualFold(pr.Name, name) || slug != "" && (slug == pr.Slug || slug == eddSlug(pr.Name)) {
+				return pr.ID, nil
+			}
+		}
+		return "", notCovered
+	}
+	return "", licensing.Errorf(licensing.CodeLicenseNotFound, "license key not found")
+}
+
+// eddError is the EDD error code of a use case's error, or false for an
+// error that says nothing about the license (the service failed).
+func (p *eddParams) eddError(err error) (string, bool) {
+	e, ok := errors.AsType[*licensing.Error](err)
+	if !ok {
+		return "", false
+	}
+	switch e.Code {
+	case licensing.CodeLicenseNotFound:
+		return eddErrMissing, true
+	case licensing.CodeProductNotFound:
+		return p.itemMismatch(), true
+	case licensing.CodeLicenseSuspended, licensing.CodeLicenseCancelled:
+		return eddDisabled, true
+	case licensing.CodeLicenseExpired:
+		return eddExpired, true
+	case licensing.CodeNoSeatsAvailable:
+		return eddErrNoneLeft, true
+	case licensing.CodeActivationNotFound:
+		return eddSiteInactive, true
+	case licensing.CodeValidation:
+		switch e.Field {
+		case "license_key":
+			return eddErrMissing, true
+		case "instance_identifier", "instance_type":
+			return eddErrMissingURL, true
+		case "product":
+			if p.product == "" { // the key covers several products and the request names none
+				return eddErrKeyMismatch, true
+			}
+			return p.itemMismatch(), true
+		}
+	}
+	return "", false
+}
+
+// answer is an EDD answer for the request, with the license's figures when
+// it is known.
+func (p *eddParams) answer(success bool, license, code string, l *licensing.License) eddJSON {
+	out := eddJSON{Success: success, License: license, Error: code, ItemID: false, Expires: false}
+	if len(p.itemName) <= maxEDDItemName {
+		out.ItemName = p.itemName
+	}
+	if l == nil {
+		return out
+	}
+	out.ItemID = l.ProductID
+	if out.ItemName == "" {
+		out.ItemName = l.ProductSlug
+	}
+	expires := "lifetime"
+	if l.ExpiresAt != nil {
+		expires = l.ExpiresAt.UTC().Format(eddDateLayout)
+	}
+	out.Expires = expires
+	out.LicenseLimit = l.SeatLimit
+	out.SiteCount = l.SeatsUsed
+	out.ActivationsLeft = l.SeatsRemaining()
+	sum := sha256.Sum256([]byte("edd\x00" + l.ID + "\x00" + l.ProductID + "\x00" + expires))
+	out.Checksum = hex.EncodeToString(sum[:])
+	return out
+}
+
+// failure answers an error of a use case in EDD's terms, with the license's
+// figures for a refusal that concerns a known license; an error that says
+// nothing about the license is returned as it is.
+func (h *API) eddFailure(ctx context.Context, p *eddParams, license string, success bool, err error) (eddJSON, string, error) {
+	code, ok := p.eddError(err)
+	if !ok {
+		return eddJSON{}, "", err
+	}
+	switch code {
+	case eddDisabled, eddExpired, eddErrNoneLeft, eddSiteInactive:
+		// One more read, on refusals only, for expires and the seat figures.
+		in := p.input()
+		in.InstanceIdentifier = ""
+		if res, cerr := h.app.Check(ctx, in); cerr == nil {
+			out := p.answer(success, license, code, &res.License)
+			return out, res.License.Brand, nil
+		}
+	}
+	return p.answer(success, license, code, nil), "", nil
+}
+
+// eddActivate takes a seat for url: success with "valid" for a new seat and
+// for a site that already holds one; else "invalid" and the error.
+func (h *API) eddActivate(ctx context.Context, p *eddParams) (eddJSON, string, error) {
+	if p.license == "" {
+		return p.answer(false, eddInvalid, eddErrMissing, nil), "", nil
+	}
+	var out app.Activation
+	err := h.eddRun(ctx, p, func() error {
+		var err error
+		out, err = h.app.Activate(ctx, p.input())
+		return err
+	})
+	if err != nil {
+		return h.eddFailure(ctx, p, eddInvalid, false, err)
+	}
+	return p.answer(true, eddValid, "", &out.License), out.License.Brand, nil
+}
+
+// eddCheck answers what a license is worth for url, as EDD does: success
+// with "valid" (the site holds a seat), "site_inactive" (it does not),
+// "expired", "disabled", or "invalid" for a key or item it does not know.
+// Without url it answers "valid" for a valid license with a seat in use and
+// "inactive" for one without.
+func (h *API) eddCheck(ctx context.Context, p *eddParams) (eddJSON, string, error) {
+	if p.license == "" {
+		return p.answer(false, eddInvalid, eddErrMissing, nil), "", nil
+	}
+	var res app.CheckResult
+	err := h.eddRun(ctx, p, func() error {
+		var err error
+		res, err = h.app.Check(ctx, p.input())
+		return err
+	})
+	if err != nil {
+		code, ok := p.eddError(err)
+		switch {
+		case !ok:
+			return eddJSON{}, "", err
+		case code == eddErrMissingURL: // a parameter the request got wrong
+			return p.answer(false, eddInvalid, code, nil), "", nil
+		}
+		return p.answer(true, eddInvalid, code, nil), "", nil
+	}
+	l := &res.License
+	switch {
+	case !res.Valid: // suspended or cancelled: disabled
+		code := eddDisabled
+		if res.Reason == licensing.CodeLicenseExpired {
+			code = eddExpired
+		}
+		return p.answer(true, code, code, l), l.Brand, nil
+	case res.Instance != nil && res.Activation == nil:
+		return p.answer(true, eddSiteInactive, eddSiteInactive, l), l.Brand, nil
+	case res.Instance == nil && l.SeatsUsed == 0:
+		return p.answer(true, eddInactive, "", l), l.Brand, nil
+	}
+	return p.answer(true, eddValid, "", l), l.Brand, nil
+}
+
+// eddDeactivate frees url's seat: success with "deactivated"; else "failed"
+// and the error (site_inactive when url holds no seat). As in the product
+// API, a seat is freed in every license status.
+func (h *API) eddDeactivate(ctx context.Context, p *eddParams) (eddJSON, string, error) {
+	if p.license == "" {
+		return p.answer(false, eddFailed, eddErrMissing, nil), "", nil
+	}
+	var l licensing.License
+	err := h.eddRun(ctx, p, func() error {
+		var err error
+		l, _, err = h.app.Deactivate(ctx, p.input())
+		return err
+	})
+	if err != nil {
+		return h.eddFailure(ctx, p, eddFailed, false, err)
+	}
+	return p.answer(true, eddDeactivated, "", &l), l.Brand, nil
+}

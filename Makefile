@@ -14,7 +14,8 @@ RIE := bin/tools/aws-lambda-rie
 # template.yaml names it <CamelCase>Function with USE_CASE set to that name.
 FUNCTIONS := health create-product list-products provision-license list-licenses \
 	get-license renew-license suspend-license resume-license cancel-license free-seat \
-	activate-license check-license deactivate-seat authorize-brand publish-events license-events
+	activate-license check-license deactivate-seat authorize-brand publish-events license-events \
+	product-keys
 
 .PHONY: help run test check unit fuzz build clean
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/require"
+	miniserver "github.com/truora/minidyn/server"
 
 	"github.com/clsvc/license-service/internal/demo"
 	"github.com/clsvc/license-service/internal/devserver"
@@ -34,6 +35,7 @@ type eddAnswer struct {
 	LicenseLimit    int    `json:"license_limit"`
 	SiteCount       int    `json:"site_count"`
 	ActivationsLeft int    `json:"activations_left"`
+	IsLocal         bool   `json:"is_local"`
 	Error           string `json:"error"`
 	raw             string
 }
@@ -148,8 +150,10 @@ func (e *env) productIDs(t *testing.T, apiKey string) map[string]string {
 	return ids
 }
 
+// act is an activation as EDD's plugin updater sends it, with parameters
+// the endpoint does not use.
 func act(key, item, site string) eddParams {
-	return eddParams{"edd_action": "activate_license", "license": key, "item_name": item, "url": site}
+	return eddParams{"edd_action": "activate_license", "license": key, "item_name": item, "url": site, "environment": "production", "version": "1.0.0"}
 }
 
 func deact(key, item, site string) eddParams {
@@ -196,6 +200,19 @@ func TestEDDActivate(t *testing.T) {
 		a = e.edd(t, http.MethodPost, act(key, "CONTENT  AI", "three.example.com"))
 		require.True(t, a.Success, a.raw)
 		require.Equal(t, 3, a.SiteCount)
+	})
+	t.Run("a staging or local site takes no seat", func(t *testing.T) {
+		for _, site := range []string{"https://staging.one.example.com", "http://localhost:8080/wp"} {
+			a := e.edd(t, http.MethodPost, act(key, "Rank Math Pro", site))
+			require.True(t, a.Success, a.raw)
+			require.Equal(t, "valid", a.License)
+			require.True(t, a.IsLocal, a.raw)
+			require.Equal(t, 2, a.SiteCount)
+			e.eddCheck(t, http.MethodGet, eddParams{"license": key, "item_name": "Rank Math Pro", "url": site}, "valid", "")
+		}
+		a := e.edd(t, http.MethodPost, act(key, "Rank Math Pro", "one.example.com"))
+		require.False(t, a.IsLocal, a.raw)
+		require.NotContains(t, a.raw, "is_local")
 	})
 	t.Run("a key of one product needs no item", func(t *testing.T) {
 		a := e.edd(t, http.MethodPost, eddParams{"edd_action": "activate_license", "license": demo.WPRocketKey, "url": "rocket.example.com"})
@@ -381,4 +398,34 @@ func TestEDDNotAnEDDRequest(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestEDDEngineDown: a failure of the service is the contract's 503, never
+// passed off as an invalid license or a failed deactivation.
+func TestEDDEngineDown(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	for _, tc := range []struct {
+		method string
+		p      eddParams
+	}{
+		{http.MethodGet, eddParams{"edd_action": "check_license", "license": demo.RankMathKey, "item_name": "Content AI", "url": demo.DemoSite}},
+		{http.MethodGet, eddParams{"edd_action": "check_license", "license": demo.RankMathKey, "item_name": "Rank Math Pro", "url": demo.DemoSite}},
+		{http.MethodPost, act(demo.RankMathKey, "Rank Math Pro", "down.example.com")},
+		{http.MethodPost, act(demo.RankMathKey, "Rank Math Pro™", "down.example.com")},
+		{http.MethodPost, deact(demo.RankMathKey, "Rank Math Pro", demo.DemoSite)},
+	} {
+		t.Run(tc.method+" "+tc.p["edd_action"]+" "+tc.p["item_name"], func(t *testing.T) {
+			e.unchanged(t, func() {
+				e.srv.Engine.EmulateFailure(miniserver.FailureConditionInternalServerError)
+				defer e.srv.Engine.EmulateFailure(miniserver.FailureConditionNone)
+				r := e.eddRaw(t, tc.method, tc.p)
+				checkError(t, r, http.StatusServiceUnavailable, "service_unavailable")
+				require.NotEmpty(t, r.header.Get("Retry-After"))
+				require.NotContains(t, string(r.body), `"success"`)
+			})
+		})
+	}
+	// Once the engine answers again, so does the endpoint.
+	e.eddCheck(t, http.MethodGet, eddParams{"license": demo.RankMathKey, "item_name": "Rank Math Pro", "url": demo.DemoSite}, "valid", "")
 }

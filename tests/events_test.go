@@ -74,6 +74,7 @@ var evCases = map[string]evCase{
 	evAuthorizer:        {run: evRunAuthorizer},
 	"publish-events":    {run: evRunRelay},
 	"license-events":    {status: http.StatusOK, check: evHistory},
+	"product-keys":      {status: http.StatusOK, check: evJWKS},
 }
 
 // evDir is the events/ directory at the module root.
@@ -537,4 +538,20 @@ func evHistory(t *testing.T, resp events.APIGatewayProxyResponse) {
 	assert.Equal(t, "LicenseProvisioned", h.Events[1].EventType)
 	assert.Equal(t, evDemoActivation, h.Events[0].Detail["activation_id"])
 	assert.Nil(t, h.NextCursor)
+}
+
+// evJWKS: the signing keys as a JWKS document of Ed25519 keys.
+func evJWKS(t *testing.T, resp events.APIGatewayProxyResponse) {
+	var doc struct {
+		Keys []struct {
+			Kty, Crv, X, Kid, Alg string
+		} `json:"keys"`
+	}
+	evBody(t, resp, &doc)
+	require.NotEmpty(t, doc.Keys)
+	assert.Equal(t, "OKP", doc.Keys[0].Kty)
+	assert.Equal(t, "Ed25519", doc.Keys[0].Crv)
+	assert.Equal(t, "EdDSA", doc.Keys[0].Alg)
+	assert.NotEmpty(t, doc.Keys[0].Kid)
+	assert.NotEmpty(t, doc.Keys[0].X)
 }

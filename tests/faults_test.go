@@ -31,6 +31,9 @@ type fltRoute struct {
 	body   string            // empty: none
 	brand  bool              // sends rankmath's API key
 	ok     int               // the answer while DynamoDB works
+	// static routes read nothing from DynamoDB (the JWKS): they answer ok
+	// while it fails.
+	static bool
 	// setup puts the demo data in a state where the request is valid.
 	setup func(t *testing.T, e *env)
 }
@@ -63,6 +66,7 @@ func fltRoutes() map[string]fltRoute {
 			params: map[string]string{"id": demo.RankMathProLicense, "activation_id": demo.DemoActivation}},
 		"POST /api/v1/product/licenses/activate":   {ok: http.StatusCreated, body: seat("fault.example.com")},
 		"POST /api/v1/product/licenses/deactivate": {ok: http.StatusOK, body: seat(demo.DemoSite)},
+		"GET /api/v1/product/keys":                 {ok: http.StatusOK, static: true},
 		"GET /api/v1/product/licenses/check": {ok: http.StatusOK,
 			query: "license_key=" + demo.RankMathKey + "&instance_identifier=" + demo.DemoSite + "&product=rankmath-pro"},
 	}
@@ -239,9 +243,12 @@ func TestFaultEngineDown(t *testing.T) {
 					return e.do(t, c)
 				}()
 				require.Equal(t, lines(before), lines(e.snapshot(t)), "the failed request changed the table")
-				if key == fltHealthRoute {
+				switch {
+				case key == fltHealthRoute:
 					fltHealth(t, got, true)
-				} else {
+				case rt.static:
+					require.Equal(t, rt.ok, got.status, "a static answer does not need DynamoDB: %s", got.body)
+				default:
 					fltUnavailable(t, key, got)
 				}
 
@@ -339,6 +346,10 @@ func TestFaultDeadlinePassedEveryRoute(t *testing.T) {
 			e.unchanged(t, func() { got = fltPastDeadline(t, h, rt.event(t, r)) })
 			if key == fltHealthRoute {
 				fltHealth(t, got, true)
+				return
+			}
+			if rt.static {
+				require.Equal(t, rt.ok, got.status)
 				return
 			}
 			fltUnavailable(t, key, got)

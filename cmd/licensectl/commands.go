@@ -11,6 +11,7 @@ import (
 
 	"github.com/clsvc/license-service/internal/app"
 	"github.com/clsvc/license-service/internal/licensing"
+	"github.com/clsvc/license-service/internal/token"
 )
 
 // command is one subcommand: its name ("brand create"), its flags (all
@@ -82,6 +83,29 @@ var commands = []command{
 				return nil, err
 			}
 			return brandConfigured{Slug: v["slug"], StagingCap: set.EffectiveStagingCap(), StaleAfterDays: set.StaleAfterDays}, nil
+		},
+	},
+	{
+		name: "signing-key generate", summary: "make a license-token signing keyring (JSON for the SigningKeySecret); the new key signs, --keep keeps older ones",
+		flags: []flagSpec{
+			{"kid", "KID", "the new key's id, like 2026-11"},
+			{"keep", "JSON", "the current keyring document, whose keys keep verifying, or none"},
+		},
+		run: func(_ context.Context, _ app.Ops, v values) (result, error) {
+			k, err := token.GenerateKey(v["kid"])
+			if err != nil {
+				return nil, licensing.Invalid("kid", "%v", err)
+			}
+			ring := []token.Key{k}
+			if keep := strings.TrimSpace(v["keep"]); keep != "none" {
+				old, err := token.ParseKeyring(keep)
+				if err != nil {
+					return nil, licensing.Invalid("keep", "is not a keyring document")
+				}
+				ring = append(ring, old...)
+			}
+			doc, err := token.EncodeKeyring(ring...)
+			return keyring(doc), err
 		},
 	},
 	{
@@ -287,3 +311,13 @@ func (b brandConfigured) writeText(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "Configured brand %s: %d staging/local sites per license; seats freed after: %s.\n", b.Slug, b.StagingCap, stale)
 	return err
 }
+
+// keyring is a signing keyring document, printed as is (it is JSON).
+type keyring string
+
+func (k keyring) writeText(w io.Writer) error {
+	_, err := fmt.Fprintln(w, string(k))
+	return err
+}
+
+func (k keyring) MarshalJSON() ([]byte, error) { return []byte(k), nil }

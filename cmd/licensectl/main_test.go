@@ -15,6 +15,7 @@ import (
 	"github.com/clsvc/license-service/internal/app"
 	"github.com/clsvc/license-service/internal/dynamo/dynamotest"
 	"github.com/clsvc/license-service/internal/licensing"
+	"github.com/clsvc/license-service/internal/token"
 )
 
 var (
@@ -477,4 +478,19 @@ func TestBrandConfigure(t *testing.T) {
 	assert.Equal(t, licensing.BrandSettings{StagingCap: 5, StaleAfterDays: 30}, b[0].Settings)
 	f.fails(licensing.CodeValidation, "staging_cap: must be between 1 and 100 (0 keeps the default 3)", "brand", "configure", "--slug", "acme", "--staging-cap", "500", "--stale-days", "0")
 	f.fails(licensing.CodeBrandNotFound, `no brand "ghost"`, "brand", "configure", "--slug", "ghost", "--staging-cap", "1", "--stale-days", "0")
+}
+
+func TestSigningKeyGenerate(t *testing.T) {
+	f := newFixture(t)
+	first := f.ok("signing-key", "generate", "--kid", "2026-10", "--keep", "none")
+	ring, err := token.ParseKeyring(first)
+	require.NoError(t, err)
+	require.Len(t, ring, 1)
+	assert.Equal(t, "2026-10", ring[0].KID)
+	second := f.ok("signing-key", "generate", "--kid", "2026-11", "--keep", first)
+	ring, err = token.ParseKeyring(second)
+	require.NoError(t, err)
+	require.Len(t, ring, 2)
+	assert.Equal(t, []string{"2026-11", "2026-10"}, []string{ring[0].KID, ring[1].KID}, "the new key signs, the old one still verifies")
+	f.fails(licensing.CodeValidation, "keep: is not a keyring document", "signing-key", "generate", "--kid", "x", "--keep", "{")
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"html"
-	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -83,6 +82,7 @@ type eddJSON struct {
 	LicenseLimit    int    `json:"license_limit"`
 	SiteCount       int    `json:"site_count"`
 	ActivationsLeft int    `json:"activations_left"`
+	IsLocal         bool   `json:"is_local,omitempty"` // activate: a staging or local site, which takes no seat
 	Error           string `json:"error,omitempty"`
 }
 
@@ -162,7 +162,8 @@ func parseEDDRequest(req events.APIGatewayProxyRequest) (eddParams, error) {
 	switch p.action {
 	case eddActivate, eddCheck, eddDeactivate:
 	default:
-		return p, licensing.Invalid("edd_action", "must be one of %s, %s, %s", eddActivate, eddCheck, eddDeactivate)
+		return p, licensing.Invalid("edd_action", "must be one of %s, %s, %s, in the query string or an application/x-www-form-urlencoded body",
+			eddActivate, eddCheck, eddDeactivate)
 	}
 	switch {
 	case p.itemID != "":
@@ -185,11 +186,8 @@ func eddForm(req events.APIGatewayProxyRequest) (url.Values, error) {
 	if strings.TrimSpace(string(b)) == "" {
 		return url.Values{}, nil
 	}
-	if ct := header(req, "Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {
-			return nil, licensing.Invalid("Content-Type", "must be application/x-www-form-urlencoded")
-		}
-	}
+	// Read as a form whatever the Content-Type says (WordPress sends
+	// application/x-www-form-urlencoded); a JSON body names no edd_action.
 	form, err := url.ParseQuery(strings.TrimSpace(string(b)))
 	if err != nil {
 		return nil, licensing.Invalid("body", "must be application/x-www-form-urlencoded")
@@ -236,8 +234,10 @@ func (h *API) eddRun(ctx context.Context, p *eddParams, op func() error) error {
 	if licensing.IsCode(err, licensing.CodeProductNotFound) && p.product == "" {
 		// Nothing has read the key yet: an unknown key is missing, not a
 		// mismatch, as EDD has it.
-		if _, kerr := h.app.Check(ctx, app.SeatInput{LicenseKey: p.license}); licensing.IsCode(kerr, licensing.CodeLicenseNotFound) {
-			return kerr
+		if _, kerr := h.app.Check(ctx, app.SeatInput{LicenseKey: p.license}); kerr != nil {
+			if code, ok := p.eddError(kerr); !ok || code == eddErrMissing {
+				return kerr
+			}
 		}
 	}
 	if err != nil {
@@ -366,7 +366,9 @@ func (h *API) eddFailure(ctx context.Context, p *eddParams, license string, succ
 }
 
 // eddActivate takes a seat for url: success with "valid" for a new seat and
-// for a site that already holds one; else "invalid" and the error.
+// for a site that already holds one; else "invalid" and the error. A staging
+// or local site takes no seat (it counts against the brand's staging cap)
+// and is answered with is_local, as EDD does for local sites.
 func (h *API) eddActivate(ctx context.Context, p *eddParams) (eddJSON, string, error) {
 	if p.license == "" {
 		return p.answer(false, eddInvalid, eddErrMissing, nil), "", nil
@@ -380,7 +382,9 @@ func (h *API) eddActivate(ctx context.Context, p *eddParams) (eddJSON, string, e
 	if err != nil {
 		return h.eddFailure(ctx, p, eddInvalid, false, err)
 	}
-	return p.answer(true, eddValid, "", &out.License), out.License.Brand, nil
+	res := p.answer(true, eddValid, "", &out.License)
+	res.IsLocal = out.Activation.Environment != "" && out.Activation.Environment != licensing.EnvProduction
+	return res, out.License.Brand, nil
 }
 
 // eddCheck answers what a license is worth for url, as EDD does: success

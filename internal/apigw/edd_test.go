@@ -76,6 +76,12 @@ func TestEDDParseRequest(t *testing.T) {
 			eddParams{action: eddDeactivate, itemID: "wp-rocket", itemName: "Other", product: "wp-rocket"}},
 		{"item_name that has no slug form", eddGet(map[string]string{"edd_action": "check_license", "item_name": "Rank Math Pro™"}),
 			eddParams{action: eddCheck, itemName: "Rank Math Pro™"}},
+		{"the other parameters of EDD's updater are ignored", eddPost(form+"&version=1.2.3&slug=seo-by-rank-math-pro&beta=false&environment=production&php_version=8.3&wp_version=6.8", false), want},
+		{"a form sent as JSON reads as a form", func() events.APIGatewayProxyRequest {
+			r := eddPost(form, false)
+			r.Headers = map[string]string{"Content-Type": "application/json"}
+			return r
+		}(), want},
 		{"values are trimmed", eddGet(map[string]string{"edd_action": " check_license ", "license": " k ", "url": " example.com "}),
 			eddParams{action: eddCheck, license: "k", url: "example.com"}},
 	}
@@ -104,7 +110,7 @@ func TestEDDParseRequestErrors(t *testing.T) {
 			r := eddPost(`{"edd_action":"check_license"}`, false)
 			r.Headers = map[string]string{"Content-Type": "application/json"}
 			return r
-		}(), licensing.CodeValidation, "Content-Type"},
+		}(), licensing.CodeValidation, "edd_action"},
 		{"a body that is not base64", func() events.APIGatewayProxyRequest {
 			r := eddPost("", false)
 			r.Body, r.IsBase64Encoded = "!!not base64!!", true

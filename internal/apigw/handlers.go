@@ -15,6 +15,7 @@ import (
 	"github.com/clsvc/license-service/internal/app"
 	"github.com/clsvc/license-service/internal/licensing"
 	"github.com/clsvc/license-service/internal/telemetry"
+	"github.com/clsvc/license-service/internal/token"
 )
 
 // Handler is a Lambda handler for an API Gateway REST proxy event.
@@ -25,6 +26,7 @@ type API struct {
 	app  *app.App
 	log  *slog.Logger
 	opts Options
+	keys Handler
 }
 
 // Options tune the HTTP face.
@@ -39,6 +41,9 @@ type Options struct {
 	DeadlineMargin time.Duration
 	// Metrics receives the business metrics (EMF); nil emits none.
 	Metrics *telemetry.Metrics
+	// Signer signs the license tokens of check and activate answers; nil
+	// leaves them out.
+	Signer *token.Signer
 }
 
 // DefaultCheckMaxAge is the default Cache-Control max-age of check answers.
@@ -58,7 +63,13 @@ func New(a *app.App, log *slog.Logger, o Options) *API {
 	if o.DeadlineMargin <= 0 {
 		o.DeadlineMargin = 300 * time.Millisecond
 	}
-	return &API{app: a, log: log, opts: o}
+	return &API{app: a, log: log, opts: o, keys: KeysHandler(o.Signer, DefaultKeysMaxAge)}
+}
+
+// ProductKeys is GET /api/v1/product/keys: the JWKS of the license tokens'
+// signing keys, for products to verify tokens offline.
+func (h *API) ProductKeys(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.keys(ctx, req)
 }
 
 // Handlers returns every handler by use case, as named by USE_CASE in template.yaml.
@@ -79,6 +90,7 @@ func (h *API) Handlers() map[string]Handler {
 		"activate-license":  h.ActivateLicense,
 		"check-license":     h.CheckLicense,
 		"deactivate-seat":   h.DeactivateSeat,
+		"product-keys":      h.ProductKeys,
 	}
 }
 

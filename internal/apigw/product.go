@@ -13,6 +13,7 @@ import (
 
 	"github.com/clsvc/license-service/internal/app"
 	"github.com/clsvc/license-service/internal/licensing"
+	"github.com/clsvc/license-service/internal/token"
 )
 
 // seatRequest is the body of activate and deactivate.
@@ -39,6 +40,24 @@ type activationJSONResponse struct {
 	SeatsRemaining     int    `json:"seats_remaining"`
 	StagingUsed        int    `json:"staging_sites_used"`
 	ActivatedAt        string `json:"activated_at"`
+	LicenseToken       string `json:"license_token,omitempty"`
+}
+
+// licenseToken signs what a product may trust offline about a license, for
+// the brand's grace window; empty without a signer.
+func (h *API) licenseToken(ctx context.Context, l licensing.License, instance string) (string, error) {
+	if h.opts.Signer == nil {
+		return "", nil
+	}
+	set, err := h.app.BrandSettings(ctx, l.Brand)
+	if err != nil {
+		return "", err
+	}
+	now := h.app.Now()
+	return h.opts.Signer.Sign(token.NewClaims(token.License{
+		Brand: l.Brand, ID: l.ID, Product: l.ProductSlug, Instance: instance,
+		Status: string(l.EffectiveStatus(now)), ExpiresAt: l.ExpiresAt,
+	}, now, set.TokenGrace(), h.opts.CheckMaxAge))
 }
 
 // ActivateLicense is POST /api/v1/product/licenses/activate (US3): 201 for a
@@ -58,10 +77,15 @@ func (h *API) ActivateLicense(ctx context.Context, req events.APIGatewayProxyReq
 		if out.Created {
 			status = http.StatusCreated
 		}
+		tok, err := h.licenseToken(ctx, l, a.Instance.ID)
+		if err != nil {
+			return result{}, err
+		}
 		return result{status: status, brand: l.Brand, body: activationJSONResponse{
 			ActivationID: a.ID, Status: "active", LicenseID: l.ID, Product: l.ProductSlug,
 			InstanceIdentifier: a.Instance.ID, InstanceType: string(a.Instance.Type), Environment: string(a.Environment),
 			SeatsUsed: l.SeatsUsed, SeatsRemaining: l.SeatsRemaining(), StagingUsed: l.NonProdUsed, ActivatedAt: ts(a.ActivatedAt),
+			LicenseToken: tok,
 		}}, nil
 	})(ctx, req)
 }
@@ -73,6 +97,7 @@ type checkJSON struct {
 	IsActivated bool           `json:"is_activated"`
 	Activation  *checkSeat     `json:"activation"`
 	Instance    *checkInstance `json:"instance,omitempty"`
+	Token       string         `json:"license_token,omitempty"`
 }
 
 type checkLicense struct {
@@ -122,11 +147,26 @@ func (h *API) CheckLicense(ctx context.Context, req events.APIGatewayProxyReques
 		if res.Instance != nil {
 			body.Instance = &checkInstance{Identifier: res.Instance.ID, Type: string(res.Instance.Type)}
 		}
+		// The ETag covers the answer but not its token, whose iat moves every
+		// second: an unchanged answer is still 304, and a cached token stays
+		// valid until its valid_until.
 		b, err := json.Marshal(body)
 		if err != nil {
 			return result{}, err
 		}
 		etag := etagOf(b)
+		instance := ""
+		if res.Instance != nil {
+			instance = res.Instance.ID
+		}
+		if body.Token, err = h.licenseToken(ctx, l, instance); err != nil {
+			return result{}, err
+		}
+		if body.Token != "" {
+			if b, err = json.Marshal(body); err != nil {
+				return result{}, err
+			}
+		}
 		headers := map[string]string{
 			"Cache-Control": "public, max-age=" + strconv.Itoa(int(h.opts.CheckMaxAge.Seconds())),
 			"ETag":          etag,

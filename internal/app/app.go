@@ -67,6 +67,11 @@ func (a *App) brandSettings(ctx context.Context, brand string) (licensing.BrandS
 	return b.Settings, nil
 }
 
+// BrandSettings are a brand's policies, read through the in-process cache.
+func (a *App) BrandSettings(ctx context.Context, brand string) (licensing.BrandSettings, error) {
+	return a.brandSettings(ctx, brand)
+}
+
 // stagingCap is a brand's cap on staging and local sites per license.
 func (a *App) stagingCap(ctx context.Context, brand string) (int, error) {
 	s, err := a.brandSettings(ctx, brand)

@@ -23,11 +23,12 @@ type brandItem struct {
 	// Settings; absent means the default.
 	StagingCap     int `dynamodbav:"staging_cap,omitempty"`
 	StaleAfterDays int `dynamodbav:"stale_after_days,omitempty"`
+	TokenGraceDays int `dynamodbav:"token_grace_days,omitempty"`
 }
 
 func (i brandItem) brand() licensing.Brand {
 	return licensing.Brand{Slug: i.Slug, Name: i.Name, KeyPrefix: i.KeyPrefix, CreatedAt: i.CreatedAt,
-		Settings: licensing.BrandSettings{StagingCap: i.StagingCap, StaleAfterDays: i.StaleAfterDays}}
+		Settings: licensing.BrandSettings{StagingCap: i.StagingCap, StaleAfterDays: i.StaleAfterDays, TokenGraceDays: i.TokenGraceDays}}
 }
 
 // ConfigureBrand writes a brand's settings, conditioned on the brand existing.
@@ -35,10 +36,10 @@ func (s *Store) ConfigureBrand(ctx context.Context, slug string, set licensing.B
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           &s.table,
 		Key:                 keyOf(brandsPK(), brandSK(slug)),
-		UpdateExpression:    aws.String("SET staging_cap = :cap, stale_after_days = :stale"),
+		UpdateExpression:    aws.String("SET staging_cap = :cap, stale_after_days = :stale, token_grace_days = :grace"),
 		ConditionExpression: aws.String("attribute_exists(pk)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":cap": num(int64(set.StagingCap)), ":stale": num(int64(set.StaleAfterDays)),
+			":cap": num(int64(set.StagingCap)), ":stale": num(int64(set.StaleAfterDays)), ":grace": num(int64(set.TokenGraceDays)),
 		},
 	})
 	if conditionFailed(err) {

@@ -22,6 +22,15 @@ type Brand struct {
 type BrandSettings struct {
 	StagingCap     int // staging and local sites per license besides its seats (0: DefaultStagingCap)
 	StaleAfterDays int // free seats not seen for this many days (0: never)
+	TokenGraceDays int // how long a signed license token keeps a product working offline (0: 7 days)
+}
+
+// TokenGrace is the offline grace window of license tokens.
+func (s BrandSettings) TokenGrace() time.Duration {
+	if s.TokenGraceDays <= 0 {
+		return 7 * 24 * time.Hour
+	}
+	return time.Duration(s.TokenGraceDays) * 24 * time.Hour
 }
 
 // EffectiveStagingCap is the cap in force.
@@ -36,6 +45,9 @@ func (s BrandSettings) EffectiveStagingCap() int {
 func ValidateSettings(s BrandSettings) error {
 	if s.StagingCap < 0 || s.StagingCap > 100 {
 		return Invalid("staging_cap", "must be between 1 and 100 (0 keeps the default %d)", DefaultStagingCap)
+	}
+	if s.TokenGraceDays < 0 || s.TokenGraceDays > 90 {
+		return Invalid("token_grace_days", "must be between 1 and 90 days (0 keeps the default 7)")
 	}
 	if s.StaleAfterDays < 0 || s.StaleAfterDays > 3650 {
 		return Invalid("stale_after_days", "must be between 1 and 3650 days (0 never frees stale seats)")

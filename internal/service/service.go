@@ -13,10 +13,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
 	"github.com/clsvc/license-service/internal/apigw"
 	"github.com/clsvc/license-service/internal/app"
 	"github.com/clsvc/license-service/internal/dynamo"
 	"github.com/clsvc/license-service/internal/telemetry"
+	"github.com/clsvc/license-service/internal/token"
+	"github.com/clsvc/license-service/internal/token/secret"
 )
 
 // Config is the service's configuration, read from the environment.
@@ -29,6 +35,10 @@ type Config struct {
 	CheckMaxAge      time.Duration // CHECK_CACHE_MAX_AGE (seconds): Cache-Control max-age of check answers
 	// Metrics receives EMF metric lines (stdout in Lambda); nil: none.
 	Metrics io.Writer
+	// SigningKeySecret (SIGNING_KEY_SECRET_ID) names the Secrets Manager
+	// secret holding the license tokens' signing keys; without it a fresh
+	// local key is generated at start (make run).
+	SigningKeySecret string
 }
 
 // ConfigFromEnv reads Config from the environment.
@@ -39,6 +49,7 @@ func ConfigFromEnv() Config {
 		Region:           os.Getenv("AWS_REGION"),
 		LogLevel:         os.Getenv("LOG_LEVEL"),
 		UseCase:          os.Getenv("USE_CASE"),
+		SigningKeySecret: os.Getenv("SIGNING_KEY_SECRET_ID"),
 	}
 	if c.TableName == "" {
 		c.TableName = "licenses"
@@ -79,7 +90,32 @@ func New(ctx context.Context, c Config, log *slog.Logger, now func() time.Time) 
 	}
 	store := dynamo.New(db, c.TableName)
 	a := app.New(store, now)
-	return &Service{Config: c, Store: store, App: a, API: apigw.New(a, log, apigw.Options{CheckMaxAge: c.CheckMaxAge, Metrics: metricsTo(c.Metrics)}), Log: log}, nil
+	signer, err := signerFor(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{Config: c, Store: store, App: a, Log: log,
+		API: apigw.New(a, log, apigw.Options{CheckMaxAge: c.CheckMaxAge, Metrics: metricsTo(c.Metrics), Signer: signer})}, nil
+}
+
+// signerFor loads the token signing keys from Secrets Manager, or makes a
+// local key.
+func signerFor(ctx context.Context, c Config) (*token.Signer, error) {
+	var keys []token.Key
+	var err error
+	if c.SigningKeySecret == "" {
+		keys, err = token.LocalKeyring()
+	} else {
+		var cfg aws.Config
+		if cfg, err = config.LoadDefaultConfig(ctx); err != nil {
+			return nil, fmt.Errorf("aws config: %w", err)
+		}
+		keys, err = secret.LoadFromSecretsManager(ctx, secretsmanager.NewFromConfig(cfg), c.SigningKeySecret)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	return token.NewSigner(keys...)
 }
 
 func metricsTo(w io.Writer) *telemetry.Metrics {

@@ -1,0 +1,73 @@
+package tests
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/clsvc/license-service/internal/demo"
+	"github.com/clsvc/license-service/internal/devserver"
+	"github.com/clsvc/license-service/internal/token"
+)
+
+// Check and activate answers carry a license token that verifies against
+// the JWKS the API serves, with the brand's grace window.
+func TestLicenseTokensOverHTTP(t *testing.T) {
+	t.Parallel()
+	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	e := start(t, func(o *devserver.Options) { o.Now = c.Now })
+	keys := e.get(t, "/api/v1/product/keys", "")
+	require.Equal(t, http.StatusOK, keys.status)
+	assert.Contains(t, keys.header.Get("Cache-Control"), "max-age")
+
+	var act struct {
+		LicenseToken string `json:"license_token"`
+	}
+	expectOK(t, e.post(t, "/api/v1/product/licenses/activate", "", map[string]string{
+		"license_key": demo.RankMathKey, "instance_identifier": "https://www.token-site.com/", "product": "rankmath-pro",
+	}), http.StatusCreated, &act)
+	claims, err := token.Verify(act.LicenseToken, keys.body, c.Now())
+	require.NoError(t, err)
+	assert.Equal(t, demo.RankMathProLicense, claims.LicenseID)
+	assert.Equal(t, "rankmath-pro", claims.Product)
+	assert.Equal(t, "token-site.com", claims.Instance)
+	assert.Equal(t, "valid", claims.Status)
+	assert.Equal(t, "rankmath", claims.Brand)
+	assert.Equal(t, c.Now().Add(7*24*time.Hour).Unix(), claims.ValidUntil, "default grace: 7 days")
+	assert.Equal(t, c.Now().Add(60*time.Second).Unix(), claims.RecheckAfter)
+
+	q := url.Values{"license_key": {demo.RankMathKey}, "instance_identifier": {"token-site.com"}, "product": {"rankmath-pro"}}
+	r := e.get(t, "/api/v1/product/licenses/check?"+q.Encode(), "")
+	require.Equal(t, http.StatusOK, r.status)
+	var chk struct {
+		LicenseToken string `json:"license_token"`
+	}
+	require.NoError(t, json.Unmarshal(r.body, &chk))
+	claims, err = token.Verify(chk.LicenseToken, keys.body, c.Now())
+	require.NoError(t, err)
+	assert.True(t, claims.Entitled(c.Now()))
+
+	// The ETag ignores the token's issue time: a second later the answer is 304.
+	c.advance(time.Second)
+	req, err := http.NewRequest(http.MethodGet, e.srv.APIURL+"/api/v1/product/licenses/check?"+q.Encode(), nil)
+	require.NoError(t, err)
+	req.Header.Set("If-None-Match", r.header.Get("ETag"))
+	resp, err := e.client.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusNotModified, resp.StatusCode)
+
+	// A suspended license's token says so; the product stops trusting it.
+	expectOK(t, e.post(t, actionPath(demo.RankMathProLicense, "suspend"), rmKey, map[string]string{}), http.StatusOK, nil)
+	r = e.get(t, "/api/v1/product/licenses/check?"+q.Encode(), "")
+	require.NoError(t, json.Unmarshal(r.body, &chk))
+	claims, err = token.Verify(chk.LicenseToken, keys.body, c.Now())
+	require.NoError(t, err)
+	assert.Equal(t, "suspended", claims.Status)
+	assert.False(t, claims.Entitled(c.Now()))
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
 	"strings"
 	"sync"
@@ -108,6 +109,10 @@ func jsonNames(t reflect.Type) map[string]bool {
 	if st.Kind() == reflect.Struct {
 		for f := range st.Fields() {
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if f.Anonymous && name == "" {
+				maps.Copy(names, jsonNames(f.Type)) // promoted fields of an embedded struct
+				continue
+			}
 			if name == "-" || !f.IsExported() {
 				continue
 			}

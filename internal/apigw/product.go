@@ -28,6 +28,13 @@ func (r seatRequest) input() app.SeatInput {
 	return app.SeatInput{LicenseKey: r.LicenseKey, InstanceIdentifier: r.InstanceIdentifier, InstanceType: r.InstanceType, Product: r.Product}
 }
 
+// activateRequest is the body of activate: a seat, and optionally the site
+// it replaces.
+type activateRequest struct {
+	seatRequest
+	PreviousInstanceIdentifier string `json:"previous_instance_identifier"`
+}
+
 type activationJSONResponse struct {
 	ActivationID       string `json:"activation_id"`
 	Status             string `json:"status"`
@@ -64,11 +71,13 @@ func (h *API) licenseToken(ctx context.Context, l licensing.License, instance st
 // new seat, 200 with the same activation for an instance that holds one.
 func (h *API) ActivateLicense(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 	return h.public("activate-license", func(ctx context.Context, req events.APIGatewayProxyRequest) (result, error) {
-		var in seatRequest
+		var in activateRequest
 		if err := decodeJSON(req, &in); err != nil {
 			return result{}, err
 		}
-		out, err := h.app.Activate(ctx, in.input())
+		seat := in.input()
+		seat.PreviousInstanceIdentifier = in.PreviousInstanceIdentifier
+		out, err := h.app.Activate(ctx, seat)
 		if err != nil {
 			return result{}, err
 		}

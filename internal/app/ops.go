@@ -97,7 +97,7 @@ func (o Ops) Import(ctx context.Context, p licensing.Provisioned, seats []licens
 	}
 	for _, a := range seats {
 		a.Environment = licensing.ClassifyInstance(a.Instance)
-		if _, _, _, err := o.app.store.Activate(ctx, a, a.ProductSlug, a.ActivatedAt, cli, o.app.stagingCap); err != nil {
+		if _, _, _, err := o.app.store.Activate(ctx, a, a.ProductSlug, nil, a.ActivatedAt, cli, o.app.stagingCap); err != nil {
 			return err
 		}
 	}

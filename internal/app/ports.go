@@ -74,7 +74,9 @@ type SeatStore interface {
 	// false. Refusals are typed errors.
 	// Staging and local sites (a.Environment) count against stagingCap of the
 	// key's brand instead of the seat limit.
-	Activate(ctx context.Context, a licensing.Activation, product string, now time.Time, actor licensing.Actor, stagingCap func(ctx context.Context, brand string) (int, error)) (act licensing.Activation, after licensing.License, created bool, err error)
+	// With previous naming a site that holds a seat on the license, the seat
+	// moves to the new site in one transaction (SiteMoved).
+	Activate(ctx context.Context, a licensing.Activation, product string, previous *licensing.Instance, now time.Time, actor licensing.Actor, stagingCap func(ctx context.Context, brand string) (int, error)) (act licensing.Activation, after licensing.License, created bool, err error)
 	// Deactivate frees an instance's seat: one transaction deletes the
 	// activation (it must exist), decrements seats_used from the count read
 	// (never below zero) and writes the SeatDeactivated event, so a seat is

@@ -13,6 +13,9 @@ type SeatInput struct {
 	InstanceIdentifier string
 	InstanceType       string // url (default), hostname, machine_id
 	Product            string // id or slug; optional when the key covers one product
+	// PreviousInstanceIdentifier (activate only) names the site this one
+	// replaces (a migration): its seat moves here.
+	PreviousInstanceIdentifier string
 }
 
 type seatRequest struct {
@@ -57,11 +60,22 @@ func (a *App) Activate(ctx context.Context, in SeatInput) (Activation, error) {
 	if err != nil {
 		return Activation{}, err
 	}
+	var previous *licensing.Instance
+	if in.PreviousInstanceIdentifier != "" {
+		p, err := licensing.ParseInstance(in.InstanceType, in.PreviousInstanceIdentifier)
+		if err != nil {
+			e := licensing.Invalid("previous_instance_identifier", "%s", strings.TrimPrefix(err.(*licensing.Error).Message, "instance_identifier: "))
+			return Activation{}, e
+		}
+		if p != r.instance {
+			previous = &p
+		}
+	}
 	now := a.now()
 	act, lic, created, err := a.store.Activate(ctx, licensing.Activation{
 		ID: licensing.NewID(licensing.KindActivation), Key: r.key, Instance: r.instance, ActivatedAt: now,
 		Environment: licensing.ClassifyInstance(r.instance),
-	}, r.product, now, licensing.Actor{Type: licensing.ActorProduct}, a.stagingCap)
+	}, r.product, previous, now, licensing.Actor{Type: licensing.ActorProduct}, a.stagingCap)
 	if err != nil {
 		return Activation{}, err
 	}

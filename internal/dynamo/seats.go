@@ -92,7 +92,7 @@ func (s *Store) KeyState(ctx context.Context, key licensing.LicenseKey, consiste
 // expired), the activation is put under attribute_not_exists and the
 // LicenseActivated event is written. A concurrent change cancels the
 // transaction; then it reads again and retries.
-func (s *Store) Activate(ctx context.Context, a licensing.Activation, product string, now time.Time, actor licensing.Actor, stagingCap func(ctx context.Context, brand string) (int, error)) (licensing.Activation, licensing.License, bool, error) {
+func (s *Store) Activate(ctx context.Context, a licensing.Activation, product string, previous *licensing.Instance, now time.Time, actor licensing.Actor, stagingCap func(ctx context.Context, brand string) (int, error)) (licensing.Activation, licensing.License, bool, error) {
 	capacity, capKnown := 0, false
 	for attempt := range maxSeatAttempts {
 		st, err := s.KeyState(ctx, a.Key, true)
@@ -109,6 +109,12 @@ func (s *Store) Activate(ctx context.Context, a licensing.Activation, product st
 		if existing, ok := st.ActivationOf(lic.ProductSlug, a.Instance); ok {
 			return existing, lic, false, nil
 		}
+		var moving *licensing.Activation
+		if previous != nil {
+			if old, ok := st.ActivationOf(lic.ProductSlug, *previous); ok {
+				moving = &old
+			}
+		}
 		if seatCounter(a.Environment) != "seats_used" && !capKnown {
 			// Only staging and local sites need the brand's cap.
 			if capacity, err = stagingCap(ctx, st.Key.Brand); err != nil {
@@ -116,10 +122,21 @@ func (s *Store) Activate(ctx context.Context, a licensing.Activation, product st
 			}
 			capKnown = true
 		}
+		a.ProductSlug, a.LicenseID, a.Brand, a.LastSeenAt = lic.ProductSlug, lic.ID, st.Key.Brand, now
+		if moving != nil {
+			after, err := s.moveSeat(ctx, st, lic, *moving, a, capacity, now, actor)
+			if err == nil {
+				return a, after, true, nil
+			}
+			if licensing.ErrorCode(err) != licensing.CodeInternal || !retryable(err) {
+				return a, lic, false, err
+			}
+			backoff(ctx, attempt)
+			continue
+		}
 		if err := lic.SeatRefusal(a.Environment, capacity, now); err != nil {
 			return a, lic, false, err
 		}
-		a.ProductSlug, a.LicenseID, a.Brand, a.LastSeenAt = lic.ProductSlug, lic.ID, st.Key.Brand, now
 		after, read := lic, lic.SeatsUsed
 		if seatCounter(a.Environment) == "seats_used" {
 			after.SeatsUsed++
@@ -170,6 +187,85 @@ func (s *Store) takeSeat(ctx context.Context, a licensing.Activation, seatsRead,
 		{Put: &types.Put{TableName: &s.table, Item: item, ConditionExpression: aws.String(notExists)}},
 	}, events...)})
 	return err
+}
+
+// retryable reports whether a seat transaction was cancelled by a
+// concurrent change (read again and retry) rather than failing otherwise.
+func retryable(err error) bool {
+	_, ok := cancelled(err)
+	return ok && !unavailable(err)
+}
+
+// moveSeat moves the seat of from to the new site a in one transaction: the
+// old activation goes, the new one comes, and the license's counters change
+// only when the two sites' environments count differently (a staging copy
+// going live takes a seat and frees its staging place). SiteMoved is written.
+func (s *Store) moveSeat(ctx context.Context, st licensing.KeyState, lic licensing.License, from, a licensing.Activation, stagingCap int, now time.Time, actor licensing.Actor) (licensing.License, error) {
+	oldC, newC := seatCounter(from.Environment), seatCounter(a.Environment)
+	after := lic
+	if oldC != newC {
+		if oldC == "seats_used" {
+			after.SeatsUsed--
+		} else {
+			after.NonProdUsed--
+		}
+		if err := after.SeatRefusal(a.Environment, stagingCap, now); err != nil {
+			return lic, err
+		}
+		if newC == "seats_used" {
+			after.SeatsUsed++
+		} else {
+			after.NonProdUsed++
+		}
+	}
+	item, err := attributevalue.MarshalMap(s.activationItem(a))
+	if err != nil {
+		return lic, err
+	}
+	events, err := s.eventPuts(licensing.SiteMovedEvent(st.Key, after, from, a, now, actor))
+	if err != nil {
+		return lic, err
+	}
+	licenseKey := keyOf(keyPK(a.Key), licenseSK(a.ProductSlug))
+	valid := "#status = :valid AND (attribute_not_exists(expires_unix) OR expires_unix > :now)"
+	values := map[string]types.AttributeValue{":valid": str(string(licensing.StatusValid)), ":now": num(now.Unix())}
+	license := types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName: &s.table, Key: licenseKey, ConditionExpression: aws.String(valid),
+		ExpressionAttributeNames: map[string]string{"#status": "status"}, ExpressionAttributeValues: values,
+	}}
+	if oldC != newC {
+		read := func(c string) int {
+			if c == "seats_used" {
+				return lic.SeatsUsed
+			}
+			return lic.NonProdUsed
+		}
+		values[":oldread"], values[":oldnext"] = num(int64(read(oldC))), num(int64(read(oldC)-1))
+		values[":newread"], values[":newnext"] = num(int64(read(newC))), num(int64(read(newC)+1))
+		license = types.TransactWriteItem{Update: &types.Update{
+			TableName: &s.table, Key: licenseKey,
+			UpdateExpression:          aws.String("SET " + oldC + " = :oldnext, " + newC + " = :newnext"),
+			ConditionExpression:       aws.String(oldC + " = :oldread AND " + newC + " = :newread AND " + valid),
+			ExpressionAttributeNames:  map[string]string{"#status": "status"},
+			ExpressionAttributeValues: values,
+		}}
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{
+		{Delete: &types.Delete{
+			TableName: &s.table, Key: keyOf(keyPK(a.Key), activationSK(a.ProductSlug, from.Instance)),
+			ConditionExpression:       aws.String("activation_id = :id"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(from.ID)},
+		}},
+		{Put: &types.Put{TableName: &s.table, Item: item, ConditionExpression: aws.String(notExists)}},
+		license,
+	}, events...)})
+	if err != nil {
+		if retryable(err) {
+			return lic, err
+		}
+		return lic, fail("move seat", err)
+	}
+	return after, nil
 }
 
 func (s *Store) activationItem(a licensing.Activation) activationItem {

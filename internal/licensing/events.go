@@ -15,6 +15,7 @@ const (
 	EventLicenseCancelled   EventType = "LicenseCancelled"
 	EventLicenseActivated   EventType = "LicenseActivated"
 	EventSeatDeactivated    EventType = "SeatDeactivated"
+	EventSiteMoved          EventType = "SiteMoved"
 	EventAPIKeyCreated      EventType = "ApiKeyCreated"
 	EventAPIKeyRevoked      EventType = "ApiKeyRevoked"
 )
@@ -23,7 +24,7 @@ const (
 var EventTypes = []EventType{
 	EventLicenseKeyCreated, EventLicenseProvisioned, EventLicenseRenewed, EventLicenseSuspended,
 	EventLicenseResumed, EventLicenseCancelled, EventLicenseActivated, EventSeatDeactivated,
-	EventAPIKeyCreated, EventAPIKeyRevoked,
+	EventSiteMoved, EventAPIKeyCreated, EventAPIKeyRevoked,
 }
 
 // EventVersion is the version of the detail schema; additive changes keep it.
@@ -69,8 +70,12 @@ type Event struct {
 
 	License    *LicenseState    `json:"license,omitempty"`
 	Activation *ActivationState `json:"activation,omitempty"`
-	Reason     string           `json:"reason,omitempty"`
-	Actor      Actor            `json:"actor"`
+	// MovedFrom is the site a SiteMoved seat left.
+	MovedFrom *ActivationState `json:"moved_from,omitempty"`
+	// PreviousActivationID is the activation a SiteMoved seat replaced.
+	PreviousActivationID string `json:"previous_activation_id,omitempty"`
+	Reason               string `json:"reason,omitempty"`
+	Actor                Actor  `json:"actor"`
 }
 
 // LicenseState is a license as an event reports it, after the change.
@@ -145,5 +150,13 @@ func SeatEvent(t EventType, key KeyRecord, after License, act Activation, at tim
 func APIKeyEvent(t EventType, k APIKey, at time.Time, actor Actor) Event {
 	e := newEvent(t, k.Brand, at, actor)
 	e.APIKeyID = k.ID
+	return e
+}
+
+// SiteMovedEvent is the event of a seat moved from one site to another.
+func SiteMovedEvent(key KeyRecord, after License, from, to Activation, at time.Time, actor Actor) Event {
+	e := SeatEvent(EventSiteMoved, key, after, to, at, actor)
+	e.PreviousActivationID = from.ID
+	e.MovedFrom = &ActivationState{InstanceIdentifier: from.Instance.ID, InstanceType: from.Instance.Type, Environment: from.Environment, Status: "moved"}
 	return e
 }

@@ -75,6 +75,7 @@ var evCases = map[string]evCase{
 	"publish-events":    {run: evRunRelay},
 	"license-events":    {status: http.StatusOK, check: evHistory},
 	"product-keys":      {status: http.StatusOK, check: evJWKS},
+	"edd":               {status: http.StatusOK, check: evEDD},
 }
 
 // evDir is the events/ directory at the module root.
@@ -554,4 +555,14 @@ func evJWKS(t *testing.T, resp events.APIGatewayProxyResponse) {
 	assert.Equal(t, "EdDSA", doc.Keys[0].Alg)
 	assert.NotEmpty(t, doc.Keys[0].Kid)
 	assert.NotEmpty(t, doc.Keys[0].X)
+}
+
+// evEDD: an EDD check_license of the demo site: valid, no customer data.
+func evEDD(t *testing.T, resp events.APIGatewayProxyResponse) {
+	var b map[string]any
+	evBody(t, resp, &b)
+	assert.Equal(t, true, b["success"])
+	assert.Equal(t, "valid", b["license"])
+	assert.Equal(t, "", b["customer_email"])
+	assert.NotContains(t, resp.Body, "demo@example.com")
 }

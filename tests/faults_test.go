@@ -34,6 +34,8 @@ type fltRoute struct {
 	// static routes read nothing from DynamoDB (the JWKS): they answer ok
 	// while it fails.
 	static bool
+	// form routes take form bodies (the EDD endpoint), not JSON.
+	form bool
 	// setup puts the demo data in a state where the request is valid.
 	setup func(t *testing.T, e *env)
 }
@@ -67,6 +69,10 @@ func fltRoutes() map[string]fltRoute {
 		"POST /api/v1/product/licenses/activate":   {ok: http.StatusCreated, body: seat("fault.example.com")},
 		"POST /api/v1/product/licenses/deactivate": {ok: http.StatusOK, body: seat(demo.DemoSite)},
 		"GET /api/v1/product/keys":                 {ok: http.StatusOK, static: true},
+		"GET /api/v1/product/edd": {ok: http.StatusOK,
+			query: "edd_action=check_license&license=" + demo.RankMathKey + "&item_name=Rank+Math+Pro&url=" + demo.DemoSite},
+		"POST /api/v1/product/edd": {ok: http.StatusOK, form: true,
+			body: "edd_action=activate_license&license=" + demo.RankMathKey + "&item_name=Rank+Math+Pro&url=fault.example.com"},
 		"GET /api/v1/product/licenses/check": {ok: http.StatusOK,
 			query: "license_key=" + demo.RankMathKey + "&instance_identifier=" + demo.DemoSite + "&product=rankmath-pro"},
 	}

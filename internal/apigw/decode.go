@@ -131,7 +131,9 @@ func jsonError(err error) error {
 		if te.Field == "" {
 			return licensing.Errorf(licensing.CodeInvalidJSON, "the body must be a JSON object")
 		}
-		return licensing.Invalid(te.Field, "must be %s", jsonKind(te.Type.Kind().String()))
+		// Requests are flat; a field of an embedded struct reads "Outer.field".
+		field := te.Field[strings.LastIndexByte(te.Field, '.')+1:]
+		return licensing.Invalid(field, "must be %s", jsonKind(te.Type.Kind().String()))
 	}
 	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		name := strings.Trim(f, `"`)

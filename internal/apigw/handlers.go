@@ -91,6 +91,7 @@ func (h *API) Handlers() map[string]Handler {
 		"check-license":     h.CheckLicense,
 		"deactivate-seat":   h.DeactivateSeat,
 		"product-keys":      h.ProductKeys,
+		"edd":               h.EDD,
 	}
 }
 

@@ -15,10 +15,16 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/clsvc/license-service/internal/demo"
+	"github.com/clsvc/license-service/internal/licensing"
 	"github.com/clsvc/license-service/internal/relay"
+	"github.com/clsvc/license-service/internal/schedule"
 	"github.com/clsvc/license-service/internal/stack"
 )
 
@@ -76,6 +82,7 @@ var evCases = map[string]evCase{
 	"license-events":    {status: http.StatusOK, check: evHistory},
 	"product-keys":      {status: http.StatusOK, check: evJWKS},
 	"edd":               {status: http.StatusOK, check: evEDD},
+	"reclaim-seats":     {run: evRunReclaim},
 }
 
 // evDir is the events/ directory at the module root.
@@ -565,4 +572,43 @@ func evEDD(t *testing.T, resp events.APIGatewayProxyResponse) {
 	assert.Equal(t, "valid", b["license"])
 	assert.Equal(t, "", b["customer_email"])
 	assert.NotContains(t, resp.Body, "demo@example.com")
+}
+
+// evRunReclaim: with rankmath freeing seats unseen for 30 days, the demo
+// seat last seen long ago is reclaimed by the scheduled event, with a
+// SeatReclaimed event; a second run frees nothing.
+func evRunReclaim(t *testing.T, e *env, file string) {
+	ctx := context.Background()
+	var ev events.CloudWatchEvent
+	evDecode(t, file, &ev)
+	require.NoError(t, e.srv.Service.App.Ops().ConfigureBrand(ctx, "rankmath", licensing.BrandSettings{StaleAfterDays: 30}))
+	db := e.srv.Service.Store.Client()
+	_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String("licenses"),
+		Key: map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: "KEY#" + demo.RankMathKey},
+			"sk": &types.AttributeValueMemberS{Value: "ACT#rankmath-pro#url#" + demo.DemoSite},
+		},
+		UpdateExpression:          aws.String("SET last_seen_at = :old"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":old": &types.AttributeValueMemberS{Value: "2026-01-01T00:00:00Z"}},
+	})
+	require.NoError(t, err)
+	handler := schedule.Reclaim(e.srv.Service.App, nil)
+	res, err := handler(ctx, ev)
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Seats)
+	var lic licenseDetailJSON
+	expectOK(t, e.get(t, licensePath(evRankMathPro), rmKey), http.StatusOK, &lic)
+	assert.Equal(t, 0, lic.SeatsUsed)
+	var h struct {
+		Events []struct {
+			EventType string `json:"event_type"`
+		} `json:"events"`
+	}
+	expectOK(t, e.get(t, licensePath(evRankMathPro)+"/events?limit=1", rmKey), http.StatusOK, &h)
+	require.Len(t, h.Events, 1)
+	assert.Equal(t, "SeatReclaimed", h.Events[0].EventType)
+	res, err = handler(ctx, ev)
+	require.NoError(t, err)
+	assert.Equal(t, 0, res.Seats)
 }

@@ -97,7 +97,7 @@ func (o Ops) Import(ctx context.Context, p licensing.Provisioned, seats []licens
 	}
 	for _, a := range seats {
 		a.Environment = licensing.ClassifyInstance(a.Instance)
-		if _, _, _, err := o.app.store.Activate(ctx, a, a.ProductSlug, nil, a.ActivatedAt, cli, o.app.stagingCap); err != nil {
+		if _, _, _, err := o.app.store.Activate(ctx, a, a.ProductSlug, nil, o.app.now(), cli, o.app.stagingCap); err != nil {
 			return err
 		}
 	}
@@ -118,3 +118,6 @@ func (o Ops) ConfigureBrand(ctx context.Context, slug string, s licensing.BrandS
 	o.app.mu.Unlock()
 	return nil
 }
+
+// ReclaimStale runs the reclaim of stale seats now (as the schedule does).
+func (o Ops) ReclaimStale(ctx context.Context) ([]Reclaimed, error) { return o.app.ReclaimStale(ctx) }

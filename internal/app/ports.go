@@ -81,7 +81,15 @@ type SeatStore interface {
 	// activation (it must exist), decrements seats_used from the count read
 	// (never below zero) and writes the SeatDeactivated event, so a seat is
 	// never freed twice.
-	Deactivate(ctx context.Context, key licensing.LicenseKey, product string, inst licensing.Instance, now time.Time, actor licensing.Actor) (licensing.License, error)
+	// The event is SeatDeactivated, or SeatReclaimed for a stale seat freed
+	// by the service.
+	Deactivate(ctx context.Context, key licensing.LicenseKey, product string, inst licensing.Instance, now time.Time, actor licensing.Actor, event licensing.EventType) (licensing.License, error)
+	// Touch records that an activation was seen now, unless it was seen
+	// since notBefore: one conditional write, at most once a day.
+	Touch(ctx context.Context, a licensing.Activation, now, notBefore time.Time) error
+	// StaleActivations lists the activations of keys with the brand's prefix
+	// last seen before the cutoff.
+	StaleActivations(ctx context.Context, keyPrefix string, before time.Time) ([]licensing.Activation, error)
 }
 
 // IdempotencyStore claims and releases idempotency keys. Completion happens

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/clsvc/license-service/internal/licensing"
 )
@@ -79,6 +80,9 @@ func (a *App) Activate(ctx context.Context, in SeatInput) (Activation, error) {
 	if err != nil {
 		return Activation{}, err
 	}
+	if !created {
+		a.seen(ctx, act)
+	}
 	return Activation{Activation: act, License: lic, Created: created}, nil
 }
 
@@ -125,6 +129,7 @@ func (a *App) Check(ctx context.Context, in SeatInput) (CheckResult, error) {
 	if inst != nil {
 		if act, ok := st.ActivationOf(lic.ProductSlug, *inst); ok {
 			res.Activation = &act
+			a.seen(ctx, act)
 		}
 	}
 	return res, nil
@@ -136,7 +141,7 @@ func (a *App) Deactivate(ctx context.Context, in SeatInput) (licensing.License, 
 	if err != nil {
 		return licensing.License{}, r.instance, err
 	}
-	lic, err := a.store.Deactivate(ctx, r.key, r.product, r.instance, a.now(), licensing.Actor{Type: licensing.ActorProduct})
+	lic, err := a.store.Deactivate(ctx, r.key, r.product, r.instance, a.now(), licensing.Actor{Type: licensing.ActorProduct}, licensing.EventSeatDeactivated)
 	return lic, r.instance, err
 }
 
@@ -154,7 +159,7 @@ func (a *App) FreeSeat(ctx context.Context, t licensing.Tenant, licenseID, activ
 		if act.ID != activationID {
 			continue
 		}
-		if _, err := a.store.Deactivate(ctx, v.Key.Key, act.ProductSlug, act.Instance, a.now(), licensing.ActorOf(t)); err != nil {
+		if _, err := a.store.Deactivate(ctx, v.Key.Key, act.ProductSlug, act.Instance, a.now(), licensing.ActorOf(t), licensing.EventSeatDeactivated); err != nil {
 			return v, err
 		}
 		return a.store.License(ctx, t.Brand, licenseID)
@@ -164,4 +169,59 @@ func (a *App) FreeSeat(ctx context.Context, t licensing.Tenant, licenseID, activ
 
 func activationNotFound() error {
 	return licensing.Errorf(licensing.CodeActivationNotFound, "no such activation on this license")
+}
+
+// SeenInterval is how often a product call refreshes an activation's
+// last_seen_at: at most once a day, so most calls pay no write.
+const SeenInterval = 24 * time.Hour
+
+// seen refreshes an activation's last_seen_at when it is a day old. It is
+// best effort: a failure never fails the product's call.
+func (a *App) seen(ctx context.Context, act licensing.Activation) {
+	now := a.now()
+	if !act.LastSeenAt.IsZero() && now.Sub(act.LastSeenAt) < SeenInterval {
+		return
+	}
+	_ = a.store.Touch(ctx, act, now, now.Add(-SeenInterval))
+}
+
+// Reclaimed is what a reclaim run freed.
+type Reclaimed struct {
+	Brand string
+	Seats int
+}
+
+// ReclaimStale frees, for every brand that set StaleAfterDays, the seats not
+// seen for that many days, each with a SeatReclaimed event. It is the daily
+// scheduled job (and licensectl seats reclaim).
+func (a *App) ReclaimStale(ctx context.Context) ([]Reclaimed, error) {
+	brands, err := a.store.ListBrands(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Reclaimed
+	for _, b := range brands {
+		days := b.Settings.StaleAfterDays
+		if days <= 0 {
+			continue
+		}
+		now := a.now()
+		stale, err := a.store.StaleActivations(ctx, b.KeyPrefix, now.Add(-time.Duration(days)*24*time.Hour))
+		if err != nil {
+			return out, err
+		}
+		r := Reclaimed{Brand: b.Slug}
+		for _, act := range stale {
+			_, err := a.store.Deactivate(ctx, act.Key, act.ProductSlug, act.Instance, now, licensing.Actor{Type: licensing.ActorSystem}, licensing.EventSeatReclaimed)
+			if licensing.IsCode(err, licensing.CodeActivationNotFound) {
+				continue // freed meanwhile
+			}
+			if err != nil {
+				return append(out, r), err
+			}
+			r.Seats++
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }

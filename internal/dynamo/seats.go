@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -294,7 +295,7 @@ func backoff(ctx context.Context, attempt int) {
 // transaction: the activation must still exist, seats_used goes from the
 // count read to one less (never below zero) and the SeatDeactivated event is
 // written. A concurrent change cancels it; then it reads again and retries.
-func (s *Store) Deactivate(ctx context.Context, key licensing.LicenseKey, product string, inst licensing.Instance, now time.Time, actor licensing.Actor) (licensing.License, error) {
+func (s *Store) Deactivate(ctx context.Context, key licensing.LicenseKey, product string, inst licensing.Instance, now time.Time, actor licensing.Actor, event licensing.EventType) (licensing.License, error) {
 	for attempt := range maxSeatAttempts {
 		st, err := s.KeyState(ctx, key, true)
 		if err != nil {
@@ -319,7 +320,7 @@ func (s *Store) Deactivate(ctx context.Context, key licensing.LicenseKey, produc
 		if read < 1 {
 			return licensing.License{}, fmt.Errorf("deactivate: seat of %s held but %s is zero", key.Masked(), counter)
 		}
-		events, err := s.eventPuts(licensing.SeatEvent(licensing.EventSeatDeactivated, st.Key, after, act, now, actor))
+		events, err := s.eventPuts(licensing.SeatEvent(event, st.Key, after, act, now, actor))
 		if err != nil {
 			return licensing.License{}, err
 		}
@@ -346,4 +347,62 @@ func (s *Store) Deactivate(ctx context.Context, key licensing.LicenseKey, produc
 		backoff(ctx, attempt)
 	}
 	return licensing.License{}, licensing.Unavailable(errors.New("deactivation contended too often"))
+}
+
+// Touch sets an activation's last_seen_at unless it is already at or after
+// notBefore (or the activation is gone): a conditional write, so that at
+// most one product call a day pays for it.
+func (s *Store) Touch(ctx context.Context, a licensing.Activation, now, notBefore time.Time) error {
+	seen, err := attributevalue.Marshal(now.UTC())
+	if err != nil {
+		return err
+	}
+	before, err := attributevalue.Marshal(notBefore.UTC())
+	if err != nil {
+		return err
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       keyOf(keyPK(a.Key), activationSK(a.ProductSlug, a.Instance)),
+		UpdateExpression:          aws.String("SET last_seen_at = :seen"),
+		ConditionExpression:       aws.String("activation_id = :id AND (attribute_not_exists(last_seen_at) OR last_seen_at < :before)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":seen": seen, ":before": before, ":id": str(a.ID)},
+	})
+	if conditionFailed(err) {
+		return nil
+	}
+	return fail("touch activation", err)
+}
+
+// StaleActivations scans for the activations of a brand's keys not seen
+// since before. It is a daily batch job: a filtered Scan reads the table once.
+func (s *Store) StaleActivations(ctx context.Context, keyPrefix string, before time.Time) ([]licensing.Activation, error) {
+	cutoff, err := attributevalue.Marshal(before.UTC())
+	if err != nil {
+		return nil, err
+	}
+	p := dynamodb.NewScanPaginator(s.db, &dynamodb.ScanInput{
+		TableName:                &s.table,
+		FilterExpression:         aws.String("#type = :act AND begins_with(pk, :keys) AND last_seen_at < :cutoff"),
+		ExpressionAttributeNames: map[string]string{"#type": "type"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":act": str("activation"), ":keys": str(keyPK(licensing.LicenseKey(keyPrefix + "-"))), ":cutoff": cutoff,
+		},
+	})
+	var out []licensing.Activation
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fail("scan stale activations", err)
+		}
+		for _, it := range page.Items {
+			var a activationItem
+			if err := attributevalue.UnmarshalMap(it, &a); err != nil {
+				return nil, fail("decode activation", err)
+			}
+			act := a.activation(keyItem{Key: strings.TrimPrefix(a.PK, "KEY#")})
+			out = append(out, act)
+		}
+	}
+	return out, nil
 }

@@ -16,6 +16,7 @@ const (
 	EventLicenseActivated   EventType = "LicenseActivated"
 	EventSeatDeactivated    EventType = "SeatDeactivated"
 	EventSiteMoved          EventType = "SiteMoved"
+	EventSeatReclaimed      EventType = "SeatReclaimed"
 	EventAPIKeyCreated      EventType = "ApiKeyCreated"
 	EventAPIKeyRevoked      EventType = "ApiKeyRevoked"
 )
@@ -24,7 +25,7 @@ const (
 var EventTypes = []EventType{
 	EventLicenseKeyCreated, EventLicenseProvisioned, EventLicenseRenewed, EventLicenseSuspended,
 	EventLicenseResumed, EventLicenseCancelled, EventLicenseActivated, EventSeatDeactivated,
-	EventSiteMoved, EventAPIKeyCreated, EventAPIKeyRevoked,
+	EventSiteMoved, EventSeatReclaimed, EventAPIKeyCreated, EventAPIKeyRevoked,
 }
 
 // EventVersion is the version of the detail schema; additive changes keep it.
@@ -35,6 +36,7 @@ const (
 	ActorAPIKey  = "api_key" // a brand's system, by its API key id
 	ActorProduct = "product" // a product on a customer's site, by license key
 	ActorCLI     = "cli"     // an operator with licensectl (or local seeding)
+	ActorSystem  = "system"  // the service itself (the scheduled reclaim of stale seats)
 )
 
 // Actor says who caused an event.
@@ -137,8 +139,11 @@ func TransitionEvent(a Action, key KeyRecord, after License, actor Actor) Event 
 func SeatEvent(t EventType, key KeyRecord, after License, act Activation, at time.Time, actor Actor) Event {
 	e := newEvent(t, key.Brand, at, actor)
 	status := "active"
-	if t == EventSeatDeactivated {
+	switch t {
+	case EventSeatDeactivated:
 		status = "deactivated"
+	case EventSeatReclaimed:
+		status = "reclaimed"
 	}
 	e.LicenseKeyID, e.LicenseID, e.ProductID, e.Product, e.ActivationID = key.ID, after.ID, after.ProductID, after.ProductSlug, act.ID
 	e.License = StateOf(after)

@@ -125,10 +125,10 @@ func metricsTo(w io.Writer) *telemetry.Metrics {
 	return telemetry.NewMetrics(w)
 }
 
-// MustAPI wires the service for a Lambda function from its environment; a
+// Must wires the service for a Lambda function from its environment; a
 // function that cannot start logs why and exits, which Lambda reports as an
 // init error.
-func MustAPI() *apigw.API {
+func Must() *Service {
 	c := ConfigFromEnv()
 	c.Metrics = os.Stdout // CloudWatch Logs extracts the EMF lines
 	log := c.Logger(os.Stdout)
@@ -137,5 +137,8 @@ func MustAPI() *apigw.API {
 		log.Error("init failed", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	return s.API
+	return s
 }
+
+// MustAPI is Must's HTTP face, for the API functions.
+func MustAPI() *apigw.API { return Must().API }

@@ -1,0 +1,46 @@
+// Package schedule adapts the service's scheduled jobs to EventBridge
+// Scheduler / scheduled-rule invocations.
+package schedule
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/clsvc/license-service/internal/app"
+)
+
+// ReclaimResult is what a reclaim run answers (and logs).
+type ReclaimResult struct {
+	Brands []BrandResult `json:"brands"`
+	Seats  int           `json:"seats_reclaimed"`
+}
+
+// BrandResult is one brand's part of a reclaim run.
+type BrandResult struct {
+	Brand string `json:"brand"`
+	Seats int    `json:"seats_reclaimed"`
+}
+
+// Reclaim returns the handler of the daily reclaim of stale seats.
+func Reclaim(a *app.App, log *slog.Logger) func(context.Context, events.CloudWatchEvent) (ReclaimResult, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return func(ctx context.Context, ev events.CloudWatchEvent) (ReclaimResult, error) {
+		done, err := a.ReclaimStale(ctx)
+		var res ReclaimResult
+		for _, r := range done {
+			res.Brands = append(res.Brands, BrandResult{Brand: r.Brand, Seats: r.Seats})
+			res.Seats += r.Seats
+		}
+		attrs := []slog.Attr{slog.String("use_case", "reclaim-seats"), slog.String("event_id", ev.ID), slog.Int("seats_reclaimed", res.Seats)}
+		if err != nil {
+			log.LogAttrs(ctx, slog.LevelError, "reclaim failed", append(attrs, slog.String("error", err.Error()))...)
+			return res, err
+		}
+		log.LogAttrs(ctx, slog.LevelInfo, "reclaim", attrs...)
+		return res, nil
+	}
+}

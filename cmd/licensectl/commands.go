@@ -109,6 +109,17 @@ var commands = []command{
 		},
 	},
 	{
+		name: "seats reclaim", summary: "free now the seats unseen for each brand's stale-days (what the daily job does)",
+		run: func(ctx context.Context, ops app.Ops, _ values) (result, error) {
+			done, err := ops.ReclaimStale(ctx)
+			out := reclaimed{Brands: []reclaimedBrand{}}
+			for _, r := range done {
+				out.Brands = append(out.Brands, reclaimedBrand{Brand: r.Brand, Seats: r.Seats})
+			}
+			return out, err
+		},
+	},
+	{
 		name: "apikey create", summary: "issue an API key for a brand; the key is shown only once",
 		flags: []flagSpec{brandFlag},
 		run: func(ctx context.Context, ops app.Ops, v values) (result, error) {
@@ -321,3 +332,25 @@ func (k keyring) writeText(w io.Writer) error {
 }
 
 func (k keyring) MarshalJSON() ([]byte, error) { return []byte(k), nil }
+
+type reclaimed struct {
+	Brands []reclaimedBrand `json:"brands"`
+}
+
+type reclaimedBrand struct {
+	Brand string `json:"brand"`
+	Seats int    `json:"seats_reclaimed"`
+}
+
+func (r reclaimed) writeText(w io.Writer) error {
+	if len(r.Brands) == 0 {
+		_, err := fmt.Fprintln(w, "No brand frees stale seats (licensectl brand configure --stale-days N).")
+		return err
+	}
+	for _, b := range r.Brands {
+		if _, err := fmt.Fprintf(w, "%s: %d stale seats freed\n", b.Brand, b.Seats); err != nil {
+			return err
+		}
+	}
+	return nil
+}

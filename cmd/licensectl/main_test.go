@@ -494,3 +494,11 @@ func TestSigningKeyGenerate(t *testing.T) {
 	assert.Equal(t, []string{"2026-11", "2026-10"}, []string{ring[0].KID, ring[1].KID}, "the new key signs, the old one still verifies")
 	f.fails(licensing.CodeValidation, "keep: is not a keyring document", "signing-key", "generate", "--kid", "x", "--keep", "{")
 }
+
+func TestSeatsReclaim(t *testing.T) {
+	f := newFixture(t)
+	assert.Contains(t, f.ok("seats", "reclaim"), "No brand frees stale seats")
+	f.ok("brand", "create", "--slug", "acme", "--name", "Acme", "--prefix", "AC")
+	f.ok("brand", "configure", "--slug", "acme", "--staging-cap", "0", "--stale-days", "30")
+	assert.Contains(t, f.ok("seats", "reclaim"), "acme: 0 stale seats freed")
+}

@@ -454,3 +454,31 @@ func yamlValue(n *yaml.Node) any {
 	}
 	return v
 }
+
+// The WordPress-grade parts: the daily reclaim on a schedule, the signing
+// key secret read only by the functions that sign, and the new routes.
+func TestTemplateScheduleSecretAndRoutes(t *testing.T) {
+	tpl := loadTemplate(t)
+	reclaim := rawProperties(t, "ReclaimSeatsFunction", "Events", "Daily")
+	assert.Equal(t, "Schedule", reclaim["Type"])
+	props := reclaim["Properties"].(map[string]any)
+	assert.Equal(t, "rate(1 day)", props["Schedule"])
+
+	_, err := tpl.GetSecretsManagerSecretWithName("SigningKeySecret")
+	require.NoError(t, err, "the signing keys live in a declared secret")
+	for id, fn := range tpl.GetAllServerlessFunctionResources() {
+		uc := fn.Environment.Variables["USE_CASE"]
+		signs := uc == "check-license" || uc == "activate-license" || uc == "product-keys"
+		assert.Equal(t, signs, fn.Environment.Variables["SIGNING_KEY_SECRET_ID"] == "ref:SigningKeySecret", "%s: the secret id only where tokens are signed", id)
+	}
+
+	local, err := stack.Load(templatePath(t))
+	require.NoError(t, err)
+	var routes []string
+	for _, r := range local.Routes() {
+		routes = append(routes, r.Method+" "+r.Path)
+	}
+	for _, want := range []string{"GET /api/v1/product/keys", "GET /api/v1/product/edd", "POST /api/v1/product/edd", "GET /api/v1/brand/licenses/{id}/events"} {
+		assert.Contains(t, routes, want)
+	}
+}

@@ -30,7 +30,7 @@ func Reclaim(a *app.App, log *slog.Logger) func(context.Context, events.CloudWat
 	}
 	return func(ctx context.Context, ev events.CloudWatchEvent) (ReclaimResult, error) {
 		done, err := a.ReclaimStale(ctx)
-		var res ReclaimResult
+		res := ReclaimResult{Brands: []BrandResult{}}
 		for _, r := range done {
 			res.Brands = append(res.Brands, BrandResult{Brand: r.Brand, Seats: r.Seats})
 			res.Seats += r.Seats

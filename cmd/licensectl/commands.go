@@ -73,6 +73,7 @@ var commands = []command{
 			{"slug", "SLUG", "the brand's slug"},
 			{"staging-cap", "N", "staging and local sites a license may hold besides its seats (0: the default, 3)"},
 			{"stale-days", "N", "free seats not seen for this many days (0: never, the default)"},
+			{"token-grace-days", "N", "days a signed license token keeps a product working offline (0: the default, 7)"},
 		},
 		run: func(ctx context.Context, ops app.Ops, v values) (result, error) {
 			set, err := settingsOf(v)
@@ -82,7 +83,8 @@ var commands = []command{
 			if err := ops.ConfigureBrand(ctx, v["slug"], set); err != nil {
 				return nil, err
 			}
-			return brandConfigured{Slug: v["slug"], StagingCap: set.EffectiveStagingCap(), StaleAfterDays: set.StaleAfterDays}, nil
+			return brandConfigured{Slug: v["slug"], StagingCap: set.EffectiveStagingCap(), StaleAfterDays: set.StaleAfterDays,
+				TokenGraceDays: int(set.TokenGrace().Hours() / 24)}, nil
 		},
 	},
 	{
@@ -305,6 +307,9 @@ func settingsOf(v values) (licensing.BrandSettings, error) {
 	if s.StaleAfterDays, err = strconv.Atoi(v["stale-days"]); err != nil {
 		return s, licensing.Invalid("stale-days", "must be a whole number")
 	}
+	if s.TokenGraceDays, err = strconv.Atoi(v["token-grace-days"]); err != nil {
+		return s, licensing.Invalid("token-grace-days", "must be a whole number")
+	}
 	return s, licensing.ValidateSettings(s)
 }
 
@@ -312,6 +317,7 @@ type brandConfigured struct {
 	Slug           string `json:"slug"`
 	StagingCap     int    `json:"staging_cap"`
 	StaleAfterDays int    `json:"stale_after_days"`
+	TokenGraceDays int    `json:"token_grace_days"`
 }
 
 func (b brandConfigured) writeText(w io.Writer) error {
@@ -319,7 +325,7 @@ func (b brandConfigured) writeText(w io.Writer) error {
 	if b.StaleAfterDays > 0 {
 		stale = strconv.Itoa(b.StaleAfterDays) + " days unseen"
 	}
-	_, err := fmt.Fprintf(w, "Configured brand %s: %d staging/local sites per license; seats freed after: %s.\n", b.Slug, b.StagingCap, stale)
+	_, err := fmt.Fprintf(w, "Configured brand %s: %d staging/local sites per license; seats freed after: %s; license tokens valid offline for %d days.\n", b.Slug, b.StagingCap, stale, b.TokenGraceDays)
 	return err
 }
 

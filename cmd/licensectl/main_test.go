@@ -470,14 +470,15 @@ func TestUnreachableEndpoint(t *testing.T) {
 func TestBrandConfigure(t *testing.T) {
 	f := newFixture(t)
 	f.ok("brand", "create", "--slug", "acme", "--name", "Acme", "--prefix", "AC")
-	out := f.ok("brand", "configure", "--slug", "acme", "--staging-cap", "5", "--stale-days", "30")
+	out := f.ok("brand", "configure", "--slug", "acme", "--staging-cap", "5", "--stale-days", "30", "--token-grace-days", "14")
 	assert.Contains(t, out, "5 staging/local sites")
+	assert.Contains(t, out, "14 days")
 	assert.Contains(t, out, "30 days unseen")
 	b, err := app.New(f.eng.Store, nil).Ops().ListBrands(context.Background())
 	require.NoError(t, err)
-	assert.Equal(t, licensing.BrandSettings{StagingCap: 5, StaleAfterDays: 30}, b[0].Settings)
-	f.fails(licensing.CodeValidation, "staging_cap: must be between 1 and 100 (0 keeps the default 3)", "brand", "configure", "--slug", "acme", "--staging-cap", "500", "--stale-days", "0")
-	f.fails(licensing.CodeBrandNotFound, `no brand "ghost"`, "brand", "configure", "--slug", "ghost", "--staging-cap", "1", "--stale-days", "0")
+	assert.Equal(t, licensing.BrandSettings{StagingCap: 5, StaleAfterDays: 30, TokenGraceDays: 14}, b[0].Settings)
+	f.fails(licensing.CodeValidation, "staging_cap: must be between 1 and 100 (0 keeps the default 3)", "brand", "configure", "--slug", "acme", "--staging-cap", "500", "--stale-days", "0", "--token-grace-days", "0")
+	f.fails(licensing.CodeBrandNotFound, `no brand "ghost"`, "brand", "configure", "--slug", "ghost", "--staging-cap", "1", "--stale-days", "0", "--token-grace-days", "0")
 }
 
 func TestSigningKeyGenerate(t *testing.T) {
@@ -499,6 +500,6 @@ func TestSeatsReclaim(t *testing.T) {
 	f := newFixture(t)
 	assert.Contains(t, f.ok("seats", "reclaim"), "No brand frees stale seats")
 	f.ok("brand", "create", "--slug", "acme", "--name", "Acme", "--prefix", "AC")
-	f.ok("brand", "configure", "--slug", "acme", "--staging-cap", "0", "--stale-days", "30")
+	f.ok("brand", "configure", "--slug", "acme", "--staging-cap", "0", "--stale-days", "30", "--token-grace-days", "0")
 	assert.Contains(t, f.ok("seats", "reclaim"), "acme: 0 stale seats freed")
 }

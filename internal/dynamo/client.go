@@ -2,17 +2,12 @@ package dynamo
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/clsvc/license-service/internal/awsconf"
 	"github.com/clsvc/license-service/internal/telemetry"
 )
 
@@ -29,31 +24,9 @@ type ClientConfig struct {
 
 // NewClient builds a DynamoDB client from the default AWS configuration.
 func NewClient(ctx context.Context, c ClientConfig) (*dynamodb.Client, error) {
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = 3
-	}
-	opts := []func(*config.LoadOptions) error{
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = c.MaxAttempts
-				o.MaxBackoff = 500 * time.Millisecond
-			})
-		}),
-	}
-	if c.Region != "" {
-		opts = append(opts, config.WithRegion(c.Region))
-	}
-	if c.Endpoint != "" && os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
-		// A local engine takes any credentials; never walk the default chain
-		// (it would ask the instance metadata service) for it.
-		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := awsconf.Load(ctx, awsconf.Options{Endpoint: c.Endpoint, Region: c.Region, MaxAttempts: c.MaxAttempts})
 	if err != nil {
-		return nil, fmt.Errorf("load aws config: %w", err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
+		return nil, err
 	}
 	var clientOpts []func(*dynamodb.Options)
 	if c.Endpoint != "" {

@@ -2,16 +2,12 @@ package relay
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/clsvc/license-service/internal/awsconf"
 )
 
 // ClientConfig says how to reach EventBridge or SQS.
@@ -55,31 +51,5 @@ func NewSQSClient(ctx context.Context, c ClientConfig) (*sqs.Client, error) {
 }
 
 func loadConfig(ctx context.Context, c ClientConfig) (aws.Config, error) {
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = 3
-	}
-	opts := []func(*config.LoadOptions) error{
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = c.MaxAttempts
-				o.MaxBackoff = 500 * time.Millisecond
-			})
-		}),
-	}
-	if c.Region != "" {
-		opts = append(opts, config.WithRegion(c.Region))
-	}
-	if c.Endpoint != "" && os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
-		// A local emulator takes any credentials; never walk the default
-		// chain (it would ask the instance metadata service) for it.
-		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return aws.Config{}, fmt.Errorf("load aws config: %w", err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	return cfg, nil
+	return awsconf.Load(ctx, awsconf.Options{Endpoint: c.Endpoint, Region: c.Region, MaxAttempts: c.MaxAttempts})
 }

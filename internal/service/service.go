@@ -14,11 +14,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/clsvc/license-service/internal/apigw"
 	"github.com/clsvc/license-service/internal/app"
+	"github.com/clsvc/license-service/internal/awsconf"
 	"github.com/clsvc/license-service/internal/dynamo"
 	"github.com/clsvc/license-service/internal/telemetry"
 	"github.com/clsvc/license-service/internal/token"
@@ -107,8 +107,8 @@ func signerFor(ctx context.Context, c Config) (*token.Signer, error) {
 		keys, err = token.LocalKeyring()
 	} else {
 		var cfg aws.Config
-		if cfg, err = config.LoadDefaultConfig(ctx); err != nil {
-			return nil, fmt.Errorf("aws config: %w", err)
+		if cfg, err = awsconf.Load(ctx, awsconf.Options{Region: c.Region}); err != nil {
+			return nil, err
 		}
 		keys, err = secret.LoadFromSecretsManager(ctx, secretsmanager.NewFromConfig(cfg), c.SigningKeySecret)
 	}

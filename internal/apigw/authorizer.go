@@ -34,12 +34,7 @@ var ErrUnauthorized = errors.New("Unauthorized")
 // 5xx, never allow).
 func (h *API) AuthorizeBrand(ctx context.Context, req events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
 	start := time.Now()
-	key := ""
-	for k, v := range req.Headers {
-		if strings.EqualFold(k, "X-API-Key") {
-			key = v
-		}
-	}
+	key := headerIn(req.Headers, req.MultiValueHeaders, "X-API-Key")
 	t, err := h.app.Authenticate(ctx, key)
 	outcome := "allow"
 	if err != nil {

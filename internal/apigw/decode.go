@@ -169,12 +169,17 @@ func describeSyntax(err error) string {
 
 // header reads a header case-insensitively, as HTTP headers are.
 func header(req events.APIGatewayProxyRequest, name string) string {
-	for k, v := range req.Headers {
+	return headerIn(req.Headers, req.MultiValueHeaders, name)
+}
+
+// headerIn is header over the header maps of any API Gateway event.
+func headerIn(single map[string]string, multi map[string][]string, name string) string {
+	for k, v := range single {
 		if strings.EqualFold(k, name) {
 			return v
 		}
 	}
-	for k, v := range req.MultiValueHeaders {
+	for k, v := range multi {
 		if strings.EqualFold(k, name) && len(v) > 0 {
 			return v[len(v)-1]
 		}

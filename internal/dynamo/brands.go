@@ -201,7 +201,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, brand, id string, at time.Time
 			ExpressionAttributeValues: map[string]types.AttributeValue{":brand": str(brand)},
 		}},
 	}, events...)})
-	if _, ok := cancelled(err); ok && !unavailable(err) {
+	if refusedByConditions(err) {
 		return notFound
 	}
 	return fail("revoke api key", err)

@@ -248,7 +248,7 @@ func (s *Store) UpdateLicense(ctx context.Context, brand, id string, change func
 		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 			TransactItems: append([]types.TransactWriteItem{{Update: update}}, puts...),
 		})
-		if _, ok := cancelled(err); ok && !unavailable(err) {
+		if refusedByConditions(err) {
 			continue // changed since it was read: read again
 		}
 		if err != nil {

@@ -52,7 +52,7 @@ func environmentOr(e string) licensing.Environment {
 
 // seatCounter is the license attribute counting an environment's seats.
 func seatCounter(env licensing.Environment) string {
-	if env == licensing.EnvProduction || env == "" {
+	if env.TakesSeat() {
 		return "seats_used"
 	}
 	return "nonprod_used"
@@ -116,7 +116,7 @@ func (s *Store) Activate(ctx context.Context, a licensing.Activation, product st
 				moving = &old
 			}
 		}
-		if seatCounter(a.Environment) != "seats_used" && !capKnown {
+		if !a.Environment.TakesSeat() && !capKnown {
 			// Only staging and local sites need the brand's cap.
 			if capacity, err = stagingCap(ctx, st.Key.Brand); err != nil {
 				return a, lic, false, err
@@ -129,7 +129,7 @@ func (s *Store) Activate(ctx context.Context, a licensing.Activation, product st
 			if err == nil {
 				return a, after, true, nil
 			}
-			if licensing.ErrorCode(err) != licensing.CodeInternal || !retryable(err) {
+			if !refusedByConditions(err) {
 				return a, lic, false, err
 			}
 			backoff(ctx, attempt)
@@ -138,18 +138,12 @@ func (s *Store) Activate(ctx context.Context, a licensing.Activation, product st
 		if err := lic.SeatRefusal(a.Environment, capacity, now); err != nil {
 			return a, lic, false, err
 		}
-		after, read := lic, lic.SeatsUsed
-		if seatCounter(a.Environment) == "seats_used" {
-			after.SeatsUsed++
-		} else {
-			read = lic.NonProdUsed
-			after.NonProdUsed++
-		}
-		err = s.takeSeat(ctx, a, read, capacity, licensing.SeatEvent(licensing.EventLicenseActivated, st.Key, after, a, now, actor), now)
+		after := lic.WithSeats(a.Environment, +1)
+		err = s.takeSeat(ctx, a, lic.SeatsTaken(a.Environment), capacity, licensing.SeatEvent(licensing.EventLicenseActivated, st.Key, after, a, now, actor), now)
 		if err == nil {
 			return a, after, true, nil
 		}
-		if _, ok := cancelled(err); !ok || unavailable(err) {
+		if !refusedByConditions(err) {
 			return a, lic, false, fail("activate", err)
 		}
 		backoff(ctx, attempt)
@@ -171,7 +165,7 @@ func (s *Store) takeSeat(ctx context.Context, a licensing.Activation, seatsRead,
 		":read": num(int64(seatsRead)), ":next": num(int64(seatsRead + 1)),
 		":valid": str(string(licensing.StatusValid)), ":now": num(now.Unix()),
 	}
-	if counter != "seats_used" {
+	if !a.Environment.TakesSeat() {
 		limit = ":cap"
 		values[":cap"] = num(int64(stagingCap))
 	}
@@ -190,9 +184,10 @@ func (s *Store) takeSeat(ctx context.Context, a licensing.Activation, seatsRead,
 	return err
 }
 
-// retryable reports whether a seat transaction was cancelled by a
-// concurrent change (read again and retry) rather than failing otherwise.
-func retryable(err error) bool {
+// retryable reports whether a transaction was cancelled by its conditions
+// (a concurrent change, or a state that refuses it) rather than failing
+// otherwise (throttling, an outage).
+func refusedByConditions(err error) bool {
 	_, ok := cancelled(err)
 	return ok && !unavailable(err)
 }
@@ -205,19 +200,11 @@ func (s *Store) moveSeat(ctx context.Context, st licensing.KeyState, lic licensi
 	oldC, newC := seatCounter(from.Environment), seatCounter(a.Environment)
 	after := lic
 	if oldC != newC {
-		if oldC == "seats_used" {
-			after.SeatsUsed--
-		} else {
-			after.NonProdUsed--
-		}
+		after = lic.WithSeats(from.Environment, -1)
 		if err := after.SeatRefusal(a.Environment, stagingCap, now); err != nil {
 			return lic, err
 		}
-		if newC == "seats_used" {
-			after.SeatsUsed++
-		} else {
-			after.NonProdUsed++
-		}
+		after = after.WithSeats(a.Environment, +1)
 	}
 	item, err := attributevalue.MarshalMap(s.activationItem(a))
 	if err != nil {
@@ -235,14 +222,9 @@ func (s *Store) moveSeat(ctx context.Context, st licensing.KeyState, lic licensi
 		ExpressionAttributeNames: map[string]string{"#status": "status"}, ExpressionAttributeValues: values,
 	}}
 	if oldC != newC {
-		read := func(c string) int {
-			if c == "seats_used" {
-				return lic.SeatsUsed
-			}
-			return lic.NonProdUsed
-		}
-		values[":oldread"], values[":oldnext"] = num(int64(read(oldC))), num(int64(read(oldC)-1))
-		values[":newread"], values[":newnext"] = num(int64(read(newC))), num(int64(read(newC)+1))
+		oldRead, newRead := lic.SeatsTaken(from.Environment), lic.SeatsTaken(a.Environment)
+		values[":oldread"], values[":oldnext"] = num(int64(oldRead)), num(int64(oldRead-1))
+		values[":newread"], values[":newnext"] = num(int64(newRead)), num(int64(newRead+1))
 		license = types.TransactWriteItem{Update: &types.Update{
 			TableName: &s.table, Key: licenseKey,
 			UpdateExpression:          aws.String("SET " + oldC + " = :oldnext, " + newC + " = :newnext"),
@@ -261,7 +243,7 @@ func (s *Store) moveSeat(ctx context.Context, st licensing.KeyState, lic licensi
 		license,
 	}, events...)})
 	if err != nil {
-		if retryable(err) {
+		if refusedByConditions(err) {
 			return lic, err
 		}
 		return lic, fail("move seat", err)
@@ -309,14 +291,8 @@ func (s *Store) Deactivate(ctx context.Context, key licensing.LicenseKey, produc
 		if !ok {
 			return licensing.License{}, licensing.Errorf(licensing.CodeActivationNotFound, "this instance holds no seat on this license")
 		}
-		counter, read := seatCounter(act.Environment), lic.SeatsUsed
-		after := lic
-		if counter == "seats_used" {
-			after.SeatsUsed--
-		} else {
-			read = lic.NonProdUsed
-			after.NonProdUsed--
-		}
+		counter, read := seatCounter(act.Environment), lic.SeatsTaken(act.Environment)
+		after := lic.WithSeats(act.Environment, -1)
 		if read < 1 {
 			return licensing.License{}, fmt.Errorf("deactivate: seat of %s held but %s is zero", key.Masked(), counter)
 		}
@@ -341,7 +317,7 @@ func (s *Store) Deactivate(ctx context.Context, key licensing.LicenseKey, produc
 		if err == nil {
 			return after, nil
 		}
-		if _, ok := cancelled(err); !ok || unavailable(err) {
+		if !refusedByConditions(err) {
 			return licensing.License{}, fail("deactivate", err)
 		}
 		backoff(ctx, attempt)

@@ -165,6 +165,29 @@ type Activation struct {
 	LastSeenAt  time.Time // refreshed by product calls at most once a day
 }
 
+// TakesSeat reports whether a site of this environment counts against the
+// seat limit (production) rather than the staging cap.
+func (e Environment) TakesSeat() bool { return e == EnvProduction || e == "" }
+
+// SeatsTaken is how many sites of env's kind hold a seat: production seats,
+// or staging and local sites.
+func (l License) SeatsTaken(env Environment) int {
+	if env.TakesSeat() {
+		return l.SeatsUsed
+	}
+	return l.NonProdUsed
+}
+
+// WithSeats is the license with delta more sites of env's kind.
+func (l License) WithSeats(env Environment, delta int) License {
+	if env.TakesSeat() {
+		l.SeatsUsed += delta
+	} else {
+		l.NonProdUsed += delta
+	}
+	return l
+}
+
 // DefaultStagingCap is how many staging and local sites a license may hold
 // besides its seats, unless its brand sets another cap.
 const DefaultStagingCap = 3
@@ -176,7 +199,7 @@ func (l License) SeatRefusal(env Environment, stagingCap int, now time.Time) err
 	if err := l.InvalidReason(now); err != nil {
 		return err
 	}
-	if env != EnvProduction && env != "" {
+	if !env.TakesSeat() {
 		if l.NonProdUsed >= stagingCap {
 			return Errorf(CodeNoSeatsAvailable, "all %d staging and local sites of this license are in use; deactivate one first", stagingCap)
 		}

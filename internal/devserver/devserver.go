@@ -15,11 +15,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	miniserver "github.com/truora/minidyn/server"
 
 	"github.com/clsvc/license-service/internal/demo"
 	"github.com/clsvc/license-service/internal/dynamo"
 	"github.com/clsvc/license-service/internal/localapi"
+	"github.com/clsvc/license-service/internal/localdb"
 	"github.com/clsvc/license-service/internal/service"
 	"github.com/clsvc/license-service/internal/stack"
 )
@@ -56,7 +56,7 @@ type Options struct {
 type Server struct {
 	APIURL    string
 	DynamoURL string
-	Engine    *miniserver.Server // nil when an external endpoint is used
+	Engine    *localdb.Engine // nil when an external endpoint is used
 	Service   *service.Service
 	servers   []*http.Server
 
@@ -77,7 +77,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	s := &Server{}
 	if o.Config.DynamoDBEndpoint == "" {
-		s.Engine = miniserver.NewServer()
+		s.Engine = localdb.New()
 		url, err := s.serve(o.DynamoAddr, s.Engine)
 		if err != nil {
 			return nil, fmt.Errorf("start embedded DynamoDB: %w", err)

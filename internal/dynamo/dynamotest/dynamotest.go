@@ -15,15 +15,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	miniserver "github.com/truora/minidyn/server"
 
 	"github.com/clsvc/license-service/internal/dynamo"
+	"github.com/clsvc/license-service/internal/localdb"
 	"github.com/clsvc/license-service/internal/stack"
 )
 
 // Engine is a running embedded engine with the service's table.
 type Engine struct {
-	Server *miniserver.Server // failure emulation: EmulateFailure, EmulateFailureForTable
+	Server *localdb.Engine // failure emulation: EmulateFailure, EmulateFailureForTable
 	URL    string
 	Client *dynamodb.Client
 	Table  string
@@ -33,7 +33,7 @@ type Engine struct {
 // Start runs an engine for the test and creates the table; it stops with the test.
 func Start(t testing.TB, opts ...func(*dynamodb.Options)) *Engine {
 	t.Helper()
-	srv := miniserver.NewServer()
+	srv := localdb.New()
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	ctx := context.Background()

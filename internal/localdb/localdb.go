@@ -1,0 +1,50 @@
+// Package localdb serves the embedded DynamoDB-compatible engine (minidyn in
+// its HTTP server mode) for make run and the tests, with failure emulation
+// that is safe to switch while requests are in flight.
+//
+// minidyn guards its table-scoped failure switch with its own lock but not the
+// global one, so switching the global failure while another goroutine (the
+// local event relay, a concurrent test client) is being served is a data race.
+// Engine serialises the switch against the requests it serves: requests share
+// a read lock, the switch takes the write lock and so waits for the requests
+// in flight, and applies to every request that starts after it returns.
+package localdb
+
+import (
+	"net/http"
+	"sync"
+
+	miniserver "github.com/truora/minidyn/server"
+)
+
+// Engine is one embedded engine; serve it with any http.Server.
+type Engine struct {
+	mu  sync.RWMutex
+	srv *miniserver.Server
+}
+
+// New returns an empty engine (no tables).
+func New() *Engine { return &Engine{srv: miniserver.NewServer()} }
+
+// ServeHTTP answers one DynamoDB API call.
+func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	e.srv.ServeHTTP(w, r)
+}
+
+// EmulateFailure makes every call on every table fail with the condition's
+// error (FailureConditionNone clears it) from the next request on.
+func (e *Engine) EmulateFailure(c miniserver.FailureCondition) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.srv.EmulateFailure(c)
+}
+
+// EmulateFailureForTable makes calls on one table (or one of its indexes)
+// fail with the condition's error; FailureConditionNone clears that scope.
+func (e *Engine) EmulateFailureForTable(table string, c miniserver.FailureCondition, index ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.srv.EmulateFailureForTable(table, c, index...)
+}

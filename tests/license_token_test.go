@@ -26,6 +26,7 @@ func TestLicenseTokensOverHTTP(t *testing.T) {
 	assert.Contains(t, keys.header.Get("Cache-Control"), "max-age")
 
 	var act struct {
+		ActivationID string `json:"activation_id"`
 		LicenseToken string `json:"license_token"`
 	}
 	expectOK(t, e.post(t, "/api/v1/product/licenses/activate", "", map[string]string{
@@ -33,6 +34,13 @@ func TestLicenseTokensOverHTTP(t *testing.T) {
 	}), http.StatusCreated, &act)
 	claims, err := token.Verify(act.LicenseToken, keys.body, c.Now())
 	require.NoError(t, err)
+	// The product's own verifier (tests/token_test.go), sharing no code with
+	// the service, accepts the served token with the served JWKS alone.
+	offline, why, ok := offlineVerify(act.LicenseToken, keys.body)
+	require.True(t, ok, why)
+	assert.Equal(t, claims.ActivationID, offline.ActivationID)
+	assert.Equal(t, claims.ValidUntil, offline.Exp)
+	assert.Equal(t, act.ActivationID, claims.ActivationID)
 	assert.Equal(t, demo.RankMathProLicense, claims.LicenseID)
 	assert.Equal(t, "rankmath-pro", claims.Product)
 	assert.Equal(t, "token-site.com", claims.Instance)
@@ -51,6 +59,21 @@ func TestLicenseTokensOverHTTP(t *testing.T) {
 	claims, err = token.Verify(chk.LicenseToken, keys.body, c.Now())
 	require.NoError(t, err)
 	assert.True(t, claims.Entitled(c.Now()))
+	assert.Equal(t, act.ActivationID, claims.ActivationID)
+	_, why, ok = offlineVerify(chk.LicenseToken, keys.body)
+	require.True(t, ok, why)
+
+	// A site that holds no seat gets the answer but no token: it has nothing
+	// to keep on offline.
+	for _, site := range []string{"other-site.com", ""} {
+		q := url.Values{"license_key": {demo.RankMathKey}, "instance_identifier": {site}, "product": {"rankmath-pro"}}
+		r := e.get(t, "/api/v1/product/licenses/check?"+q.Encode(), "")
+		require.Equal(t, http.StatusOK, r.status, site)
+		var seatless map[string]any
+		require.NoError(t, json.Unmarshal(r.body, &seatless))
+		assert.Equal(t, true, seatless["is_valid"], site)
+		assert.NotContains(t, seatless, "license_token", site)
+	}
 
 	// The ETag ignores the token's issue time: a second later the answer is 304.
 	c.advance(time.Second)

@@ -41,11 +41,13 @@ type offlineClaims struct {
 	Lid          string  `json:"lid"`
 	Product      string  `json:"product"`
 	Instance     *string `json:"instance"`
+	ActivationID string  `json:"activation_id"`
 	Status       string  `json:"status"`
 	ExpiresAt    *string `json:"expires_at"`
 	Iat          int64   `json:"iat"`
 	ValidUntil   int64   `json:"valid_until"`
 	RecheckAfter int64   `json:"recheck_after"`
+	Exp          int64   `json:"exp"`
 }
 
 // offlineVerify returns the claims of a token that verifies against jwks, or
@@ -121,8 +123,8 @@ func tokenFixture(t *testing.T) (signer *token.Signer, good string, now time.Tim
 	}
 	now = time.Date(2026, 7, 14, 9, 30, 0, 0, time.UTC)
 	exp := time.Date(2027, 12, 31, 23, 59, 59, 0, time.UTC)
-	c := token.NewClaims(token.License{Brand: "acme", ID: "lic_01J", Product: "rankmath-pro", Instance: "https://example.com",
-		Status: token.StatusValid, ExpiresAt: &exp}, now, 72*time.Hour, 60*time.Second)
+	c := token.NewClaims(token.License{Brand: "acme", ID: "lic_01J", Product: "rankmath-pro", Instance: "example.com",
+		Activation: "act_01J", Status: token.StatusValid, ExpiresAt: &exp}, now, 72*time.Hour, 60*time.Second)
 	if good, err = signer.Sign(c); err != nil {
 		t.Fatal(err)
 	}
@@ -139,14 +141,14 @@ func TestTokenVerifiesOffline(t *testing.T) {
 	if c.Iss != "license-service" || c.Brand != "acme" || c.Lid != "lic_01J" || c.Product != "rankmath-pro" || c.Status != "valid" {
 		t.Errorf("claims = %+v", c)
 	}
-	if c.Instance == nil || *c.Instance != "https://example.com" {
-		t.Errorf("instance = %v", c.Instance)
+	if c.Instance == nil || *c.Instance != "example.com" || c.ActivationID != "act_01J" {
+		t.Errorf("instance = %v, activation_id = %q", c.Instance, c.ActivationID)
 	}
 	if c.ExpiresAt == nil || *c.ExpiresAt != "2027-12-31T23:59:59Z" {
 		t.Errorf("expires_at = %v", c.ExpiresAt)
 	}
-	if c.Iat != iat || c.ValidUntil != iat+72*3600 || c.RecheckAfter != iat+60 {
-		t.Errorf("iat %d valid_until %d recheck_after %d; issued at %d", c.Iat, c.ValidUntil, c.RecheckAfter, iat)
+	if c.Iat != iat || c.ValidUntil != iat+72*3600 || c.RecheckAfter != iat+60 || c.Exp != c.ValidUntil {
+		t.Errorf("iat %d valid_until %d recheck_after %d exp %d; issued at %d", c.Iat, c.ValidUntil, c.RecheckAfter, c.Exp, iat)
 	}
 }
 
@@ -188,8 +190,8 @@ func TestTokenOfflineRefusesTampering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unknownKid, err := strangerSigner.Sign(token.Claims{Brand: "acme", LicenseID: "lic_01J", Product: "rankmath-pro",
-		Status: token.StatusValid, IssuedAt: 1, ValidUntil: 4102444800, RecheckAfter: 1})
+	unknownKid, err := strangerSigner.Sign(token.NewClaims(token.License{Brand: "acme", ID: "lic_01J", Product: "rankmath-pro",
+		Instance: "example.com", Activation: "act_01J", Status: token.StatusValid}, time.Unix(1, 0), 4102444800*time.Second, time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,8 +224,8 @@ func TestTokenOfflineAfterRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := before.Sign(token.Claims{Brand: "acme", LicenseID: "lic_01J", Product: "rankmath-pro",
-		Status: token.StatusValid, IssuedAt: 1_780_000_000, ValidUntil: 1_780_604_800, RecheckAfter: 1_780_000_060})
+	tok, err := before.Sign(token.NewClaims(token.License{Brand: "acme", ID: "lic_01J", Product: "rankmath-pro",
+		Instance: "example.com", Activation: "act_01J", Status: token.StatusValid}, time.Unix(1_780_000_000, 0), 7*24*time.Hour, time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,8 @@ func run() error {
 	flag.StringVar(&o.Template, "template", "template.yaml", "SAM template whose routes and table to serve")
 	flag.StringVar(&o.APIAddr, "addr", "127.0.0.1:3000", "address of the API")
 	flag.StringVar(&o.DynamoAddr, "dynamodb-addr", "127.0.0.1:8000", "address of the embedded DynamoDB engine (unused with DYNAMODB_ENDPOINT)")
-	flag.BoolVar(&o.Seed, "seed", true, "seed demo brands, products and API keys")
+	flag.BoolVar(&o.Seed, "seed", devserver.Loopback(o.Config.DynamoDBEndpoint),
+		"seed demo brands, products and API keys (default: only into the embedded engine or a loopback DYNAMODB_ENDPOINT; never elsewhere)")
 	flag.Parse()
 	o.Log = o.Config.Logger(os.Stderr)
 

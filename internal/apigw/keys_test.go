@@ -43,7 +43,7 @@ func TestKeysHandler(t *testing.T) {
 
 	// What a product fetched verifies what the service signs.
 	now := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
-	tok, err := s.Sign(token.NewClaims(token.License{Brand: "acme", ID: "lic_1", Product: "p", Status: token.StatusValid}, now, 0, DefaultCheckMaxAge))
+	tok, err := s.Sign(token.NewClaims(token.License{Brand: "acme", ID: "lic_1", Product: "p", Instance: "shop.com", Activation: "act_1", Status: token.StatusValid}, now, 0, DefaultCheckMaxAge))
 	require.NoError(t, err)
 	_, err = token.Verify(tok, []byte(resp.Body), now)
 	require.NoError(t, err)
@@ -58,7 +58,12 @@ func TestKeysHandlerMaxAge(t *testing.T) {
 func TestKeysHandlerWithoutSigner(t *testing.T) {
 	resp, err := KeysHandler(nil, 0)(context.Background(), events.APIGatewayProxyRequest{})
 	require.NoError(t, err)
-	assert.Equal(t, http.StatusInternalServerError, resp.StatusCode)
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 	assert.Equal(t, "no-store", resp.Headers["Cache-Control"])
-	assert.JSONEq(t, `{"error":{"code":"internal_error","message":"internal error"}}`, resp.Body)
+	assert.Equal(t, "1", resp.Headers["Retry-After"])
+	var body struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(resp.Body), &body))
+	assert.Equal(t, "service_unavailable", body.Error.Code)
 }

@@ -50,10 +50,11 @@ type activationJSONResponse struct {
 	LicenseToken       string `json:"license_token,omitempty"`
 }
 
-// licenseToken signs what a product may trust offline about a license, for
-// the brand's grace window; empty without a signer.
-func (h *API) licenseToken(ctx context.Context, l licensing.License, instance string) (string, error) {
-	if h.opts.Signer == nil {
+// licenseToken signs what a product may trust offline about a license and
+// the seat of one instance, for the brand's grace window; empty without a
+// signer or without a seat (a site that holds none has nothing to keep on).
+func (h *API) licenseToken(ctx context.Context, l licensing.License, act *licensing.Activation) (string, error) {
+	if h.opts.Signer == nil || act == nil {
 		return "", nil
 	}
 	set, err := h.app.BrandSettings(ctx, l.Brand)
@@ -62,7 +63,7 @@ func (h *API) licenseToken(ctx context.Context, l licensing.License, instance st
 	}
 	now := h.app.Now()
 	return h.opts.Signer.Sign(token.NewClaims(token.License{
-		Brand: l.Brand, ID: l.ID, Product: l.ProductSlug, Instance: instance,
+		Brand: l.Brand, ID: l.ID, Product: l.ProductSlug, Instance: act.Instance.ID, Activation: act.ID,
 		Status: string(l.EffectiveStatus(now)), ExpiresAt: l.ExpiresAt,
 	}, now, set.TokenGrace(), h.opts.CheckMaxAge))
 }
@@ -86,7 +87,7 @@ func (h *API) ActivateLicense(ctx context.Context, req events.APIGatewayProxyReq
 		if out.Created {
 			status = http.StatusCreated
 		}
-		tok, err := h.licenseToken(ctx, l, a.Instance.ID)
+		tok, err := h.licenseToken(ctx, l, &a)
 		if err != nil {
 			return result{}, err
 		}
@@ -164,11 +165,7 @@ func (h *API) CheckLicense(ctx context.Context, req events.APIGatewayProxyReques
 			return result{}, err
 		}
 		etag := etagOf(b)
-		instance := ""
-		if res.Instance != nil {
-			instance = res.Instance.ID
-		}
-		if body.Token, err = h.licenseToken(ctx, l, instance); err != nil {
+		if body.Token, err = h.licenseToken(ctx, l, res.Activation); err != nil {
 			return result{}, err
 		}
 		if body.Token != "" {

@@ -82,8 +82,9 @@ type SeatStore interface {
 	// (never below zero) and writes the SeatDeactivated event, so a seat is
 	// never freed twice.
 	// The event is SeatDeactivated, or SeatReclaimed for a stale seat freed
-	// by the service.
-	Deactivate(ctx context.Context, key licensing.LicenseKey, product string, inst licensing.Instance, now time.Time, actor licensing.Actor, event licensing.EventType) (licensing.License, error)
+	// by the service. guard narrows which activation may be freed; one that
+	// does not match reads as activation_not_found.
+	Deactivate(ctx context.Context, key licensing.LicenseKey, product string, inst licensing.Instance, now time.Time, actor licensing.Actor, event licensing.EventType, guard SeatGuard) (licensing.License, error)
 	// Touch records that an activation was seen now, unless it was seen
 	// since notBefore: one conditional write, at most once a day.
 	Touch(ctx context.Context, a licensing.Activation, now, notBefore time.Time) error
@@ -140,4 +141,16 @@ type IdempotencyCompletion struct {
 	Hash      string
 	Result    []byte
 	ExpiresAt time.Time
+}
+
+// SeatGuard narrows the activation Deactivate may free, checked on the read
+// and again in the transaction's condition.
+type SeatGuard struct {
+	// ActivationID, when set, must be the activation's id: support frees the
+	// activation it looked at, never a newer one of the same site.
+	ActivationID string
+	// SeenBefore, when set, is the time the activation must not have been
+	// seen since: a stale-seat reclaim never frees a site that called in
+	// after the scan found it.
+	SeenBefore time.Time
 }

@@ -141,7 +141,7 @@ func (a *App) Deactivate(ctx context.Context, in SeatInput) (licensing.License, 
 	if err != nil {
 		return licensing.License{}, r.instance, err
 	}
-	lic, err := a.store.Deactivate(ctx, r.key, r.product, r.instance, a.now(), licensing.Actor{Type: licensing.ActorProduct}, licensing.EventSeatDeactivated)
+	lic, err := a.store.Deactivate(ctx, r.key, r.product, r.instance, a.now(), licensing.Actor{Type: licensing.ActorProduct}, licensing.EventSeatDeactivated, SeatGuard{})
 	return lic, r.instance, err
 }
 
@@ -159,7 +159,7 @@ func (a *App) FreeSeat(ctx context.Context, t licensing.Tenant, licenseID, activ
 		if act.ID != activationID {
 			continue
 		}
-		if _, err := a.store.Deactivate(ctx, v.Key.Key, act.ProductSlug, act.Instance, a.now(), licensing.ActorOf(t), licensing.EventSeatDeactivated); err != nil {
+		if _, err := a.store.Deactivate(ctx, v.Key.Key, act.ProductSlug, act.Instance, a.now(), licensing.ActorOf(t), licensing.EventSeatDeactivated, SeatGuard{ActivationID: act.ID}); err != nil {
 			return v, err
 		}
 		return a.store.License(ctx, t.Brand, licenseID)
@@ -206,15 +206,17 @@ func (a *App) ReclaimStale(ctx context.Context) ([]Reclaimed, error) {
 			continue
 		}
 		now := a.now()
-		stale, err := a.store.StaleActivations(ctx, b.KeyPrefix, now.Add(-time.Duration(days)*24*time.Hour))
+		cutoff := now.Add(-time.Duration(days) * 24 * time.Hour)
+		stale, err := a.store.StaleActivations(ctx, b.KeyPrefix, cutoff)
 		if err != nil {
 			return out, err
 		}
 		r := Reclaimed{Brand: b.Slug}
 		for _, act := range stale {
-			_, err := a.store.Deactivate(ctx, act.Key, act.ProductSlug, act.Instance, now, licensing.Actor{Type: licensing.ActorSystem}, licensing.EventSeatReclaimed)
+			guard := SeatGuard{ActivationID: act.ID, SeenBefore: cutoff}
+			_, err := a.store.Deactivate(ctx, act.Key, act.ProductSlug, act.Instance, now, licensing.Actor{Type: licensing.ActorSystem}, licensing.EventSeatReclaimed, guard)
 			if licensing.IsCode(err, licensing.CodeActivationNotFound) {
-				continue // freed meanwhile
+				continue // freed, replaced or seen meanwhile
 			}
 			if err != nil {
 				return append(out, r), err

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/clsvc/license-service/internal/app"
+	"github.com/clsvc/license-service/internal/dynamo/dynamotest"
 	"github.com/clsvc/license-service/internal/licensing"
 )
 
@@ -242,4 +243,63 @@ func TestFreeSeatByBrand(t *testing.T) {
 	_, err = f.app.FreeSeat(ctx, f.tenant, p.Licenses[0].ID, out.Activation.ID)
 	assert.Equal(t, licensing.CodeActivationNotFound, licensing.ErrorCode(err))
 	f.audit(t, p.Key.Key)
+}
+
+// Support frees the activation it looked at: when the site is deactivated and
+// activated again between support's read and the transaction, the new
+// activation is not freed (activation_not_found, the new seat stays).
+func TestFreeSeatFreesOnlyTheActivationSeen(t *testing.T) {
+	var between dynamotest.Interleave
+	f := newFixture(t, between.Option())
+	ctx := context.Background()
+	p := f.license(t, 2)
+	key := p.Key.Key
+	old, err := f.app.Activate(ctx, seat(key, "a.example.com"))
+	require.NoError(t, err)
+
+	var renewed app.Activation
+	between.Next(func() {
+		_, _, err := f.app.Deactivate(ctx, seat(key, "a.example.com"))
+		require.NoError(t, err)
+		renewed, err = f.app.Activate(ctx, seat(key, "a.example.com"))
+		require.NoError(t, err)
+	})
+	_, err = f.app.FreeSeat(ctx, f.tenant, p.Licenses[0].ID, old.Activation.ID)
+	assert.Equal(t, licensing.CodeActivationNotFound, licensing.ErrorCode(err))
+	st := f.audit(t, key)
+	require.Len(t, st.Activations, 1)
+	assert.NotEqual(t, old.Activation.ID, renewed.Activation.ID)
+	assert.Equal(t, renewed.Activation.ID, st.Activations[0].ID, "the newer activation keeps its seat")
+}
+
+// The seat transaction's own conditions hold the invariants, not the read
+// before it: a license suspended, or its last seat taken, between the read
+// and the transaction cancels it, and the answer is the precise refusal.
+func TestSeatConditionsCatchChangesAfterTheRead(t *testing.T) {
+	var between dynamotest.Interleave
+	f := newFixture(t, between.Option())
+	ctx := context.Background()
+
+	p := f.license(t, 2)
+	between.Next(func() {
+		_, err := f.app.ChangeLicense(ctx, f.tenant, p.Licenses[0].ID, app.ChangeInput{Action: licensing.ActionSuspend})
+		require.NoError(t, err)
+	})
+	_, err := f.app.Activate(ctx, seat(p.Key.Key, "late.example.com"))
+	assert.Equal(t, licensing.CodeLicenseSuspended, licensing.ErrorCode(err), "%v", err)
+	st := f.audit(t, p.Key.Key)
+	assert.Empty(t, st.Activations)
+	assert.Equal(t, 0, st.Licenses[0].SeatsUsed)
+
+	full := f.license(t, 1)
+	between.Next(func() {
+		_, err := f.app.Activate(ctx, seat(full.Key.Key, "first.example.com"))
+		require.NoError(t, err)
+	})
+	_, err = f.app.Activate(ctx, seat(full.Key.Key, "second.example.com"))
+	assert.Equal(t, licensing.CodeNoSeatsAvailable, licensing.ErrorCode(err), "%v", err)
+	st = f.audit(t, full.Key.Key)
+	require.Len(t, st.Activations, 1)
+	assert.Equal(t, "first.example.com", st.Activations[0].Instance.ID)
+	assert.Equal(t, 1, st.Licenses[0].SeatsUsed)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/clsvc/license-service/internal/app"
+	"github.com/clsvc/license-service/internal/dynamo/dynamotest"
 	"github.com/clsvc/license-service/internal/licensing"
 )
 
@@ -64,4 +65,32 @@ func TestStaleSeats(t *testing.T) {
 	done, err = f.app.ReclaimStale(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, []app.Reclaimed{{Brand: "rankmath", Seats: 0}}, done, "nothing left to free")
+}
+
+// A site that calls in between the reclaim's scan and its transaction keeps
+// its seat: the delete is conditioned on last_seen_at still being before the
+// cutoff, and the re-read after the cancelled transaction finds it fresh.
+func TestReclaimSparesASiteSeenMeanwhile(t *testing.T) {
+	var between dynamotest.Interleave
+	f := newFixture(t, between.Option())
+	ctx := context.Background()
+	p := f.license(t, 2)
+	key := p.Key.Key
+	_, err := f.app.Activate(ctx, seat(key, "https://back.com"))
+	require.NoError(t, err)
+	require.NoError(t, f.app.Ops().ConfigureBrand(ctx, "rankmath", licensing.BrandSettings{StaleAfterDays: 30}))
+	f.clock.Advance(40 * 24 * time.Hour)
+
+	evBefore := outboxEvents(t, f.eng)
+	between.Next(func() {
+		_, err := f.app.Check(ctx, seat(key, "https://back.com"))
+		require.NoError(t, err)
+	})
+	done, err := f.app.ReclaimStale(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []app.Reclaimed{{Brand: "rankmath", Seats: 0}}, done)
+	st := f.audit(t, key)
+	require.Len(t, st.Activations, 1, "the site that called in keeps its seat")
+	assert.Equal(t, f.clock.Now(), st.Activations[0].LastSeenAt.UTC())
+	assert.Empty(t, newEvents(evBefore, outboxEvents(t, f.eng)), "no SeatReclaimed event")
 }

@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -70,6 +72,9 @@ type Server struct {
 func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Seed && !Loopback(o.Config.DynamoDBEndpoint) {
+		return nil, fmt.Errorf("refusing to seed the demo data (public API and license keys) into %s: only the embedded engine or a loopback endpoint is seeded", o.Config.DynamoDBEndpoint)
 	}
 	tpl, err := stack.Load(o.Template)
 	if err != nil {
@@ -163,4 +168,23 @@ func (s *Server) Close() {
 		}
 		_ = s.servers[i].Close()
 	}
+}
+
+// Loopback reports whether a DynamoDB endpoint is the embedded engine (empty)
+// or on this machine (localhost, 127.0.0.0/8, ::1): the only places the
+// demo data, whose keys are printed in the README, may be seeded.
+func Loopback(endpoint string) bool {
+	if endpoint == "" {
+		return true
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.IsLoopback()
 }

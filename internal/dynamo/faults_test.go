@@ -4,6 +4,9 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/clsvc/license-service/internal/app"
 	"github.com/clsvc/license-service/internal/dynamo"
 	"github.com/clsvc/license-service/internal/licensing"
 )
@@ -62,4 +66,88 @@ func TestThrottlingAndTimeoutsAreUnavailable(t *testing.T) {
 		_, err = dynamo.New(db, "licenses").GetBrand(c, "rankmath")
 		assert.Equal(t, licensing.CodeServiceUnavailable, licensing.ErrorCode(err), "%v", err)
 	})
+}
+
+// conflictProxy passes calls through to the engine, but answers the next n
+// TransactWriteItems calls as DynamoDB does when another transaction holds
+// one of the items: TransactionCanceledException with a TransactionConflict
+// reason. The engine never conflicts, so the proxy plays DynamoDB's answer.
+func conflictProxy(t *testing.T, engineURL string) (*dynamo.Store, *atomic.Int32, *atomic.Int32) {
+	t.Helper()
+	target, err := url.Parse(engineURL)
+	require.NoError(t, err)
+	pass := httputil.NewSingleHostReverseProxy(target)
+	var conflicts, transactions atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".TransactWriteItems") {
+			transactions.Add(1)
+			if conflicts.Add(-1) >= 0 {
+				w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = w.Write([]byte(`{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException",` +
+					`"message":"Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict, None]",` +
+					`"CancellationReasons":[{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"},{"Code":"None"}]}`))
+				return
+			}
+		}
+		pass.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	db, err := dynamo.NewClient(ctx, dynamo.ClientConfig{Endpoint: srv.URL, Region: "us-east-1"})
+	require.NoError(t, err)
+	return dynamo.New(db, "licenses"), &conflicts, &transactions
+}
+
+// DynamoDB cancels a transaction that overlaps another on the same item with
+// TransactionConflict, and the SDK does not retry a cancelled transaction:
+// the seat and lifecycle loops read again and retry, so concurrent writers
+// to one license are served, and only a conflict that outlasts every
+// attempt answers service_unavailable, with nothing written.
+func TestTransactionConflictsAreRetried(t *testing.T) {
+	e := withBrands(t)
+	p := provisioned("RM-AAAA-BBBB-CCCC-DDDD", "jane@example.com", t0, "prd_1")
+	require.NoError(t, e.Store.Provision(ctx, p, nil, nil))
+	store, conflicts, transactions := conflictProxy(t, e.URL)
+	lic := p.Licenses[0]
+	site, err := licensing.ParseInstance("url", "https://conflicted.com")
+	require.NoError(t, err)
+	act := licensing.Activation{ID: licensing.NewID(licensing.KindActivation), Key: p.Key.Key, Instance: site, ActivatedAt: t0, Environment: licensing.EnvProduction}
+	noCap := func(context.Context, string) (int, error) { return 0, nil }
+	product := licensing.Actor{Type: licensing.ActorProduct}
+
+	conflicts.Store(2)
+	_, after, created, err := store.Activate(ctx, act, lic.ProductSlug, nil, t0, product, noCap)
+	require.NoError(t, err)
+	assert.True(t, created)
+	assert.Equal(t, 1, after.SeatsUsed)
+	assert.Equal(t, int32(3), transactions.Load(), "two conflicts, then the transaction")
+
+	conflicts.Store(2)
+	transactions.Store(0)
+	v, err := store.UpdateLicense(ctx, "rankmath", lic.ID, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
+		l, err := v.License.Transition(licensing.ActionSuspend, "", nil, t0)
+		return l, nil, err
+	})
+	require.NoError(t, err)
+	assert.Equal(t, licensing.StatusSuspended, v.License.Status)
+	assert.Equal(t, int32(3), transactions.Load())
+
+	conflicts.Store(2)
+	transactions.Store(0)
+	after, err = store.Deactivate(ctx, p.Key.Key, lic.ProductSlug, site, t0, product, licensing.EventSeatDeactivated, app.SeatGuard{})
+	require.NoError(t, err)
+	assert.Equal(t, 0, after.SeatsUsed)
+	assert.Equal(t, int32(3), transactions.Load())
+
+	// A conflict on every attempt: service_unavailable, nothing written.
+	_, err = store.UpdateLicense(ctx, "rankmath", lic.ID, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
+		l, err := v.License.Transition(licensing.ActionResume, "", nil, t0)
+		return l, nil, err
+	})
+	require.NoError(t, err)
+	before := e.Dump(t)
+	conflicts.Store(1000)
+	_, _, _, err = store.Activate(ctx, act, lic.ProductSlug, nil, t0, product, noCap)
+	assert.Equal(t, licensing.CodeServiceUnavailable, licensing.ErrorCode(err), "%v", err)
+	assert.Equal(t, before, e.Dump(t))
 }

@@ -228,7 +228,7 @@ const maxUpdateAttempts = 5
 // conditioned on the version read; a concurrent change makes it re-read and
 // re-apply, so two changes never interleave.
 func (s *Store) UpdateLicense(ctx context.Context, brand, id string, change func(licensing.LicenseView) (licensing.License, []licensing.Event, error)) (licensing.LicenseView, error) {
-	for range maxUpdateAttempts {
+	for attempt := range maxUpdateAttempts {
 		view, err := s.License(ctx, brand, id)
 		if err != nil {
 			return view, err
@@ -248,8 +248,9 @@ func (s *Store) UpdateLicense(ctx context.Context, brand, id string, change func
 		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 			TransactItems: append([]types.TransactWriteItem{{Update: update}}, puts...),
 		})
-		if refusedByConditions(err) {
-			continue // changed since it was read: read again
+		if contended(err) {
+			backoff(ctx, attempt) // changed since it was read, or a concurrent transaction held it: read again
+			continue
 		}
 		if err != nil {
 			return view, fail("update license", err)

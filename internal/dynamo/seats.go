@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/clsvc/license-service/internal/app"
 	"github.com/clsvc/license-service/internal/licensing"
 )
 
@@ -129,7 +130,7 @@ func (s *Store) Activate(ctx context.Context, a licensing.Activation, product st
 			if err == nil {
 				return a, after, true, nil
 			}
-			if !refusedByConditions(err) {
+			if !contended(err) {
 				return a, lic, false, err
 			}
 			backoff(ctx, attempt)
@@ -143,7 +144,7 @@ func (s *Store) Activate(ctx context.Context, a licensing.Activation, product st
 		if err == nil {
 			return a, after, true, nil
 		}
-		if !refusedByConditions(err) {
+		if !contended(err) {
 			return a, lic, false, fail("activate", err)
 		}
 		backoff(ctx, attempt)
@@ -184,12 +185,33 @@ func (s *Store) takeSeat(ctx context.Context, a licensing.Activation, seatsRead,
 	return err
 }
 
-// retryable reports whether a transaction was cancelled by its conditions
-// (a concurrent change, or a state that refuses it) rather than failing
-// otherwise (throttling, an outage).
+// refusedByConditions reports whether a transaction was cancelled by its
+// conditions (a state that refuses it) rather than failing otherwise
+// (throttling, a conflict with a concurrent transaction, an outage).
 func refusedByConditions(err error) bool {
 	_, ok := cancelled(err)
 	return ok && !unavailable(err)
+}
+
+// contended reports whether a transaction built from a read should be built
+// again from a fresh read: it was cancelled only by its conditions (the items
+// changed since the read) or by DynamoDB's TransactionConflict (another
+// transaction held one of its items), never by throttling or a fault. The
+// SDK does not retry a cancelled transaction, so the loops around the seat
+// and lifecycle transactions do.
+func contended(err error) bool {
+	codes, ok := cancelled(err)
+	if !ok {
+		return false
+	}
+	for _, c := range codes {
+		switch c {
+		case "", "None", "ConditionalCheckFailed", "TransactionConflict":
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // moveSeat moves the seat of from to the new site a in one transaction: the
@@ -243,7 +265,7 @@ func (s *Store) moveSeat(ctx context.Context, st licensing.KeyState, lic licensi
 		license,
 	}, events...)})
 	if err != nil {
-		if refusedByConditions(err) {
+		if contended(err) {
 			return lic, err
 		}
 		return lic, fail("move seat", err)
@@ -274,10 +296,11 @@ func backoff(ctx context.Context, attempt int) {
 }
 
 // Deactivate reads the key (one Query), then frees the seat with one
-// transaction: the activation must still exist, seats_used goes from the
-// count read to one less (never below zero) and the SeatDeactivated event is
-// written. A concurrent change cancels it; then it reads again and retries.
-func (s *Store) Deactivate(ctx context.Context, key licensing.LicenseKey, product string, inst licensing.Instance, now time.Time, actor licensing.Actor, event licensing.EventType) (licensing.License, error) {
+// transaction: the activation must still exist (and match guard), seats_used
+// goes from the count read to one less (never below zero) and the
+// SeatDeactivated event is written. A concurrent change cancels it; then it
+// reads again and retries.
+func (s *Store) Deactivate(ctx context.Context, key licensing.LicenseKey, product string, inst licensing.Instance, now time.Time, actor licensing.Actor, event licensing.EventType, guard app.SeatGuard) (licensing.License, error) {
 	for attempt := range maxSeatAttempts {
 		st, err := s.KeyState(ctx, key, true)
 		if err != nil {
@@ -288,7 +311,7 @@ func (s *Store) Deactivate(ctx context.Context, key licensing.LicenseKey, produc
 			return licensing.License{}, err
 		}
 		act, ok := st.ActivationOf(lic.ProductSlug, inst)
-		if !ok {
+		if !ok || !guarded(act, guard) {
 			return licensing.License{}, licensing.Errorf(licensing.CodeActivationNotFound, "this instance holds no seat on this license")
 		}
 		counter, read := seatCounter(act.Environment), lic.SeatsTaken(act.Environment)
@@ -300,12 +323,12 @@ func (s *Store) Deactivate(ctx context.Context, key licensing.LicenseKey, produc
 		if err != nil {
 			return licensing.License{}, err
 		}
+		del, err := s.activationDelete(key, lic.ProductSlug, act, guard)
+		if err != nil {
+			return licensing.License{}, err
+		}
 		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{
-			{Delete: &types.Delete{
-				TableName: &s.table, Key: keyOf(keyPK(key), activationSK(lic.ProductSlug, inst)),
-				ConditionExpression:       aws.String("activation_id = :id"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(act.ID)},
-			}},
+			{Delete: del},
 			{Update: &types.Update{
 				TableName:                 &s.table,
 				Key:                       keyOf(keyPK(key), licenseSK(lic.ProductSlug)),
@@ -317,12 +340,40 @@ func (s *Store) Deactivate(ctx context.Context, key licensing.LicenseKey, produc
 		if err == nil {
 			return after, nil
 		}
-		if !refusedByConditions(err) {
+		if !contended(err) {
 			return licensing.License{}, fail("deactivate", err)
 		}
 		backoff(ctx, attempt)
 	}
 	return licensing.License{}, licensing.Unavailable(errors.New("deactivation contended too often"))
+}
+
+// guarded reports whether an activation read matches the guard.
+func guarded(act licensing.Activation, g app.SeatGuard) bool {
+	if g.ActivationID != "" && act.ID != g.ActivationID {
+		return false
+	}
+	return g.SeenBefore.IsZero() || act.LastSeenAt.Before(g.SeenBefore)
+}
+
+// activationDelete deletes the activation read, conditioned on its id (a
+// seat is never freed twice, nor a newer activation of the same site) and,
+// for a reclaim, on its not having been seen since the cutoff.
+func (s *Store) activationDelete(key licensing.LicenseKey, product string, act licensing.Activation, g app.SeatGuard) (*types.Delete, error) {
+	cond := "activation_id = :id"
+	values := map[string]types.AttributeValue{":id": str(act.ID)}
+	if !g.SeenBefore.IsZero() {
+		cutoff, err := attributevalue.Marshal(g.SeenBefore.UTC())
+		if err != nil {
+			return nil, err
+		}
+		cond += " AND (last_seen_at < :cutoff OR (attribute_not_exists(last_seen_at) AND activated_at < :cutoff))"
+		values[":cutoff"] = cutoff
+	}
+	return &types.Delete{
+		TableName: &s.table, Key: keyOf(keyPK(key), activationSK(product, act.Instance)),
+		ConditionExpression: aws.String(cond), ExpressionAttributeValues: values,
+	}, nil
 }
 
 // Touch sets an activation's last_seen_at unless it is already at or after
@@ -359,7 +410,7 @@ func (s *Store) StaleActivations(ctx context.Context, keyPrefix string, before t
 	}
 	p := dynamodb.NewScanPaginator(s.db, &dynamodb.ScanInput{
 		TableName:                &s.table,
-		FilterExpression:         aws.String("#type = :act AND begins_with(pk, :keys) AND last_seen_at < :cutoff"),
+		FilterExpression:         aws.String("#type = :act AND begins_with(pk, :keys) AND (last_seen_at < :cutoff OR (attribute_not_exists(last_seen_at) AND activated_at < :cutoff))"),
 		ExpressionAttributeNames: map[string]string{"#type": "type"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":act": str("activation"), ":keys": str(keyPK(licensing.LicenseKey(keyPrefix + "-"))), ":cutoff": cutoff,

@@ -97,6 +97,11 @@ func hostOf(inst Instance) string {
 	if inst.Type == InstanceURL {
 		id, _, _ = strings.Cut(id, "/")
 	}
+	// A bare IPv6 address (a hostname identifier such as ::1) has colons
+	// that are not a port's.
+	if addr, err := netip.ParseAddr(id); err == nil {
+		return addr.String()
+	}
 	if strings.HasPrefix(id, "[") {
 		if end := strings.IndexByte(id, ']'); end > 0 {
 			return id[:end+1]

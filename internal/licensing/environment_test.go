@@ -27,6 +27,14 @@ func TestClassifyInstance(t *testing.T) {
 		{"url", "https://shop.example", EnvLocal},
 		{"url", "https://broken.invalid", EnvLocal},
 		{"hostname", "build-box.internal", EnvLocal},
+		{"hostname", "::1", EnvLocal},
+		{"hostname", "fd00::1", EnvLocal},
+		{"hostname", "fe80::1", EnvLocal},
+		{"hostname", "10.1.2.3", EnvLocal},
+		{"hostname", "192.168.1.1:8080", EnvLocal},
+		{"hostname", "localhost", EnvLocal},
+		{"url", "http://192.168.1.1:8080/", EnvLocal},
+		{"url", "http://[fd00::1]/", EnvLocal},
 		// staging
 		{"url", "https://staging.example.com", EnvStaging},
 		{"url", "https://stage.shop.co.uk/", EnvStaging},
@@ -54,6 +62,10 @@ func TestClassifyInstance(t *testing.T) {
 		{"url", "https://example.com", EnvProduction},
 		{"url", "https://xn--bcher-kva.de", EnvProduction},
 		{"machine_id", "staging.localhost", EnvProduction},
+		{"hostname", "2606:4700::1111", EnvProduction},
+		{"hostname", "shop.devices.com", EnvProduction},
+		{"hostname", "staging.bakery.com", EnvStaging},
+		{"url", "https://www.www.staging.bakery.com", EnvStaging},
 	}
 	for _, tt := range tests {
 		inst, err := ParseInstance(tt.typ, tt.id)

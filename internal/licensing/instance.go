@@ -111,7 +111,12 @@ func canonicalURL(raw string) (string, error) {
 		if err != nil || ascii == "" {
 			return "", bad
 		}
-		host = strings.TrimPrefix(ascii, "www.")
+		// Every leading www. goes, so that the canonical form is a fixed
+		// point: www.www.shop.com is shop.com, as is its canonical form.
+		host = ascii
+		for strings.HasPrefix(host, "www.") {
+			host = strings.TrimPrefix(host, "www.")
+		}
 		if !validHost(host) {
 			return "", bad
 		}

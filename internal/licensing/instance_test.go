@@ -11,6 +11,8 @@ import (
 func TestCanonicalURLs(t *testing.T) {
 	same := map[string]string{
 		"https://www.Example.com/":            "example.com",
+		"https://www.www.shop.com":            "shop.com",
+		"WWW.www.Shop.com/blog/":              "shop.com/blog",
 		"http://example.com":                  "example.com",
 		"example.com":                         "example.com",
 		"EXAMPLE.COM/":                        "example.com",
@@ -85,7 +87,7 @@ func TestHostnameAndMachineID(t *testing.T) {
 }
 
 func FuzzParseInstanceURL(f *testing.F) {
-	for _, s := range []string{"https://www.Example.com/", "example.com/blog", "http://[::1]:80/", "https://bücher.de", "http://a:b@c.d:8080/e?f#g", "www.", "://", "%zz", "http://[::1"} {
+	for _, s := range []string{"https://www.Example.com/", "example.com/blog", "http://[::1]:80/", "https://bücher.de", "http://a:b@c.d:8080/e?f#g", "www.", "://", "%zz", "http://[::1", "https://www.www.shop.com"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -91,6 +91,15 @@ func New(ctx context.Context, c Config, log *slog.Logger, now func() time.Time) 
 	store := dynamo.New(db, c.TableName)
 	a := app.New(store, now)
 	signer, err := signerFor(ctx, c)
+	if err != nil && c.SigningKeySecret != "" {
+		// Without its keys the service still answers every check and
+		// activation, only without a license_token: failing closed here
+		// would take the product API down for every customer site until
+		// ops fix the secret. The keys route answers 503 meanwhile.
+		log.Error("signing keys unavailable: answers carry no license_token", slog.String("error", err.Error()),
+			slog.String("outcome", "signing_keys_unavailable"))
+		signer, err = nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}

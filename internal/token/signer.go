@@ -148,6 +148,10 @@ func (c Claims) check() error {
 		return fmt.Errorf("%w: no product", ErrClaims)
 	case c.Brand == "":
 		return fmt.Errorf("%w: no brand", ErrClaims)
+	case c.Instance == "":
+		return fmt.Errorf("%w: no instance", ErrClaims)
+	case c.ActivationID == "":
+		return fmt.Errorf("%w: no activation_id", ErrClaims)
 	case !knownStatus(c.Status):
 		return fmt.Errorf("%w: unknown status %q", ErrClaims, c.Status)
 	case c.IssuedAt <= 0:
@@ -156,6 +160,8 @@ func (c Claims) check() error {
 		return fmt.Errorf("%w: valid_until before iat", ErrClaims)
 	case c.RecheckAfter < c.IssuedAt:
 		return fmt.Errorf("%w: recheck_after before iat", ErrClaims)
+	case c.Expiry != c.ValidUntil:
+		return fmt.Errorf("%w: exp is not valid_until", ErrClaims)
 	}
 	if c.ExpiresAt != nil {
 		if _, err := time.Parse(time.RFC3339, *c.ExpiresAt); err != nil {

@@ -36,30 +36,34 @@ const (
 	StatusExpired   = "expired"
 )
 
-// Claims are a token's payload. ExpiresAt and Instance are always present:
-// ExpiresAt null for a perpetual license, Instance "" for a check without an
-// instance.
+// Claims are a token's payload. A token speaks of one seat: the instance that
+// holds it and its activation id are always present, and ExpiresAt is null
+// for a perpetual license. exp repeats valid_until so that a generic JWT
+// library stops trusting the token when a product should.
 type Claims struct {
 	Issuer       string  `json:"iss"`
 	Brand        string  `json:"brand"`
 	LicenseID    string  `json:"lid"`
 	Product      string  `json:"product"`
 	Instance     string  `json:"instance"`
+	ActivationID string  `json:"activation_id"`
 	Status       string  `json:"status"`
 	ExpiresAt    *string `json:"expires_at"`    // RFC 3339, UTC; nil when perpetual
 	IssuedAt     int64   `json:"iat"`           // unix seconds
 	ValidUntil   int64   `json:"valid_until"`   // unix seconds: iat + grace window
 	RecheckAfter int64   `json:"recheck_after"` // unix seconds: iat + check max-age
+	Expiry       int64   `json:"exp"`           // RFC 7519 exp: valid_until
 }
 
 // License is what a token speaks of, as check or activate found it.
 type License struct {
-	Brand     string
-	ID        string
-	Product   string // the product's slug
-	Instance  string // canonical instance identifier; "" when none was given
-	Status    string // the effective status at issue: one of the Status constants
-	ExpiresAt *time.Time
+	Brand      string
+	ID         string
+	Product    string // the product's slug
+	Instance   string // canonical identifier of the instance that holds the seat
+	Activation string // the seat's activation id
+	Status     string // the effective status at issue: one of the Status constants
+	ExpiresAt  *time.Time
 }
 
 // NewClaims returns the claims of a token issued at now for l: valid_until
@@ -74,9 +78,10 @@ func NewClaims(l License, now time.Time, grace, recheck time.Duration) Claims {
 	}
 	iat := now.Unix()
 	c := Claims{
-		Issuer: Issuer, Brand: l.Brand, LicenseID: l.ID, Product: l.Product, Instance: l.Instance, Status: l.Status,
-		IssuedAt: iat, ValidUntil: iat + int64(grace/time.Second), RecheckAfter: iat + int64(recheck/time.Second),
+		Issuer: Issuer, Brand: l.Brand, LicenseID: l.ID, Product: l.Product, Instance: l.Instance, ActivationID: l.Activation,
+		Status: l.Status, IssuedAt: iat, ValidUntil: iat + int64(grace/time.Second), RecheckAfter: iat + int64(recheck/time.Second),
 	}
+	c.Expiry = c.ValidUntil
 	if l.ExpiresAt != nil {
 		e := l.ExpiresAt.UTC().Format(time.RFC3339)
 		c.ExpiresAt = &e

@@ -48,7 +48,8 @@ func newSigner(t *testing.T, keys ...token.Key) *token.Signer {
 func sampleClaims() token.Claims {
 	exp := time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC)
 	return token.NewClaims(token.License{
-		Brand: "acme", ID: "lic_01", Product: "rankmath-pro", Instance: "https://example.com", Status: token.StatusValid, ExpiresAt: &exp,
+		Brand: "acme", ID: "lic_01", Product: "rankmath-pro", Instance: "example.com", Activation: "act_01",
+		Status: token.StatusValid, ExpiresAt: &exp,
 	}, issuedAt, 0, 0)
 }
 
@@ -87,18 +88,20 @@ func TestNewClaims(t *testing.T) {
 	exp := "2027-01-31T00:00:00Z"
 	iat := issuedAt.Unix()
 	assert.Equal(t, token.Claims{
-		Issuer: "license-service", Brand: "acme", LicenseID: "lic_01", Product: "rankmath-pro", Instance: "https://example.com",
-		Status: "valid", ExpiresAt: &exp, IssuedAt: iat, ValidUntil: iat + 7*24*3600, RecheckAfter: iat + 60,
+		Issuer: "license-service", Brand: "acme", LicenseID: "lic_01", Product: "rankmath-pro", Instance: "example.com",
+		ActivationID: "act_01", Status: "valid", ExpiresAt: &exp, IssuedAt: iat, ValidUntil: iat + 7*24*3600,
+		RecheckAfter: iat + 60, Expiry: iat + 7*24*3600,
 	}, c)
 
-	perpetual := token.NewClaims(token.License{Brand: "acme", ID: "lic_02", Product: "p", Status: token.StatusSuspended},
-		issuedAt, 48*time.Hour, 300*time.Second)
+	perpetual := token.NewClaims(token.License{Brand: "acme", ID: "lic_02", Product: "p", Instance: "shop.example",
+		Activation: "act_02", Status: token.StatusSuspended}, issuedAt, 48*time.Hour, 300*time.Second)
 	assert.Equal(t, iat+48*3600, perpetual.ValidUntil)
 	assert.Equal(t, iat+300, perpetual.RecheckAfter)
 	b, err := json.Marshal(perpetual)
 	require.NoError(t, err)
-	assert.JSONEq(t, `{"iss":"license-service","brand":"acme","lid":"lic_02","product":"p","instance":"","status":"suspended",
-		"expires_at":null,"iat":`+jsonInt(iat)+`,"valid_until":`+jsonInt(iat+48*3600)+`,"recheck_after":`+jsonInt(iat+300)+`}`, string(b))
+	assert.JSONEq(t, `{"iss":"license-service","brand":"acme","lid":"lic_02","product":"p","instance":"shop.example",
+		"activation_id":"act_02","status":"suspended","expires_at":null,"iat":`+jsonInt(iat)+`,
+		"valid_until":`+jsonInt(iat+48*3600)+`,"recheck_after":`+jsonInt(iat+300)+`,"exp":`+jsonInt(iat+48*3600)+`}`, string(b))
 }
 
 func jsonInt(n int64) string {
@@ -343,6 +346,9 @@ func TestSignRefuses(t *testing.T) {
 		"no lid":                     func(c *token.Claims) { c.LicenseID = "" },
 		"no product":                 func(c *token.Claims) { c.Product = "" },
 		"no brand":                   func(c *token.Claims) { c.Brand = "" },
+		"no instance":                func(c *token.Claims) { c.Instance = "" },
+		"no activation_id":           func(c *token.Claims) { c.ActivationID = "" },
+		"exp not valid_until":        func(c *token.Claims) { c.Expiry = c.ValidUntil + 1 },
 		"unknown status":             func(c *token.Claims) { c.Status = "active" },
 		"no iat":                     func(c *token.Claims) { c.IssuedAt = 0 },
 		"valid_until before iat":     func(c *token.Claims) { c.ValidUntil = c.IssuedAt - 1 },

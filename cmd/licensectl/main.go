@@ -101,11 +101,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return out.usageError("--table must not be empty", cmd)
 	}
 
-	ops, err := g.connect(ctx)
-	if err != nil {
-		return out.fail(err)
+	var res result
+	if cmd.runOn != nil {
+		res, err = cmd.runOn(ctx, g, v, getenv, stderr)
+	} else {
+		var ops app.Ops
+		if ops, err = g.connect(ctx); err == nil {
+			res, err = cmd.run(ctx, ops, v)
+		}
 	}
-	res, err := cmd.run(ctx, ops, v)
 	if err != nil {
 		return out.fail(err)
 	}
@@ -155,11 +159,20 @@ func (g *globals) register(fs *flag.FlagSet) {
 
 // connect builds the operator use cases on the configured table.
 func (g *globals) connect(ctx context.Context) (app.Ops, error) {
+	store, err := g.store(ctx)
+	if err != nil {
+		return app.Ops{}, err
+	}
+	return app.New(store, nil).Ops(), nil
+}
+
+// store is the configured table.
+func (g *globals) store(ctx context.Context) (*dynamo.Store, error) {
 	db, err := dynamo.NewClient(ctx, dynamo.ClientConfig{Endpoint: g.endpoint, Region: g.region})
 	if err != nil {
-		return app.Ops{}, fmt.Errorf("dynamodb client: %w", err)
+		return nil, fmt.Errorf("dynamodb client: %w", err)
 	}
-	return app.New(dynamo.New(db, strings.TrimSpace(g.table)), nil).Ops(), nil
+	return dynamo.New(db, strings.TrimSpace(g.table)), nil
 }
 
 func newFlagSet(name string) *flag.FlagSet {

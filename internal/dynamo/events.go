@@ -1,10 +1,12 @@
 package dynamo
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -107,4 +109,49 @@ func (s *Store) LicenseEvents(ctx context.Context, brand, licenseID, cursor stri
 		next = base64.RawURLEncoding.EncodeToString([]byte(sk.Value))
 	}
 	return evs, next, nil
+}
+
+// EventItems reads every stored event item that occurred in [since, until),
+// oldest first (then by key, so the events of one transaction keep their
+// order), for republishing. It is an operator's recovery tool: a Scan of the
+// table, filtered to event items.
+func (s *Store) EventItems(ctx context.Context, since, until time.Time) ([]map[string]types.AttributeValue, error) {
+	type found struct {
+		at     time.Time
+		pk, sk string
+		item   map[string]types.AttributeValue
+	}
+	var all []found
+	p := dynamodb.NewScanPaginator(s.db, &dynamodb.ScanInput{
+		TableName:                 &s.table,
+		FilterExpression:          aws.String("#type = :event"),
+		ExpressionAttributeNames:  map[string]string{"#type": "type"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":event": str("event")},
+		ConsistentRead:            aws.Bool(true),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fail("scan event items", err)
+		}
+		for _, it := range page.Items {
+			var e eventItem
+			if err := attributevalue.UnmarshalMap(it, &e); err != nil {
+				return nil, fail("decode event item", err)
+			}
+			at, err := time.Parse(time.RFC3339Nano, e.OccurredAt)
+			if err != nil || at.Before(since) || !at.Before(until) {
+				continue
+			}
+			all = append(all, found{at: at, pk: e.PK, sk: e.SK, item: it})
+		}
+	}
+	slices.SortStableFunc(all, func(a, b found) int {
+		return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.sk, b.sk), cmp.Compare(a.pk, b.pk))
+	})
+	out := make([]map[string]types.AttributeValue, len(all))
+	for i, f := range all {
+		out[i] = f.item
+	}
+	return out, nil
 }

@@ -1,8 +1,6 @@
 package tests
 
 import (
-	"context"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -10,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/require"
 	miniserver "github.com/truora/minidyn/server"
 
@@ -52,38 +49,26 @@ func (p eddParams) values() url.Values {
 }
 
 // eddRaw sends an EDD request as a WordPress plugin does: GET with the query
-// string, POST with a form body. It goes over HTTP when the local service
-// serves the route, else (until template.yaml declares it) to the handler
-// in-process, with the event API Gateway would build.
+// string, POST with a form body, over HTTP to the local service, which must
+// serve the route.
 func (e *env) eddRaw(t *testing.T, method string, p eddParams) reply {
 	t.Helper()
-	form := p.values().Encode()
+	return e.eddWire(t, method, p.values().Encode())
+}
+
+// eddWire sends an EDD request with exactly these bytes on the wire: the
+// query string of a GET, the form body of a POST (with the Content-Type
+// WordPress' wp_remote_post sends).
+func (e *env) eddWire(t *testing.T, method, raw string) reply {
+	t.Helper()
 	c := call{method: method, path: pathEDD}
 	if method == http.MethodPost {
-		c.body = []byte(form)
-		c.header = map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
-	} else if form != "" {
-		c.path += "?" + form
+		c.body = []byte(raw)
+		c.header = map[string]string{"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"}
+	} else if raw != "" {
+		c.path += "?" + raw
 	}
-	r := e.do(t, c)
-	if r.status != http.StatusNotFound || !strings.Contains(string(r.body), `"route_not_found"`) {
-		return r
-	}
-	req := events.APIGatewayProxyRequest{HTTPMethod: method, Path: pathEDD, Resource: pathEDD}
-	if method == http.MethodPost {
-		// API Gateway may hand a form body over base64-encoded.
-		req.Headers = map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
-		req.Body, req.IsBase64Encoded = base64.StdEncoding.EncodeToString([]byte(form)), true
-	} else if len(p) > 0 {
-		req.QueryStringParameters = map[string]string(p)
-	}
-	resp, err := e.srv.Service.API.EDD(context.Background(), req)
-	require.NoError(t, err)
-	h := http.Header{}
-	for k, v := range resp.Headers {
-		h.Set(k, v)
-	}
-	return reply{status: resp.StatusCode, header: h, body: []byte(resp.Body)}
+	return e.do(t, c)
 }
 
 // customerData must never appear in an EDD answer: the customers' e-mails of
@@ -94,7 +79,12 @@ var customerData = []string{demo.DemoCustomer, "edd-expiry@example.com", "edd-ow
 // customer data.
 func (e *env) edd(t *testing.T, method string, p eddParams) eddAnswer {
 	t.Helper()
-	r := e.eddRaw(t, method, p)
+	return e.eddRead(t, e.eddRaw(t, method, p))
+}
+
+// eddRead requires a 200 EDD answer that shows no customer data.
+func (e *env) eddRead(t *testing.T, r reply) eddAnswer {
+	t.Helper()
 	m := expectOK(t, r, http.StatusOK, nil)
 	requireFields(t, m, "success", "license", "item_id", "item_name", "expires", "payment_id",
 		"customer_name", "customer_email", "license_limit", "site_count", "activations_left")
@@ -279,10 +269,23 @@ func TestEDDCheck(t *testing.T) {
 	e.eddCheck(t, http.MethodGet, check("Content AI", ""), "inactive", "")
 	e.eddCheck(t, http.MethodGet, check("Content AI", demo.DemoSite), "site_inactive", "site_inactive")
 
-	e.eddCheck(t, http.MethodGet, check("WP Rocket", demo.DemoSite), "invalid", "item_name_mismatch")
-	e.eddCheck(t, http.MethodGet, eddParams{"license": key, "item_id": "wp-rocket", "url": demo.DemoSite}, "invalid", "invalid_item_id")
-	e.eddCheck(t, http.MethodGet, eddParams{"license": key, "url": demo.DemoSite}, "invalid", "key_mismatch")
-	e.eddCheck(t, http.MethodPost, eddParams{"license": "RM-ZZZZ-2222-3333-4444", "item_name": "Rank Math Pro", "url": demo.DemoSite}, "invalid", "missing")
+	// As EDD's check_license: a known key that covers no such item answers
+	// the item error as the license value, with success; a key of several
+	// products and no item is EDD's item_name_mismatch (an empty name).
+	a = e.eddCheck(t, http.MethodGet, check("WP Rocket", demo.DemoSite), "item_name_mismatch", "item_name_mismatch")
+	require.Equal(t, false, a.ItemID)
+	e.eddCheck(t, http.MethodPost, check("WP+Rocket", demo.DemoSite), "item_name_mismatch", "item_name_mismatch")
+	e.eddCheck(t, http.MethodGet, check("Rank Math Ultra", demo.DemoSite), "item_name_mismatch", "item_name_mismatch")
+	e.eddCheck(t, http.MethodGet, eddParams{"license": key, "item_id": "wp-rocket", "url": demo.DemoSite}, "invalid_item_id", "invalid_item_id")
+	e.eddCheck(t, http.MethodGet, eddParams{"license": key, "item_id": "4242", "url": demo.DemoSite}, "invalid_item_id", "invalid_item_id")
+	e.eddCheck(t, http.MethodGet, eddParams{"license": key, "url": demo.DemoSite}, "item_name_mismatch", "key_mismatch")
+	// Only "invalid" (an unknown, malformed or missing key) has success false.
+	for _, k := range []string{"RM-ZZZZ-2222-3333-4444", "XX-ZZZZ-2222-3333-4444", "not a key"} {
+		a = e.eddFail(t, http.MethodPost, eddParams{"edd_action": "check_license", "license": k, "item_name": "Rank Math Pro", "url": demo.DemoSite}, "invalid", "missing")
+		require.Equal(t, false, a.ItemID)
+		require.Equal(t, false, a.Expires)
+	}
+	e.eddFail(t, http.MethodGet, eddParams{"edd_action": "check_license", "license": "RM-ZZZZ-2222-3333-4444", "item_name": "Rank Math Pro™"}, "invalid", "missing")
 	e.eddFail(t, http.MethodGet, eddParams{"edd_action": "check_license", "item_name": "Rank Math Pro", "url": demo.DemoSite}, "invalid", "missing")
 	e.eddFail(t, http.MethodGet, eddParams{"edd_action": "check_license", "license": key, "item_name": "Rank Math Pro", "url": "http://"}, "invalid", "missing_url")
 
@@ -304,6 +307,86 @@ func TestEDDCheck(t *testing.T) {
 		expectOK(t, e.post(t, actionPath(demo.ContentAILicense, "cancel"), rmKey, map[string]string{"reason": "refund"}), http.StatusOK, nil)
 		e.eddCheck(t, http.MethodPost, check("Content AI", demo.DemoSite), "disabled", "disabled")
 		e.eddFail(t, http.MethodGet, act(key, "Content AI", demo.DemoSite), "invalid", "disabled")
+	})
+}
+
+// TestEDDAsWordPressSendsIt replays the bytes a WordPress site sends with
+// EDD's sample plugin: item_name urlencode()d (older sample) or
+// rawurlencode()d (newer, with a numeric item_id and environment), which
+// wp_remote_post encodes again with http_build_query, or which
+// wp_remote_get(add_query_arg(…)) puts in the URL as they are. EDD urldecodes
+// the name before comparing it; so does the endpoint, after trying the name as
+// sent, so that a '+' in a product's name still matches.
+func TestEDDAsWordPressSendsIt(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	ids := e.productIDs(t, rmKey)
+	const key = demo.RankMathKey
+
+	t.Run("check", func(t *testing.T) {
+		const check = "edd_action=check_license&license=" + key
+		const site = "&url=https%3A%2F%2F" + demo.DemoSite
+		for _, tc := range []struct{ name, method, raw string }{
+			{"wp_remote_post, urlencode(name)", http.MethodPost, check + "&item_name=Rank%2BMath%2BPro" + site},
+			{"wp_remote_post, rawurlencode(name)", http.MethodPost, check + "&item_name=Rank%2520Math%2520Pro" + site},
+			{"wp_remote_post, the name as it is", http.MethodPost, check + "&item_name=Rank+Math+Pro" + site},
+			{"wp_remote_post, numeric item_id and rawurlencode(name)", http.MethodPost, check + "&item_id=4242&item_name=Rank%2520Math%2520Pro" + site + "&environment=production"},
+			{"wp_remote_get(add_query_arg()), urlencode(name)", http.MethodGet, check + "&item_name=Rank+Math+Pro&url=https://" + demo.DemoSite},
+			{"wp_remote_get(add_query_arg()), rawurlencode(name)", http.MethodGet, check + "&item_name=Rank%20Math%20Pro&url=https://" + demo.DemoSite},
+			{"add_query_arg(urlencode_deep()) of urlencode(name)", http.MethodGet, check + "&item_name=Rank%2BMath%2BPro" + site},
+			{"add_query_arg(urlencode_deep()) of rawurlencode(name)", http.MethodGet, check + "&item_name=Rank%2520Math%2520Pro" + site},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				var a eddAnswer
+				e.unchanged(t, func() { a = e.eddRead(t, e.eddWire(t, tc.method, tc.raw)) })
+				require.True(t, a.Success, a.raw)
+				require.Equal(t, "valid", a.License, a.raw)
+				require.Equal(t, ids["rankmath-pro"], a.ItemID, a.raw)
+				require.Equal(t, 1, a.SiteCount, a.raw)
+			})
+		}
+	})
+
+	t.Run("activate and deactivate", func(t *testing.T) {
+		a := e.eddRead(t, e.eddWire(t, http.MethodPost, "edd_action=activate_license&license="+key+
+			"&item_name=Rank%2BMath%2BPro&url=https%3A%2F%2Fwp.example.org"))
+		require.True(t, a.Success, a.raw)
+		require.Equal(t, "valid", a.License, a.raw)
+		require.Equal(t, 2, a.SiteCount)
+		a = e.eddRead(t, e.eddWire(t, http.MethodPost, "edd_action=activate_license&license="+key+
+			"&item_id=4242&item_name=Content%2520AI&url=https%3A%2F%2Fwp.example.org&environment=production"))
+		require.True(t, a.Success, a.raw)
+		require.Equal(t, ids["content-ai"], a.ItemID, a.raw)
+		require.Equal(t, 1, a.SiteCount)
+		a = e.eddRead(t, e.eddWire(t, http.MethodGet, "edd_action=deactivate_license&license="+key+
+			"&item_name=Rank%2BMath%2BPro&url=https://wp.example.org"))
+		require.True(t, a.Success, a.raw)
+		require.Equal(t, "deactivated", a.License, a.raw)
+		require.Equal(t, 1, a.SiteCount)
+		a = e.eddFail(t, http.MethodPost, eddParams{"edd_action": "deactivate_license", "license": key, "item_id": "4242", "item_name": "WP+Rocket", "url": "wp.example.org"}, "failed", "invalid_item_id")
+		require.Equal(t, false, a.ItemID)
+	})
+
+	t.Run("a + in the product's name", func(t *testing.T) {
+		var plus, decoy productJSON
+		expectOK(t, e.post(t, pathProducts, rmKey, map[string]string{"slug": "cpp-tools", "name": "C++ Tools"}), http.StatusCreated, &plus)
+		expectOK(t, e.post(t, pathProducts, rmKey, map[string]string{"slug": "c-tools", "name": "C Tools"}), http.StatusCreated, &decoy)
+		k := e.provision(t, rmKey, provisionReq{CustomerEmail: "edd-owner@example.com", Products: []string{"cpp-tools", "c-tools"}, MaxSeats: ptr(2)}).LicenseKey.Key
+		check := "edd_action=check_license&license=" + k
+		for _, tc := range []struct{ name, method, raw, want string }{
+			{"GET, add_query_arg of urlencode(name)", http.MethodGet, check + "&item_name=C%2B%2B+Tools", plus.ID},
+			{"POST, the name as it is", http.MethodPost, check + "&item_name=C%2B%2B+Tools", plus.ID},
+			{"POST, urlencode(name) encoded again", http.MethodPost, check + "&item_name=C%252B%252B%2BTools", plus.ID},
+			{"POST, rawurlencode(name) encoded again", http.MethodPost, check + "&item_name=C%252B%252B%2520Tools", plus.ID},
+			{"the other product", http.MethodPost, check + "&item_name=C%2BTools", decoy.ID},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				a := e.eddRead(t, e.eddWire(t, tc.method, tc.raw))
+				require.True(t, a.Success, a.raw)
+				require.Equal(t, "inactive", a.License, a.raw)
+				require.Equal(t, tc.want, a.ItemID, a.raw)
+			})
+		}
 	})
 }
 

@@ -58,12 +58,20 @@ type eddParams struct {
 	action   string
 	license  string
 	itemID   string
-	itemName string // HTML entities decoded, as EDD does
+	itemName string // HTML entities decoded, white space collapsed, as EDD does
 	url      string
+
+	// itemNameAlt is item_name URL-decoded once more, when that succeeds and
+	// differs from itemName: EDD's sample code sends urlencode(name) (or
+	// rawurlencode) in a form that wp_remote_post encodes again, so the name
+	// arrives as "Rank+Math+Pro" or "Rank%20Math%20Pro"; EDD urldecodes it
+	// before comparing. Empty when there is no other form.
+	itemNameAlt string
 
 	// product is the product reference handed to the use cases: item_id, or
 	// item_name's slug form (when it is a slug), or the id of the product of
 	// that name once looked up; empty names none (the key's only product).
+	// parseEDDRequest sets the reference tried first; eddRun the others.
 	product string
 }
 
@@ -152,12 +160,18 @@ func parseEDDRequest(req events.APIGatewayProxyRequest) (eddParams, error) {
 		}
 		return strings.TrimSpace(vs[len(vs)-1])
 	}
+	rawName := last("item_name")
 	p := eddParams{
 		action:   last("edd_action"),
 		license:  last("license"),
 		itemID:   last("item_id"),
-		itemName: strings.Join(strings.Fields(html.UnescapeString(last("item_name"))), " "),
+		itemName: eddName(rawName),
 		url:      last("url"),
+	}
+	if dec, err := url.QueryUnescape(rawName); err == nil {
+		if alt := eddName(dec); alt != p.itemName {
+			p.itemNameAlt = alt
+		}
 	}
 	switch p.action {
 	case eddActivate, eddCheck, eddDeactivate:
@@ -195,6 +209,26 @@ func eddForm(req events.APIGatewayProxyRequest) (url.Values, error) {
 	return form, nil
 }
 
+// eddName is an item name as it is compared: HTML entities decoded (EDD
+// decodes them too), runs of white space collapsed to one space, trimmed.
+func eddName(s string) string {
+	return strings.Join(strings.Fields(html.UnescapeString(s)), " ")
+}
+
+// eddNumeric reports whether an item_id is a number: EDD's download (post)
+// id, which names no product here.
+func eddNumeric(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // eddSlug is the slug form of an EDD item name: lower case, words joined by
 // dashes ("Content AI" → "content-ai"); empty when that is not a slug.
 func eddSlug(name string) string {
@@ -217,68 +251,134 @@ func (p *eddParams) itemMismatch() string {
 	return eddErrNameMismatch
 }
 
-// eddRun runs op for the product the request names. An item_name is tried in
-// its slug form first ("WP Rocket" → wp-rocket); when the key covers no such
-// slug (or the name has no slug form), the product of that name is looked up
-// among the key's brand's products ("Rank Math Pro" → rankmath-pro) and op
-// runs for it.
+// named reports whether the request names an item by item_name.
+func (p *eddParams) named() bool { return p.itemName != "" || p.itemNameAlt != "" }
+
+// itemNames are the forms of item_name to try, in order: as sent, then
+// URL-decoded once more.
+func (p *eddParams) itemNames() []string {
+	if p.itemNameAlt == "" {
+		return []string{p.itemName}
+	}
+	return []string{p.itemName, p.itemNameAlt}
+}
+
+// eddProductMiss reports whether err says that the product reference tried
+// names no product of the key (not found, or not an id or slug at all).
+func eddProductMiss(err error) bool {
+	e, ok := errors.AsType[*licensing.Error](err)
+	return ok && (e.Code == licensing.CodeProductNotFound || e.Code == licensing.CodeValidation && e.Field == "product")
+}
+
+// errNotCovered is the refusal of an item the key covers no product of.
+func errNotCovered() error {
+	return licensing.Errorf(licensing.CodeProductNotFound, "this license key does not cover that product")
+}
+
+// eddRun runs op for the product the request names, setting p.product for
+// each try:
+//   - item_id: that product id or slug. A numeric item_id (EDD's download
+//     id, which names nothing here) that matches no product of the key falls
+//     back to item_name when one is sent (EDD clients send both); when the
+//     name does not match either, the answer stays invalid_item_id.
+//   - item_name: see eddByName.
+//   - neither: the key's only product.
 func (h *API) eddRun(ctx context.Context, p *eddParams, op func() error) error {
-	byName := p.itemID == "" && p.itemName != ""
-	if !byName || p.product != "" {
+	switch {
+	case p.itemID != "":
+		p.product = p.itemID
 		err := op()
-		if !byName || !licensing.IsCode(err, licensing.CodeProductNotFound) {
+		if !p.named() || !eddNumeric(p.itemID) || !eddProductMiss(err) {
 			return err
 		}
-	}
-	id, err := h.productNamed(ctx, p.license, p.itemName)
-	if licensing.IsCode(err, licensing.CodeProductNotFound) && p.product == "" {
-		// Nothing has read the key yet: an unknown key is missing, not a
-		// mismatch, as EDD has it.
-		if _, kerr := h.app.Check(ctx, app.SeatInput{LicenseKey: p.license}); kerr != nil {
-			if code, ok := p.eddError(kerr); !ok || code == eddErrMissing {
-				return kerr
-			}
+		if nerr := h.eddByName(ctx, p, op, true); !eddProductMiss(nerr) {
+			return nerr
 		}
-	}
-	if err != nil {
+		p.product = p.itemID
 		return err
+	case p.named():
+		return h.eddByName(ctx, p, op, false)
 	}
-	p.product = id
+	p.product = ""
 	return op()
 }
 
-// productNamed finds the id of the product called name (case-insensitively,
-// or whose name or slug has name's slug form) of the brand that issues key.
-func (h *API) productNamed(ctx context.Context, key, name string) (string, error) {
+// eddByName runs op for the product item_name names. Each form of the name
+// (as sent, then URL-decoded once more; see itemNameAlt) is tried in turn:
+// first in its slug form ("WP Rocket" → wp-rocket), then looked up among the
+// products of the key's brand by name, case-insensitively, or by the slug
+// form of its name ("Rank Math Pro" → rankmath-pro). The brand's products are
+// read once, and only when a slug does not do. A name that matches nothing
+// is product_not_found (a mismatch); an unknown key is missing, as in EDD
+// (ran: op has already read the key).
+func (h *API) eddByName(ctx context.Context, p *eddParams, op func() error, ran bool) error {
+	var products []licensing.Product
+	loaded := false
+	for _, name := range p.itemNames() {
+		if slug := eddSlug(name); slug != "" {
+			p.product = slug
+			err := op()
+			ran = true
+			if !eddProductMiss(err) {
+				return err
+			}
+		}
+		if name == "" || len(name) > maxEDDItemName {
+			continue
+		}
+		if !loaded {
+			var err error
+			if products, err = h.keyProducts(ctx, p.license); err != nil {
+				return err
+			}
+			loaded = true
+		}
+		if id := productNamed(products, name); id != "" {
+			p.product = id
+			return op()
+		}
+	}
+	if !ran {
+		// Nothing has read the key yet: an unknown key is missing, not a
+		// mismatch, as EDD has it.
+		if _, err := h.app.Check(ctx, app.SeatInput{LicenseKey: p.license}); err != nil {
+			if code, ok := p.eddError(err); !ok || code == eddErrMissing {
+				return err
+			}
+		}
+	}
+	return errNotCovered()
+}
+
+// keyProducts are the products of the brand that issues key (by its
+// prefix): two Queries, the brands and the brand's products.
+func (h *API) keyProducts(ctx context.Context, key string) ([]licensing.Product, error) {
 	k, err := licensing.ParseLicenseKey("license_key", key)
 	if err != nil {
-		return "", err
-	}
-	notCovered := licensing.Errorf(licensing.CodeProductNotFound, "this license key does not cover that product")
-	if len(name) > maxEDDItemName {
-		return "", notCovered
+		return nil, err
 	}
 	brands, err := h.app.Ops().ListBrands(ctx)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	for _, b := range brands {
-		if b.KeyPrefix != k.Prefix() {
-			continue
+		if b.KeyPrefix == k.Prefix() {
+			return h.app.ListProducts(ctx, licensing.Tenant{Brand: b.Slug, KeyPrefix: b.KeyPrefix})
 		}
-		products, err := h.app.ListProducts(ctx, licensing.Tenant{Brand: b.Slug, KeyPrefix: b.KeyPrefix})
-		if err != nil {
-			return "", err
-		}
-		slug := eddSlug(name)
-		for _, pr := range products {
-			if strings.EqualFold(pr.Name, name) || slug != "" && (slug == pr.Slug || slug == eddSlug(pr.Name)) {
-				return pr.ID, nil
-			}
-		}
-		return "", notCovered
 	}
-	return "", licensing.Errorf(licensing.CodeLicenseNotFound, "license key not found")
+	return nil, licensing.Errorf(licensing.CodeLicenseNotFound, "license key not found")
+}
+
+// productNamed is the id of the product called name (case-insensitively,
+// or whose name or slug has name's slug form), or "".
+func productNamed(products []licensing.Product, name string) string {
+	slug := eddSlug(name)
+	for _, pr := range products {
+		if strings.EqualFold(pr.Name, name) || slug != "" && (slug == pr.Slug || slug == eddSlug(pr.Name)) {
+			return pr.ID
+		}
+	}
+	return ""
 }
 
 // eddError is the EDD error code of a use case's error, or false for an
@@ -387,11 +487,13 @@ func (h *API) eddActivate(ctx context.Context, p *eddParams) (eddJSON, string, e
 	return res, out.License.Brand, nil
 }
 
-// eddCheck answers what a license is worth for url, as EDD does: success
-// with "valid" (the site holds a seat), "site_inactive" (it does not),
-// "expired", "disabled", or "invalid" for a key or item it does not know.
-// Without url it answers "valid" for a valid license with a seat in use and
-// "inactive" for one without.
+// eddCheck answers what a license is worth for url, as EDD's check_license
+// does: "license" is "valid" (the site holds a seat), "site_inactive" (it
+// does not), "expired", "disabled", "item_name_mismatch" or
+// "invalid_item_id" (the key covers no such item), all with success true;
+// only "invalid" (an unknown or missing key) has success false. Without url
+// it answers "valid" for a valid license with a seat in use and "inactive"
+// for one without. error repeats a refusal's code (EDD sends none on check).
 func (h *API) eddCheck(ctx context.Context, p *eddParams) (eddJSON, string, error) {
 	if p.license == "" {
 		return p.answer(false, eddInvalid, eddErrMissing, nil), "", nil
@@ -407,10 +509,19 @@ func (h *API) eddCheck(ctx context.Context, p *eddParams) (eddJSON, string, erro
 		switch {
 		case !ok:
 			return eddJSON{}, "", err
-		case code == eddErrMissingURL: // a parameter the request got wrong
-			return p.answer(false, eddInvalid, code, nil), "", nil
+		case code == eddErrNameMismatch, code == eddErrInvalidItem:
+			// A known key that covers no such item: EDD answers the code
+			// as the license value, with success.
+			return p.answer(true, code, code, nil), "", nil
+		case code == eddErrKeyMismatch:
+			// A key of several products and no item: EDD compares the
+			// empty item_name and answers item_name_mismatch.
+			return p.answer(true, eddErrNameMismatch, code, nil), "", nil
 		}
-		return p.answer(true, eddInvalid, code, nil), "", nil
+		// missing (an unknown, malformed or absent key) and missing_url (a
+		// url that is not a site URL): "invalid", the one check answer
+		// without success.
+		return p.answer(false, eddInvalid, code, nil), "", nil
 	}
 	l := &res.License
 	switch {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +77,23 @@ func TestEDDParseRequest(t *testing.T) {
 			eddParams{action: eddDeactivate, itemID: "wp-rocket", itemName: "Other", product: "wp-rocket"}},
 		{"item_name that has no slug form", eddGet(map[string]string{"edd_action": "check_license", "item_name": "Rank Math Pro™"}),
 			eddParams{action: eddCheck, itemName: "Rank Math Pro™"}},
+		// EDD's sample code sends urlencode(name) or rawurlencode(name) in a
+		// form that wp_remote_post encodes again (http_build_query).
+		{"item_name double-encoded with urlencode", eddPost("edd_action=check_license&item_name=Rank%2BMath%2BPro", false),
+			eddParams{action: eddCheck, itemName: "Rank+Math+Pro", itemNameAlt: "Rank Math Pro"}},
+		{"item_name double-encoded with rawurlencode", eddPost("edd_action=check_license&item_name=Rank%2520Math%2520Pro", false),
+			eddParams{action: eddCheck, itemName: "Rank%20Math%20Pro", itemNameAlt: "Rank Math Pro"}},
+		{"item_name double-encoded in a query string", eddGet(map[string]string{"edd_action": "check_license", "item_name": "WP+Rocket"}),
+			eddParams{action: eddCheck, itemName: "WP+Rocket", itemNameAlt: "WP Rocket"}},
+		{"item_name with a literal +: its decoded form comes second", eddGet(map[string]string{"edd_action": "check_license", "item_name": "C++ Tools"}),
+			eddParams{action: eddCheck, itemName: "C++ Tools", itemNameAlt: "C Tools"}},
+		{"item_name with a literal % that does not decode", eddGet(map[string]string{"edd_action": "check_license", "item_name": "100% SEO"}),
+			eddParams{action: eddCheck, itemName: "100% SEO"}},
+		{"item_name double-encoded with entities", eddPost("edd_action=check_license&item_name=Content%2BAI%2B%2526amp%253B%2BCo", false),
+			eddParams{action: eddCheck, itemName: "Content+AI+%26amp%3B+Co", itemNameAlt: "Content AI & Co"}},
+		{"a numeric item_id and a double-encoded item_name, as the newer sample plugin sends them",
+			eddPost("edd_action=activate_license&license=RM-DEMA-2222-3333-4444&item_id=4242&item_name=Rank%2520Math%2520Pro&url=https%3A%2F%2Fexample.com%2Fshop&environment=production", false),
+			eddParams{action: eddActivate, license: "RM-DEMA-2222-3333-4444", itemID: "4242", itemName: "Rank%20Math%20Pro", itemNameAlt: "Rank Math Pro", url: "https://example.com/shop", product: "4242"}},
 		{"the other parameters of EDD's updater are ignored", eddPost(form+"&version=1.2.3&slug=seo-by-rank-math-pro&beta=false&environment=production&php_version=8.3&wp_version=6.8", false), want},
 		{"a form sent as JSON reads as a form", func() events.APIGatewayProxyRequest {
 			r := eddPost(form, false)
@@ -197,7 +215,223 @@ func eddCall(t *testing.T, api *API, req events.APIGatewayProxyRequest) (events.
 	require.NoError(t, err)
 	var m map[string]any
 	require.NoError(t, json.Unmarshal([]byte(resp.Body), &m), resp.Body)
+	// The endpoint never shows the customer: no e-mail, no name.
+	assert.NotContains(t, resp.Body, "@", "customer data in %s", resp.Body)
+	if _, ok := m["success"]; ok {
+		assert.Equal(t, "", m["customer_email"], resp.Body)
+		assert.Equal(t, "", m["customer_name"], resp.Body)
+	}
 	return resp, m
+}
+
+// eddWire is the event API Gateway builds for an EDD request exactly as it
+// goes over the wire: GET with the raw query string, POST with the raw form
+// body.
+func eddWire(t *testing.T, method, raw string) events.APIGatewayProxyRequest {
+	t.Helper()
+	if method == http.MethodPost {
+		return eddPost(raw, false)
+	}
+	q, err := url.ParseQuery(raw)
+	require.NoError(t, err)
+	req := events.APIGatewayProxyRequest{HTTPMethod: http.MethodGet, QueryStringParameters: map[string]string{}, MultiValueQueryStringParameters: q}
+	for k, vs := range q {
+		req.QueryStringParameters[k] = vs[len(vs)-1]
+	}
+	return req
+}
+
+// eddProductIDs are the demo brand rankmath's product ids by slug.
+func eddProductIDs(t *testing.T, api *API) map[string]string {
+	t.Helper()
+	ps, err := api.app.ListProducts(context.Background(), licensing.Tenant{Brand: "rankmath", KeyPrefix: "RM"})
+	require.NoError(t, err)
+	ids := map[string]string{}
+	for _, p := range ps {
+		ids[p.Slug] = p.ID
+	}
+	return ids
+}
+
+// TestEDDItemNameAsWordPressSendsIt replays the bytes a WordPress site sends
+// with EDD's sample plugin and updater: item_name urlencode()d (older sample)
+// or rawurlencode()d (newer), then wp_remote_post encodes the body array
+// again with http_build_query, while wp_remote_get(add_query_arg(…)) puts the
+// values in the URL as they are. EDD urldecodes the name before comparing;
+// so does the endpoint.
+func TestEDDItemNameAsWordPressSendsIt(t *testing.T) {
+	api := eddStack(t)
+	ids := eddProductIDs(t, api)
+	const check = "edd_action=check_license&license=" + demo.RankMathKey
+	const site = "&url=https%3A%2F%2F" + demo.DemoSite
+	for _, tc := range []struct {
+		name, method, raw string
+	}{
+		{"wp_remote_post, urlencode(name) (sample plugin)", http.MethodPost, check + "&item_name=Rank%2BMath%2BPro" + site},
+		{"wp_remote_post, rawurlencode(name)", http.MethodPost, check + "&item_name=Rank%2520Math%2520Pro" + site},
+		{"wp_remote_post, the name as it is", http.MethodPost, check + "&item_name=Rank+Math+Pro" + site},
+		{"wp_remote_post with the updater's other parameters", http.MethodPost, check + "&item_name=Rank%2BMath%2BPro" + site + "&version=1.2.3&slug=seo-by-rank-math-pro&beta=&environment=production"},
+		{"wp_remote_get(add_query_arg()), urlencode(name)", http.MethodGet, check + "&item_name=Rank+Math+Pro&url=https://" + demo.DemoSite},
+		{"wp_remote_get(add_query_arg()), rawurlencode(name)", http.MethodGet, check + "&item_name=Rank%20Math%20Pro&url=https://" + demo.DemoSite},
+		{"add_query_arg(urlencode_deep()) of urlencode(name)", http.MethodGet, check + "&item_name=Rank%2BMath%2BPro" + site},
+		{"add_query_arg(urlencode_deep()) of rawurlencode(name)", http.MethodGet, check + "&item_name=Rank%2520Math%2520Pro" + site},
+		{"lower case, double-encoded", http.MethodPost, check + "&item_name=rank%2Bmath%2Bpro" + site},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, m := eddCall(t, api, eddWire(t, tc.method, tc.raw))
+			require.Equal(t, http.StatusOK, resp.StatusCode, resp.Body)
+			assert.Equal(t, true, m["success"], resp.Body)
+			assert.Equal(t, "valid", m["license"], resp.Body)
+			assert.Equal(t, ids["rankmath-pro"], m["item_id"], resp.Body)
+		})
+	}
+
+	// A name in slug form (WP Rocket → wp-rocket), double-encoded, and an
+	// activation of the newer sample plugin (numeric item_id, rawurlencode).
+	_, m := eddCall(t, api, eddWire(t, http.MethodPost, "edd_action=check_license&license="+demo.WPRocketKey+"&item_name=WP%2BRocket"))
+	assert.Equal(t, "inactive", m["license"], m)
+	_, m = eddCall(t, api, eddWire(t, http.MethodPost, "edd_action=activate_license&license="+demo.RankMathKey+
+		"&item_id=4242&item_name=Rank%2520Math%2520Pro&url=https%3A%2F%2Fshop.example.org&environment=production"))
+	assert.Equal(t, true, m["success"], m)
+	assert.Equal(t, "valid", m["license"], m)
+	assert.EqualValues(t, 2, m["site_count"])
+
+	// A double-encoded name of a product the key does not cover is still a
+	// mismatch.
+	_, m = eddCall(t, api, eddWire(t, http.MethodPost, check+"&item_name=WP%2BRocket"+site))
+	assert.Equal(t, true, m["success"], m)
+	assert.Equal(t, "item_name_mismatch", m["license"], m)
+}
+
+// TestEDDItemNameWithAPlus: a '+' that is part of the product's name still
+// matches, sent once or twice encoded: the name is tried as sent before its
+// URL-decoded form, so "C++ Tools" never turns into "C Tools".
+func TestEDDItemNameWithAPlus(t *testing.T) {
+	api := eddStack(t)
+	ctx := context.Background()
+	plus, err := api.app.Ops().CreateProduct(ctx, "rankmath", "cpp-tools", "C++ Tools")
+	require.NoError(t, err)
+	decoy, err := api.app.Ops().CreateProduct(ctx, "rankmath", "c-tools", "C Tools")
+	require.NoError(t, err)
+	seats := 3
+	res, _, err := api.app.Provision(ctx, licensing.Tenant{Brand: "rankmath", KeyPrefix: "RM"},
+		app.ProvisionInput{CustomerEmail: "plus@example.com", Products: []string{"cpp-tools", "c-tools"}, MaxSeats: &seats}, "")
+	require.NoError(t, err)
+	check := "edd_action=check_license&license=" + string(res.Key.Key)
+
+	for _, tc := range []struct {
+		name, method, raw, want string
+	}{
+		{"GET, add_query_arg of urlencode(name)", http.MethodGet, check + "&item_name=C%2B%2B+Tools", plus.ID},
+		{"GET, add_query_arg of rawurlencode(name)", http.MethodGet, check + "&item_name=C%2B%2B%20Tools", plus.ID},
+		{"POST, the name as it is", http.MethodPost, check + "&item_name=C%2B%2B+Tools", plus.ID},
+		{"POST, urlencode(name) encoded again", http.MethodPost, check + "&item_name=C%252B%252B%2BTools", plus.ID},
+		{"POST, rawurlencode(name) encoded again", http.MethodPost, check + "&item_name=C%252B%252B%2520Tools", plus.ID},
+		{"the other product", http.MethodPost, check + "&item_name=C%2BTools", decoy.ID},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, m := eddCall(t, api, eddWire(t, tc.method, tc.raw))
+			require.Equal(t, http.StatusOK, resp.StatusCode, resp.Body)
+			assert.Equal(t, true, m["success"], resp.Body)
+			assert.Equal(t, "inactive", m["license"], resp.Body)
+			assert.Equal(t, tc.want, m["item_id"], resp.Body)
+		})
+	}
+}
+
+// TestEDDNumericItemID: EDD's numeric item_id (a download post id) names no
+// product here; with an item_name it falls back to the name, without one
+// (or with a name that does not match either) it is invalid_item_id. A
+// product id or slug as item_id is used as it is, without a fallback.
+func TestEDDNumericItemID(t *testing.T) {
+	api := eddStack(t)
+	ids := eddProductIDs(t, api)
+	req := func(action string, q map[string]string) events.APIGatewayProxyRequest {
+		q["edd_action"], q["license"] = action, demo.RankMathKey
+		return eddGet(q)
+	}
+	for _, tc := range []struct {
+		name          string
+		q             map[string]string
+		success       bool
+		license, code string
+		itemID        any
+	}{
+		{"numeric item_id and item_name", map[string]string{"item_id": "4242", "item_name": "Rank Math Pro", "url": demo.DemoSite}, true, "valid", "", ids["rankmath-pro"]},
+		{"numeric item_id and a double-encoded item_name", map[string]string{"item_id": "17", "item_name": "Rank%20Math%20Pro", "url": demo.DemoSite}, true, "valid", "", ids["rankmath-pro"]},
+		{"numeric item_id and item_name in slug form", map[string]string{"item_id": "17", "item_name": "Content AI"}, true, "inactive", "", ids["content-ai"]},
+		{"item_id: the product id", map[string]string{"item_id": ids["rankmath-pro"], "url": demo.DemoSite}, true, "valid", "", ids["rankmath-pro"]},
+		{"item_id: the slug", map[string]string{"item_id": "rankmath-pro", "url": demo.DemoSite}, true, "valid", "", ids["rankmath-pro"]},
+		{"numeric item_id alone", map[string]string{"item_id": "4242", "url": demo.DemoSite}, true, "invalid_item_id", "invalid_item_id", false},
+		{"numeric item_id and a name the key does not cover", map[string]string{"item_id": "4242", "item_name": "WP Rocket", "url": demo.DemoSite}, true, "invalid_item_id", "invalid_item_id", false},
+		{"a slug item_id the key does not cover: no fallback", map[string]string{"item_id": "wp-rocket", "item_name": "Rank Math Pro", "url": demo.DemoSite}, true, "invalid_item_id", "invalid_item_id", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, m := eddCall(t, api, req(eddCheck, tc.q))
+			require.Equal(t, http.StatusOK, resp.StatusCode, resp.Body)
+			assert.Equal(t, tc.success, m["success"], resp.Body)
+			assert.Equal(t, tc.license, m["license"], resp.Body)
+			if tc.code == "" {
+				assert.NotContains(t, m, "error", resp.Body)
+			} else {
+				assert.Equal(t, tc.code, m["error"], resp.Body)
+			}
+			assert.Equal(t, tc.itemID, m["item_id"], resp.Body)
+		})
+	}
+
+	// Activate and deactivate by numeric item_id and name, as EDD clients send them.
+	_, m := eddCall(t, api, req(eddActivate, map[string]string{"item_id": "4242", "item_name": "Rank Math Pro", "url": "shop.example.org"}))
+	assert.Equal(t, true, m["success"], m)
+	assert.Equal(t, "valid", m["license"], m)
+	assert.EqualValues(t, 2, m["site_count"])
+	_, m = eddCall(t, api, req(eddActivate, map[string]string{"item_id": "4242", "url": "shop.example.org"}))
+	assert.Equal(t, false, m["success"], m)
+	assert.Equal(t, "invalid", m["license"], m)
+	assert.Equal(t, "invalid_item_id", m["error"], m)
+	_, m = eddCall(t, api, req(eddDeactivate, map[string]string{"item_id": "4242", "item_name": "Rank Math Pro", "url": "shop.example.org"}))
+	assert.Equal(t, true, m["success"], m)
+	assert.Equal(t, "deactivated", m["license"], m)
+	assert.EqualValues(t, 1, m["site_count"])
+	_, m = eddCall(t, api, req(eddDeactivate, map[string]string{"item_id": "4242", "item_name": "WP Rocket", "url": demo.DemoSite}))
+	assert.Equal(t, false, m["success"], m)
+	assert.Equal(t, "failed", m["license"], m)
+	assert.Equal(t, "invalid_item_id", m["error"], m)
+}
+
+// TestEDDCheckAnswers: check_license answers as EDD's does: "invalid" with
+// success false for a key it does not know, the item error as the license
+// value with success true for a key that covers no such item.
+func TestEDDCheckAnswers(t *testing.T) {
+	api := eddStack(t)
+	for _, tc := range []struct {
+		name          string
+		q             map[string]string
+		success       bool
+		license, code string
+	}{
+		{"an unknown key", map[string]string{"license": "RM-ZZZZ-2222-3333-4444", "item_name": "Rank Math Pro"}, false, "invalid", "missing"},
+		{"an unknown key, a name without a slug form", map[string]string{"license": "RM-ZZZZ-2222-3333-4444", "item_name": "Rank Math Pro™"}, false, "invalid", "missing"},
+		{"an unknown key prefix", map[string]string{"license": "XX-ZZZZ-2222-3333-4444", "item_name": "Rank%2BMath%2BPro"}, false, "invalid", "missing"},
+		{"a malformed key", map[string]string{"license": "nope", "item_name": "Rank Math Pro"}, false, "invalid", "missing"},
+		{"no key", map[string]string{"item_name": "Rank Math Pro"}, false, "invalid", "missing"},
+		{"an item_name the key does not cover", map[string]string{"license": demo.RankMathKey, "item_name": "WP Rocket"}, true, "item_name_mismatch", "item_name_mismatch"},
+		{"an item_name no product has", map[string]string{"license": demo.RankMathKey, "item_name": "Rank Math Ultra™"}, true, "item_name_mismatch", "item_name_mismatch"},
+		{"an item_id the key does not cover", map[string]string{"license": demo.RankMathKey, "item_id": "wp-rocket"}, true, "invalid_item_id", "invalid_item_id"},
+		{"no item, a key of several products", map[string]string{"license": demo.RankMathKey}, true, "item_name_mismatch", "key_mismatch"},
+		{"a url that is not a site", map[string]string{"license": demo.RankMathKey, "item_name": "Rank Math Pro", "url": "ftp://x"}, false, "invalid", "missing_url"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.q["edd_action"] = eddCheck
+			resp, m := eddCall(t, api, eddGet(tc.q))
+			require.Equal(t, http.StatusOK, resp.StatusCode, resp.Body)
+			assert.Equal(t, tc.success, m["success"], resp.Body)
+			assert.Equal(t, tc.license, m["license"], resp.Body)
+			assert.Equal(t, tc.code, m["error"], resp.Body)
+			assert.Equal(t, false, m["item_id"], resp.Body)
+			assert.Equal(t, false, m["expires"], resp.Body)
+		})
+	}
 }
 
 func TestEDDHandlerGetPostBase64(t *testing.T) {

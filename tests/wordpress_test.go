@@ -20,6 +20,7 @@ type wpSeat struct {
 	SeatsUsed          int    `json:"seats_used"`
 	SeatsRemaining     int    `json:"seats_remaining"`
 	StagingUsed        int    `json:"staging_sites_used"`
+	MovedFrom          string `json:"moved_from"`
 }
 
 func wpActivate(t *testing.T, e *env, key, site, previous string) reply {
@@ -44,6 +45,7 @@ func TestWordPressSeatsOverHTTP(t *testing.T) {
 	var s wpSeat
 	expectOK(t, wpActivate(t, e, key, "https://www.shop.com/", ""), http.StatusCreated, &s)
 	assert.Equal(t, "production", s.Environment)
+	assert.Empty(t, s.MovedFrom, "not a move")
 	assert.Equal(t, 0, s.SeatsRemaining)
 	expectError(t, e, call{method: http.MethodPost, path: "/api/v1/product/licenses/activate",
 		body: jsonOf(t, map[string]string{"license_key": key, "instance_identifier": "https://other.com"})}, http.StatusConflict, "no_seats_available")
@@ -66,6 +68,7 @@ func TestWordPressSeatsOverHTTP(t *testing.T) {
 	var moved wpSeat
 	expectOK(t, wpActivate(t, e, key, "https://new-shop.com", "https://shop.com"), http.StatusCreated, &moved)
 	assert.Equal(t, "new-shop.com", moved.InstanceIdentifier)
+	assert.Equal(t, "shop.com", moved.MovedFrom, "the answer says whose seat it took")
 	assert.Equal(t, 1, moved.SeatsUsed)
 	var lic struct {
 		SeatsUsed   int `json:"seats_used"`

@@ -211,8 +211,12 @@ func (h *API) emitMetrics(useCase, brand, outcome string, status int, latency ti
 	switch {
 	case useCase == "check-license":
 		m.Emit(map[string]string{"Outcome": outcome}, telemetry.Metric{Name: "Checks", Unit: "Count", Value: 1})
+	case useCase == "activate-license" && outcome == "site_moved":
+		m.Emit(map[string]string{"Brand": brand}, telemetry.Metric{Name: "SiteMoves", Unit: "Count", Value: 1})
 	case useCase == "activate-license" && status == http.StatusCreated:
-		m.Emit(map[string]string{"Brand": brand}, telemetry.Metric{Name: "Activations", Unit: "Count", Value: 1})
+		// Outcome is activated_<environment>: production, staging or local.
+		m.Emit(map[string]string{"Brand": brand, "Environment": strings.TrimPrefix(outcome, "activated_")},
+			telemetry.Metric{Name: "Activations", Unit: "Count", Value: 1})
 	case useCase == "activate-license" && outcome == string(licensing.CodeNoSeatsAvailable):
 		m.Emit(nil, telemetry.Metric{Name: "SeatLimitRejections", Unit: "Count", Value: 1})
 	case lifecycleActions[useCase] != "" && status == http.StatusOK:

@@ -47,6 +47,7 @@ type activationJSONResponse struct {
 	SeatsRemaining     int    `json:"seats_remaining"`
 	StagingUsed        int    `json:"staging_sites_used"`
 	ActivatedAt        string `json:"activated_at"`
+	MovedFrom          string `json:"moved_from,omitempty"` // a site move: the site whose seat this one took
 	LicenseToken       string `json:"license_token,omitempty"`
 }
 
@@ -83,19 +84,22 @@ func (h *API) ActivateLicense(ctx context.Context, req events.APIGatewayProxyReq
 			return result{}, err
 		}
 		a, l := out.Activation, out.License
-		status := http.StatusOK
+		status, outcome := http.StatusOK, "already_active"
 		if out.Created {
-			status = http.StatusCreated
+			status, outcome = http.StatusCreated, "activated_"+string(a.Environment)
+		}
+		if a.MovedFrom != "" {
+			outcome = "site_moved"
 		}
 		tok, err := h.licenseToken(ctx, l, &a)
 		if err != nil {
 			return result{}, err
 		}
-		return result{status: status, brand: l.Brand, body: activationJSONResponse{
+		return result{status: status, brand: l.Brand, outcome: outcome, body: activationJSONResponse{
 			ActivationID: a.ID, Status: "active", LicenseID: l.ID, Product: l.ProductSlug,
 			InstanceIdentifier: a.Instance.ID, InstanceType: string(a.Instance.Type), Environment: string(a.Environment),
 			SeatsUsed: l.SeatsUsed, SeatsRemaining: l.SeatsRemaining(), StagingUsed: l.NonProdUsed, ActivatedAt: ts(a.ActivatedAt),
-			LicenseToken: tok,
+			MovedFrom: a.MovedFrom, LicenseToken: tok,
 		}}, nil
 	})(ctx, req)
 }

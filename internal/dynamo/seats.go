@@ -128,6 +128,7 @@ func (s *Store) Activate(ctx context.Context, a licensing.Activation, product st
 		if moving != nil {
 			after, err := s.moveSeat(ctx, st, lic, *moving, a, capacity, now, actor)
 			if err == nil {
+				a.MovedFrom = moving.Instance.ID
 				return a, after, true, nil
 			}
 			if !contended(err) {

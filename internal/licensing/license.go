@@ -163,6 +163,10 @@ type Activation struct {
 	Environment Environment // production takes a seat; staging and local are capped apart
 	ActivatedAt time.Time
 	LastSeenAt  time.Time // refreshed by product calls at most once a day
+	// MovedFrom is, on the answer of an activation that took over another
+	// site's seat (a site move), that site's canonical identifier; it is
+	// not stored.
+	MovedFrom string
 }
 
 // TakesSeat reports whether a site of this environment counts against the

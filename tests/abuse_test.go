@@ -3,6 +3,7 @@ package tests
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,12 +16,17 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/require"
 	miniserver "github.com/truora/minidyn/server"
 
+	"github.com/clsvc/license-service/internal/apigw"
 	"github.com/clsvc/license-service/internal/demo"
 	"github.com/clsvc/license-service/internal/devserver"
+	"github.com/clsvc/license-service/internal/licensing"
+	"github.com/clsvc/license-service/internal/schedule"
 	"github.com/clsvc/license-service/internal/stack"
 )
 
@@ -31,6 +37,7 @@ import (
 const abMaxBody = 16 << 10
 
 const (
+	pathEDDLogs    = "/api/v1/product/edd"
 	pathActivate   = "/api/v1/product/licenses/activate"
 	pathDeactivate = "/api/v1/product/licenses/deactivate"
 	pathCheck      = "/api/v1/product/licenses/check"
@@ -547,11 +554,17 @@ func (l *abLog) String() string {
 }
 
 // TestLogsKeepSecretsOut: one JSON line per request with its id, use case,
-// status and outcome, and never a full license key or a plain API key.
+// status and outcome, and never a full license key or a plain API key; nor
+// in the lines of the EDD endpoint, of the brand authorizer function and of
+// the scheduled reclaim of stale seats.
 func TestLogsKeepSecretsOut(t *testing.T) {
 	t.Parallel()
 	logs := &abLog{}
-	e := start(t, func(o *devserver.Options) { o.Log = slog.New(slog.NewJSONHandler(logs, nil)) })
+	clk := &clock{now: time.Now().UTC()}
+	e := start(t, func(o *devserver.Options) {
+		o.Log = slog.New(slog.NewJSONHandler(logs, nil))
+		o.Now = clk.Now
+	})
 
 	const attemptedAPIKey = "attempted-secret-api-key-0123456789"
 	const unknownLicenseKey = "RM-2345-6789-ABCD-EFGH"
@@ -568,6 +581,18 @@ func TestLogsKeepSecretsOut(t *testing.T) {
 		return pathCheck + "?license_key=" + url.QueryEscape(key) + "&instance_identifier=" + demo.DemoSite + "&product=rankmath-pro"
 	}
 	lower := strings.ToLower(demo.RankMathKey)
+	// EDD requests: a form body (POST) or the query string (GET) carries the key.
+	edd := func(method, action, key, site string) call {
+		form := url.Values{"edd_action": {action}, "license": {key}, "item_id": {"rankmath-pro"}}
+		if site != "" {
+			form.Set("url", site)
+		}
+		if method == http.MethodGet {
+			return call{method: method, path: pathEDDLogs + "?" + form.Encode()}
+		}
+		return call{method: method, path: pathEDDLogs, body: []byte(form.Encode()),
+			header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}
+	}
 	steps := []step{
 		{"check-license", call{method: http.MethodGet, path: check(demo.RankMathKey)}, http.StatusOK, ""},
 		{"check-license", call{method: http.MethodGet, path: check(lower)}, http.StatusOK, ""},
@@ -587,6 +612,12 @@ func TestLogsKeepSecretsOut(t *testing.T) {
 		{"list-products", call{method: http.MethodGet, path: pathProducts, apiKey: wprKey}, http.StatusOK, ""},
 		{"list-products", call{method: http.MethodGet, path: pathProducts, apiKey: attemptedAPIKey}, http.StatusUnauthorized, "unauthorized"},
 		{"get-license", call{method: http.MethodGet, path: licensePath(demo.RankMathProLicense), apiKey: wprKey}, http.StatusNotFound, "license_not_found"},
+		{"edd", edd(http.MethodPost, "activate_license", demo.RankMathKey, "https://edd-logs.example.com"), http.StatusOK, "valid"},
+		{"edd", edd(http.MethodGet, "check_license", lower, "edd-logs.example.com"), http.StatusOK, "valid"},
+		{"edd", edd(http.MethodPost, "deactivate_license", lower, "edd-logs.example.com"), http.StatusOK, "deactivated"},
+		{"edd", edd(http.MethodGet, "check_license", unknownLicenseKey, ""), http.StatusOK, "missing"},
+		{"edd", edd(http.MethodPost, "activate_license", lower, ""), http.StatusOK, "missing_url"},
+		{"edd", edd(http.MethodGet, "get_version", demo.RankMathKey, ""), http.StatusBadRequest, "validation_error"},
 	}
 	secrets := []string{demo.RankMathKey, demo.WPRocketKey, unknownLicenseKey, rmKey, wprKey, attemptedAPIKey}
 	for _, s := range steps {
@@ -606,6 +637,7 @@ func TestLogsKeepSecretsOut(t *testing.T) {
 			{method: http.MethodPost, path: pathActivate, body: seat(demo.RankMathKey, "down.example.com")},
 			{method: http.MethodGet, path: check(lower)},
 			{method: http.MethodGet, path: pathProducts, apiKey: rmKey},
+			edd(http.MethodPost, "activate_license", lower, "down.example.com"),
 		} {
 			r := e.do(t, c)
 			require.Equal(t, http.StatusServiceUnavailable, r.status, "%s %s: %s", c.method, c.path, r.body)
@@ -614,25 +646,79 @@ func TestLogsKeepSecretsOut(t *testing.T) {
 	steps = append(steps,
 		step{"activate-license", call{}, http.StatusServiceUnavailable, "service_unavailable"},
 		step{"check-license", call{}, http.StatusServiceUnavailable, "service_unavailable"},
-		step{"list-products", call{}, http.StatusServiceUnavailable, "service_unavailable"})
+		step{"list-products", call{}, http.StatusServiceUnavailable, "service_unavailable"},
+		step{"edd", call{}, http.StatusServiceUnavailable, "service_unavailable"})
+
+	// The brand authorizer function (API Gateway runs it in AWS): a good
+	// key, a wrong one, and DynamoDB failing; what it returns shows no key either.
+	ctx := context.Background()
+	authorize := func(key string) error {
+		_, err := e.srv.Service.API.AuthorizeBrand(ctx, events.APIGatewayCustomAuthorizerRequestTypeRequest{
+			MethodArn: "arn:aws:execute-api:us-east-1:123456789012:api/prod/GET/api/v1/brand/products",
+			Headers:   map[string]string{"X-API-Key": key},
+		})
+		return err
+	}
+	require.NoError(t, authorize(rmKey))
+	require.ErrorIs(t, authorize(attemptedAPIKey), apigw.ErrUnauthorized)
+	var returned []string // what the functions hand back to Lambda, which logs it
+	func() {
+		e.srv.Engine.EmulateFailure(miniserver.FailureConditionInternalServerError)
+		defer e.srv.Engine.EmulateFailure(miniserver.FailureConditionNone)
+		err := authorize(wprKey)
+		require.Error(t, err)
+		require.NotErrorIs(t, err, apigw.ErrUnauthorized, "an outage is not a 401")
+		returned = append(returned, err.Error())
+	}()
+	wantAuthorize := []string{"allow", "unauthorized", "service_unavailable"}
+
+	// The scheduled reclaim: 31 days on, with rankmath freeing seats unseen
+	// for 30, it frees the demo seat; then once with DynamoDB failing.
+	require.NoError(t, e.srv.Service.App.Ops().ConfigureBrand(ctx, "rankmath", licensing.BrandSettings{StaleAfterDays: 30}))
+	clk.advance(31 * 24 * time.Hour)
+	reclaim := schedule.Reclaim(e.srv.Service.App, e.srv.Service.Log)
+	res, err := reclaim(ctx, events.CloudWatchEvent{ID: "logs-reclaim-1"})
+	require.NoError(t, err)
+	require.Positive(t, res.Seats, "the demo seat is stale")
+	func() {
+		e.srv.Engine.EmulateFailure(miniserver.FailureConditionInternalServerError)
+		defer e.srv.Engine.EmulateFailure(miniserver.FailureConditionNone)
+		_, err := reclaim(ctx, events.CloudWatchEvent{ID: "logs-reclaim-2"})
+		require.Error(t, err)
+		returned = append(returned, err.Error())
+	}()
 
 	out := logs.String()
 	for _, s := range secrets {
 		require.NotContains(t, strings.ToLower(out), strings.ToLower(s), "the logs hold a secret")
+		for _, r := range returned {
+			require.NotContains(t, strings.ToLower(r), strings.ToLower(s), "a returned error holds a secret")
+		}
 	}
 
 	// One line per request, in order, with what an operator needs.
 	var requests []map[string]any
+	var authorizeOutcomes, reclaimLines []string
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var m map[string]any
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &m), "a log line is not JSON: %s", sc.Text())
-		if m["msg"] == "request" {
+		switch m["msg"] {
+		case "request":
 			requests = append(requests, m)
+		case "authorize":
+			require.Equal(t, "authorize-brand", m["use_case"], "%v", m)
+			authorizeOutcomes = append(authorizeOutcomes, fmt.Sprint(m["outcome"]))
+		case "reclaim", "reclaim failed":
+			require.Equal(t, "reclaim-seats", m["use_case"], "%v", m)
+			require.Contains(t, m, "seats_reclaimed")
+			reclaimLines = append(reclaimLines, m["msg"].(string))
 		}
 	}
 	require.NoError(t, sc.Err())
+	require.Equal(t, wantAuthorize, authorizeOutcomes, "one authorize line per authorization:\n%s", out)
+	require.Equal(t, []string{"reclaim", "reclaim failed"}, reclaimLines, "one line per reclaim run:\n%s", out)
 	require.Len(t, requests, len(steps), "one request line per request:\n%s", out)
 	ids := map[string]bool{}
 	for i, s := range steps {

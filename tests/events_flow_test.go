@@ -13,12 +13,17 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/require"
 
+	"github.com/clsvc/license-service/internal/demo"
 	"github.com/clsvc/license-service/internal/devserver"
+	"github.com/clsvc/license-service/internal/licensing"
+	"github.com/clsvc/license-service/internal/schedule"
 )
 
 // These tests watch the domain events leave the local service: the relay
@@ -161,15 +166,23 @@ func (b *efBus) requireNoProblems(t *testing.T) {
 	require.Empty(t, b.problems, "requests to the EventBridge endpoint")
 }
 
+// efClock is the service's clock in these tests: the wall clock, moved on
+// by an offset that a test may advance (to make seats stale).
+type efClock struct{ offset atomic.Int64 }
+
+func (c *efClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *efClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+
 // startEF starts the local service publishing to bus, without background
-// polling, and returns it once the demo seed's events are published and
-// discarded.
-func startEF(t *testing.T, bus *efBus) *env {
+// polling, on clock, and returns it once the demo seed's events are
+// published and discarded.
+func startEF(t *testing.T, bus *efBus, clock *efClock) *env {
 	t.Helper()
 	e := start(t, func(o *devserver.Options) {
 		o.EventBridgeEndpoint = bus.srv.URL
 		o.EventBusName = efBusName
 		o.EventPoll = -1
+		o.Now = clock.Now
 	})
 	require.NoError(t, e.srv.FlushEvents(context.Background()), "publish the demo seed's events")
 	bus.take()
@@ -236,13 +249,16 @@ type efFlow struct {
 	emails []string
 	// since is when the previous flush ended: the events of a flush occurred after it.
 	since time.Time
+	// clock is the service's clock; since and the end of a flush are read from it.
+	clock *efClock
 }
 
 func newEFFlow(t *testing.T) *efFlow {
 	t.Helper()
 	bus := newEFBus(t)
-	e := startEF(t, bus)
-	return &efFlow{e: e, bus: bus, ids: map[string]string{}, secrets: []string{rmKey, wprKey}, since: time.Now()}
+	clock := &efClock{}
+	e := startEF(t, bus, clock)
+	return &efFlow{e: e, bus: bus, ids: map[string]string{}, secrets: []string{rmKey, wprKey}, since: clock.Now(), clock: clock}
 }
 
 // flush hands the committed events to the relay, requires the published
@@ -251,7 +267,7 @@ func newEFFlow(t *testing.T) *efFlow {
 func (f *efFlow) flush(t *testing.T, brand string, want ...string) []efEvent {
 	t.Helper()
 	require.NoError(t, f.e.srv.FlushEvents(context.Background()), "FlushEvents")
-	until := time.Now()
+	until := f.clock.Now()
 	entries := f.bus.take()
 	f.bus.requireNoProblems(t)
 	var types []string
@@ -603,8 +619,133 @@ func TestEventFlow(t *testing.T) {
 	require.Equal(t, "true", replay.header.Get("Idempotent-Replayed"))
 	f.none(t)
 
+	efMoveEDDReclaim(t, f, email, exp2)
+
 	received, accepted := f.bus.all()
 	require.Equal(t, len(received), len(accepted), "no call failed")
+}
+
+// efEDDAnswer is what TestEventFlow reads of an EDD answer.
+type efEDDAnswer struct {
+	Success   bool   `json:"success"`
+	License   string `json:"license"`
+	SiteCount int    `json:"site_count"`
+	Error     string `json:"error"`
+}
+
+// efEDD posts an EDD request as WordPress' wp_remote_post does (a form) to
+// the EDD-compatible route and requires a 200 EDD answer.
+func efEDD(t *testing.T, e *env, action, key, site string) efEDDAnswer {
+	t.Helper()
+	// item_id: the product by its slug (item_name matching is a look-up of
+	// its own, not what these events are about).
+	form := url.Values{"edd_action": {action}, "license": {key}, "item_id": {"rankmath-pro"}, "url": {site}}
+	r := e.do(t, call{method: http.MethodPost, path: "/api/v1/product/edd", body: []byte(form.Encode()),
+		header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}})
+	var a efEDDAnswer
+	expectOK(t, r, http.StatusOK, &a)
+	return a
+}
+
+// efMoveEDDReclaim is the end of TestEventFlow: a site move, the EDD
+// endpoint's activation and deactivation, and the scheduled reclaim of a
+// stale seat with the service's clock moved on, each with exactly its events.
+func efMoveEDDReclaim(t *testing.T, f *efFlow, email string, exp time.Time) {
+	t.Helper()
+	e := f.e
+	ctx := context.Background()
+	m := e.provision(t, rmKey, provisionReq{CustomerEmail: email, Products: []string{"rankmath-pro"}, ExpirationDate: exp.Format(time.RFC3339), MaxSeats: ptr(2)})
+	f.secrets = append(f.secrets, m.LicenseKey.Key)
+	key, ids := m.LicenseKey.Key, efIDsOf(m, m.Licenses[0])
+	f.flush(t, "rankmath", "LicenseKeyCreated", "LicenseProvisioned")
+
+	from := efActivate(t, e, key, "https://from-site.example.com", http.StatusCreated)
+	f.flush(t, "rankmath", "LicenseActivated")
+
+	// A site move (the previous site spelled otherwise) keeps the seat: one
+	// SiteMoved naming both activations and the site left.
+	move := func(site, previous string, status int) paActivation {
+		var a paActivation
+		body := map[string]string{"license_key": key, "instance_identifier": site, "instance_type": "url",
+			"product": "rankmath-pro", "previous_instance_identifier": previous}
+		expectOK(t, e.post(t, paActivatePath, "", body), status, &a)
+		return a
+	}
+	to := move("https://to-site.example.com/", "https://www.From-Site.example.com/", http.StatusCreated)
+	require.Equal(t, "to-site.example.com", to.InstanceIdentifier)
+	require.NotEqual(t, from.ActivationID, to.ActivationID)
+	require.Equal(t, 1, to.SeatsUsed, "a move keeps the seat count")
+	evs := f.flush(t, "rankmath", "SiteMoved")
+	requireLicenseEvent(t, evs[0], ids, "valid", 2, 1, exp)
+	requireSeatEvent(t, evs[0], to.ActivationID, "to-site.example.com", "active")
+	requireActor(t, evs[0], "product", "")
+	require.Equal(t, from.ActivationID, evs[0].raw["previous_activation_id"], "previous_activation_id of %s", evs[0].entry.Detail)
+	require.Equal(t, map[string]any{"instance_identifier": "from-site.example.com", "instance_type": "url", "environment": "production", "status": "moved"},
+		evs[0].raw["moved_from"], "moved_from of %s", evs[0].entry.Detail)
+
+	// The same move again: to-site holds its seat and from-site none, so
+	// nothing changes and nothing is published.
+	again := move("to-site.example.com", "from-site.example.com", http.StatusOK)
+	require.Equal(t, to.ActivationID, again.ActivationID)
+	f.none(t)
+
+	// The EDD endpoint runs the same use cases, with the same events.
+	act := efEDD(t, e, "activate_license", strings.ToLower(key), "https://www.EDD-Site.example.com/")
+	require.Equal(t, efEDDAnswer{Success: true, License: "valid", SiteCount: 2}, act)
+	evs = f.flush(t, "rankmath", "LicenseActivated")
+	requireLicenseEvent(t, evs[0], ids, "valid", 2, 2, exp)
+	requireActor(t, evs[0], "product", "")
+	eddSeat := evs[0].d.ActivationID
+	require.NotEmpty(t, eddSeat)
+	requireSeatEvent(t, evs[0], eddSeat, "edd-site.example.com", "active")
+
+	// Activated again, refused for want of a seat, checked: nothing published.
+	require.Equal(t, efEDDAnswer{Success: true, License: "valid", SiteCount: 2}, efEDD(t, e, "activate_license", key, "edd-site.example.com"))
+	e.unchanged(t, func() {
+		require.Equal(t, efEDDAnswer{Success: false, License: "invalid", SiteCount: 2, Error: "no_activations_left"},
+			efEDD(t, e, "activate_license", key, "https://another-edd-site.example.com"))
+	})
+	require.Equal(t, efEDDAnswer{Success: true, License: "valid", SiteCount: 2}, efEDD(t, e, "check_license", key, "edd-site.example.com"))
+	f.none(t)
+
+	deact := efEDD(t, e, "deactivate_license", key, "http://edd-site.example.com")
+	require.Equal(t, efEDDAnswer{Success: true, License: "deactivated", SiteCount: 1}, deact)
+	evs = f.flush(t, "rankmath", "SeatDeactivated")
+	requireLicenseEvent(t, evs[0], ids, "valid", 2, 1, exp)
+	requireSeatEvent(t, evs[0], eddSeat, "edd-site.example.com", "deactivated")
+	requireActor(t, evs[0], "product", "")
+	e.unchanged(t, func() {
+		require.Equal(t, efEDDAnswer{Success: false, License: "failed", SiteCount: 1, Error: "site_inactive"},
+			efEDD(t, e, "deactivate_license", key, "edd-site.example.com"))
+	})
+	f.none(t)
+
+	// 31 days on, to-site.example.com has not called in; the demo seat has
+	// (a check refreshes its last_seen_at). With rankmath freeing seats
+	// unseen for 30 days, the scheduled reclaim frees to-site's seat alone.
+	f.clock.advance(31 * 24 * time.Hour)
+	expectOK(t, e.do(t, paCheckCall(paSeat{LicenseKey: demo.RankMathKey, InstanceIdentifier: demo.DemoSite, Product: "rankmath-pro"})), http.StatusOK, nil)
+	require.NoError(t, e.srv.Service.App.Ops().ConfigureBrand(ctx, "rankmath", licensing.BrandSettings{StaleAfterDays: 30}))
+	f.none(t)
+	reclaim := schedule.Reclaim(e.srv.Service.App, nil)
+	res, err := reclaim(ctx, events.CloudWatchEvent{ID: "flow-reclaim"})
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Seats, "%+v", res)
+	evs = f.flush(t, "rankmath", "SeatReclaimed")
+	requireLicenseEvent(t, evs[0], ids, "valid", 2, 0, exp)
+	requireSeatEvent(t, evs[0], to.ActivationID, "to-site.example.com", "reclaimed")
+	requireActor(t, evs[0], "system", "")
+	at := mustParseTime(t, evs[0].d.OccurredAt)
+	require.WithinDuration(t, time.Now().Add(31*24*time.Hour), at, time.Hour, "occurred_at is the service's clock")
+
+	res, err = reclaim(ctx, events.CloudWatchEvent{ID: "flow-reclaim-2"})
+	require.NoError(t, err)
+	require.Zero(t, res.Seats, "nothing left to free")
+	f.none(t)
+	var lic licenseDetailJSON
+	expectOK(t, e.get(t, licensePath(ids.licenseID), rmKey), http.StatusOK, &lic)
+	require.Zero(t, lic.SeatsUsed)
+	require.Empty(t, lic.Activations)
 }
 
 // efHistory is one page of GET /api/v1/brand/licenses/{id}/events.

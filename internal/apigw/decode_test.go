@@ -172,3 +172,127 @@ func FuzzDecodeSeat(f *testing.F) {
 		`{"license_key":"RM-ABCD-EFGH-JKLM-NPQR","instance_identifier":"https://www.example.com/","instance_type":"url","product":"rankmath-pro"}`,
 		`{"license_key":1}`, `{"instance_identifier":"\u0000"}`, `{"product":null}`)
 }
+
+// activateFields are the exact JSON names of the activate body.
+var activateFields = map[string]bool{
+	"license_key": true, "instance_identifier": true, "instance_type": true, "product": true, "previous_instance_identifier": true,
+}
+
+// FuzzDecodeActivate decodes the activate body (a seat and the site it may
+// replace) as the handler does, plain and base64-encoded. Beyond never
+// panicking and failing only with the client-error codes, an accepted body
+// is within the size limit, names only the contract's fields in their exact
+// case, decodes to exactly its values, and is a fixed point: its re-encoding
+// decodes to the same request. A field name in another case is refused.
+func FuzzDecodeActivate(f *testing.F) {
+	for _, s := range []struct {
+		body string
+		b64  bool
+	}{
+		{`{"license_key":"RM-ABCD-EFGH-JKLM-NPQR","instance_identifier":"https://new.example.com","previous_instance_identifier":"https://www.old.example.com/"}`, false},
+		{`{"license_key":"RM-ABCD-EFGH-JKLM-NPQR","instance_identifier":"h1","instance_type":"hostname","product":"rankmath-pro","previous_instance_identifier":"h0"}`, true},
+		{`{"previous_instance_identifier":null}`, false},
+		{`{"previous_instance_identifier":1}`, false},
+		{`{"Previous_Instance_Identifier":"x"}`, false},
+		{`{"previous_instance_identifier":"a","previous_instance_identifier":"b"}`, false},
+		{`{"seatRequest":{}}`, false},
+		{`{"license_key":"\u0000\ud800"}`, false},
+		{``, true},
+		{`!!`, true},
+		{`{"product":"` + strings.Repeat("x", MaxBodyBytes) + `"}`, false},
+	} {
+		f.Add([]byte(s.body), s.b64)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, b64 bool) {
+		req := events.APIGatewayProxyRequest{Body: string(b)}
+		if b64 {
+			req.Body, req.IsBase64Encoded = base64.StdEncoding.EncodeToString(b), true
+		}
+		var in activateRequest
+		err := decodeJSON(req, &in)
+		if err != nil {
+			var e *licensing.Error
+			if !errors.As(err, &e) || e.Message == "" ||
+				(e.Code != licensing.CodeInvalidJSON && e.Code != licensing.CodeValidation && e.Code != licensing.CodePayloadTooLarge) {
+				t.Fatalf("decoder failed with %#v", err)
+			}
+			if e.Code == licensing.CodePayloadTooLarge && len(b) <= MaxBodyBytes {
+				t.Fatalf("a body of %d bytes is refused as too large", len(b))
+			}
+			return
+		}
+		if len(b) > MaxBodyBytes {
+			t.Fatalf("a body of %d bytes is accepted", len(b))
+		}
+		// Base64 or not, the same bytes decode the same.
+		var plain activateRequest
+		if err := DecodeStrict(b, &plain); err != nil || plain != in {
+			t.Fatalf("base64 %v: %+v, plain: %+v (%v)", b64, in, plain, err)
+		}
+
+		var raw map[string]json.RawMessage
+		if len(strings.TrimSpace(string(b))) > 0 {
+			if err := json.Unmarshal(b, &raw); err != nil {
+				t.Fatalf("accepted a body that is not an object: %v", err)
+			}
+		}
+		want := map[string]string{}
+		for name, v := range raw {
+			if !activateFields[name] {
+				t.Fatalf("accepted the field %q", name)
+			}
+			var s *string
+			if err := json.Unmarshal(v, &s); err != nil {
+				t.Fatalf("accepted %s: %s", name, v)
+			}
+			if s != nil {
+				want[name] = *s
+			}
+		}
+		got := map[string]string{
+			"license_key": in.LicenseKey, "instance_identifier": in.InstanceIdentifier, "instance_type": in.InstanceType,
+			"product": in.Product, "previous_instance_identifier": in.PreviousInstanceIdentifier,
+		}
+		for name, v := range got {
+			if want[name] != v {
+				t.Fatalf("%s decoded as %q, the body says %q", name, v, want[name])
+			}
+		}
+		seat := in.input()
+		if seat.LicenseKey != in.LicenseKey || seat.InstanceIdentifier != in.InstanceIdentifier || seat.InstanceType != in.InstanceType || seat.Product != in.Product {
+			t.Fatalf("the seat input %+v is not the request %+v", seat, in)
+		}
+
+		// A fixed point: the request re-encoded decodes to itself.
+		again, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back activateRequest
+		if err := DecodeStrict(again, &back); err != nil || back != in {
+			t.Fatalf("re-encoded %s decodes to %+v (%v), not %+v", again, back, err, in)
+		}
+
+		// Any of its fields in another case is refused, naming the field.
+		for name := range raw {
+			renamed := map[string]json.RawMessage{}
+			for k, v := range raw {
+				renamed[k] = v
+			}
+			upper := strings.ToUpper(name)
+			delete(renamed, name)
+			renamed[upper] = raw[name]
+			body, err := json.Marshal(renamed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var x activateRequest
+			err = DecodeStrict(body, &x)
+			var e *licensing.Error
+			if !errors.As(err, &e) || e.Code != licensing.CodeValidation || e.Field != upper {
+				t.Fatalf("%s accepted or refused otherwise: %v", body, err)
+			}
+			break
+		}
+	})
+}

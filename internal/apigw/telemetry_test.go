@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -129,4 +131,53 @@ func TestDeadlinePassedIsUnavailable(t *testing.T) {
 	assert.Equal(t, 503, resp.StatusCode, resp.Body)
 	assert.Equal(t, "1", resp.Headers["Retry-After"])
 	assert.Contains(t, resp.Body, "service_unavailable")
+}
+
+// The brand authorizer's line and the EDD endpoint's request lines carry
+// the use case and outcome, never the API key or the license key they read
+// (from a header, a form body, a query string, in any case).
+func TestAuthorizerAndEDDLogsKeepSecretsOut(t *testing.T) {
+	f := newStack(t, 1)
+	var logs bytes.Buffer
+	api := apigw.New(app.New(f.eng.Store, nil), slog.New(slog.NewJSONHandler(&logs, nil)), apigw.Options{})
+	ctx := context.Background()
+	const wrongAPIKey = "wrong-api-key-0123456789abcdef"
+
+	for _, key := range []string{demo.Brands[0].APIKey, wrongAPIKey} {
+		_, _ = api.AuthorizeBrand(ctx, events.APIGatewayCustomAuthorizerRequestTypeRequest{
+			MethodArn: "arn:aws:execute-api:us-east-1:123456789012:api/prod/GET/api/v1/brand/products",
+			Headers:   map[string]string{"x-api-key": key},
+		})
+	}
+	lower := strings.ToLower(f.key)
+	for _, req := range []events.APIGatewayProxyRequest{
+		{HTTPMethod: "POST", Path: "/api/v1/product/edd", Headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
+			Body: "edd_action=activate_license&item_id=rankmath-pro&url=edd.example.com&license=" + f.key},
+		{HTTPMethod: "GET", Path: "/api/v1/product/edd", QueryStringParameters: map[string]string{
+			"edd_action": "check_license", "license": lower, "item_id": "rankmath-pro", "url": "edd.example.com"}},
+		{HTTPMethod: "POST", Path: "/api/v1/product/edd", IsBase64Encoded: true,
+			Body: base64.StdEncoding.EncodeToString([]byte("edd_action=deactivate_license&item_id=rankmath-pro&url=edd.example.com&license=" + lower))},
+	} {
+		resp, err := api.EDD(ctx, req)
+		require.NoError(t, err)
+		require.Equal(t, 200, resp.StatusCode, resp.Body)
+	}
+
+	var outcomes []string
+	for _, l := range jsonLines(t, &logs) {
+		switch l["msg"] {
+		case "authorize":
+			assert.Equal(t, "authorize-brand", l["use_case"])
+			outcomes = append(outcomes, l["outcome"].(string))
+		case "request":
+			assert.Equal(t, "edd", l["use_case"])
+			assert.Equal(t, "rankmath", l["brand"])
+			outcomes = append(outcomes, l["outcome"].(string))
+		}
+	}
+	assert.Equal(t, []string{"allow", "unauthorized", "valid", "valid", "deactivated"}, outcomes)
+	out := strings.ToLower(logs.String())
+	for _, secret := range []string{f.key, demo.Brands[0].APIKey, wrongAPIKey} {
+		assert.NotContains(t, out, strings.ToLower(secret), "the logs hold a secret")
+	}
 }

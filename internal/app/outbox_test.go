@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -65,12 +66,19 @@ func types_(evs []licensing.Event) []licensing.EventType {
 	return out
 }
 
-// useCases is every state change, each run against the fixture's state.
-func useCases(f *fixture) []struct {
-	name string
-	want []licensing.EventType
-	run  func(ctx context.Context, p licensing.Provisioned) error
-} {
+// useCase is one state change: setup (optional) brings the fixture's
+// license to the state the change needs, run makes the change, want is
+// exactly the events it commits.
+type useCase struct {
+	name  string
+	want  []licensing.EventType
+	setup func(ctx context.Context, p licensing.Provisioned) error
+	run   func(ctx context.Context, p licensing.Provisioned) error
+}
+
+// useCases is every state change, each run against the fixture's state: a
+// license of three seats, one held by held.example.com.
+func useCases(f *fixture) []useCase {
 	tenant := f.tenant
 	tenant.APIKeyID = "key_test"
 	id := func(p licensing.Provisioned) string { return p.Licenses[0].ID }
@@ -80,27 +88,30 @@ func useCases(f *fixture) []struct {
 			return err
 		}
 	}
-	return []struct {
-		name string
-		want []licensing.EventType
-		run  func(ctx context.Context, p licensing.Provisioned) error
-	}{
-		{"provision", []licensing.EventType{licensing.EventLicenseKeyCreated, licensing.EventLicenseProvisioned, licensing.EventLicenseProvisioned},
-			func(ctx context.Context, _ licensing.Provisioned) error {
+	var revoked string // the API key the revoke case revokes
+	return []useCase{
+		{name: "provision", want: []licensing.EventType{licensing.EventLicenseKeyCreated, licensing.EventLicenseProvisioned, licensing.EventLicenseProvisioned},
+			run: func(ctx context.Context, _ licensing.Provisioned) error {
 				_, _, err := f.app.Provision(ctx, tenant, app.ProvisionInput{CustomerEmail: "n@example.com", Products: []string{"rankmath-pro", "content-ai"}}, "idem-1")
 				return err
 			}},
-		{"renew", []licensing.EventType{licensing.EventLicenseRenewed}, change(licensing.ActionRenew, "2028-01-01T00:00:00Z")},
-		{"suspend", []licensing.EventType{licensing.EventLicenseSuspended}, change(licensing.ActionSuspend, "")},
-		{"activate", []licensing.EventType{licensing.EventLicenseActivated}, func(ctx context.Context, p licensing.Provisioned) error {
+		{name: "renew", want: []licensing.EventType{licensing.EventLicenseRenewed}, run: change(licensing.ActionRenew, "2028-01-01T00:00:00Z")},
+		{name: "suspend", want: []licensing.EventType{licensing.EventLicenseSuspended}, run: change(licensing.ActionSuspend, "")},
+		{name: "resume", want: []licensing.EventType{licensing.EventLicenseResumed},
+			setup: change(licensing.ActionSuspend, ""), run: change(licensing.ActionResume, "")},
+		{name: "activate", want: []licensing.EventType{licensing.EventLicenseActivated}, run: func(ctx context.Context, p licensing.Provisioned) error {
 			_, err := f.app.Activate(ctx, seat(p.Key.Key, "new.example.com"))
 			return err
 		}},
-		{"deactivate", []licensing.EventType{licensing.EventSeatDeactivated}, func(ctx context.Context, p licensing.Provisioned) error {
+		{name: "site move", want: []licensing.EventType{licensing.EventSiteMoved}, run: func(ctx context.Context, p licensing.Provisioned) error {
+			_, err := f.app.Activate(ctx, move(p.Key.Key, "moved.example.com", "https://www.held.example.com/"))
+			return err
+		}},
+		{name: "deactivate", want: []licensing.EventType{licensing.EventSeatDeactivated}, run: func(ctx context.Context, p licensing.Provisioned) error {
 			_, _, err := f.app.Deactivate(ctx, seat(p.Key.Key, "held.example.com"))
 			return err
 		}},
-		{"free seat", []licensing.EventType{licensing.EventSeatDeactivated}, func(ctx context.Context, p licensing.Provisioned) error {
+		{name: "free seat", want: []licensing.EventType{licensing.EventSeatDeactivated}, run: func(ctx context.Context, p licensing.Provisioned) error {
 			v, err := f.app.License(ctx, tenant, id(p))
 			if err != nil {
 				return err
@@ -108,27 +119,53 @@ func useCases(f *fixture) []struct {
 			_, err = f.app.FreeSeat(ctx, tenant, id(p), v.Activations[0].ID)
 			return err
 		}},
-		{"cancel", []licensing.EventType{licensing.EventLicenseCancelled}, change(licensing.ActionCancel, "")},
-		{"create api key", []licensing.EventType{licensing.EventAPIKeyCreated}, func(ctx context.Context, _ licensing.Provisioned) error {
+		{name: "seat reclaim", want: []licensing.EventType{licensing.EventSeatReclaimed},
+			setup: func(ctx context.Context, _ licensing.Provisioned) error {
+				f.clock.Advance(31 * 24 * time.Hour) // held.example.com is unseen for 31 days
+				return f.app.Ops().ConfigureBrand(ctx, "rankmath", licensing.BrandSettings{StaleAfterDays: 30})
+			},
+			run: func(ctx context.Context, _ licensing.Provisioned) error {
+				done, err := f.app.ReclaimStale(ctx)
+				if err == nil && !slices.Equal(done, []app.Reclaimed{{Brand: "rankmath", Seats: 1}}) {
+					return fmt.Errorf("reclaimed %v, want the one stale seat", done)
+				}
+				return err
+			}},
+		{name: "cancel", want: []licensing.EventType{licensing.EventLicenseCancelled}, run: change(licensing.ActionCancel, "")},
+		{name: "create api key", want: []licensing.EventType{licensing.EventAPIKeyCreated}, run: func(ctx context.Context, _ licensing.Provisioned) error {
 			_, _, err := f.app.Ops().CreateAPIKey(ctx, "rankmath")
 			return err
 		}},
+		{name: "revoke api key", want: []licensing.EventType{licensing.EventAPIKeyRevoked},
+			setup: func(ctx context.Context, _ licensing.Provisioned) error {
+				_, k, err := f.app.Ops().CreateAPIKey(ctx, "rankmath")
+				revoked = k.ID
+				return err
+			},
+			run: func(ctx context.Context, _ licensing.Provisioned) error {
+				return f.app.Ops().RevokeAPIKey(ctx, "rankmath", revoked)
+			}},
 	}
 }
 
 // Every state change writes its events in its own transaction: with the
 // outbox write sabotaged nothing of the change is written either, and with
 // the engine failing neither is; otherwise the change and exactly its events
-// are there.
+// are there. Each use case runs on a fixture of its own, so that its events
+// (a reclaim frees every stale seat of the brand) are exactly its own.
 func TestStateChangesAndEventsCommitTogether(t *testing.T) {
-	sabotage := &dynamotest.EventSabotage{}
-	f := newFixture(t, sabotage.Option())
 	ctx := context.Background()
-	for _, uc := range useCases(f) {
-		t.Run(uc.name, func(t *testing.T) {
+	for i, named := range useCases(&fixture{}) {
+		t.Run(named.name, func(t *testing.T) {
+			sabotage := &dynamotest.EventSabotage{}
+			f := newFixture(t, sabotage.Option())
+			uc := useCases(f)[i]
 			p := f.license(t, 3)
 			_, err := f.app.Activate(ctx, seat(p.Key.Key, "held.example.com"))
 			require.NoError(t, err)
+			if uc.setup != nil {
+				require.NoError(t, uc.setup(ctx, p))
+			}
 
 			before := f.eng.Dump(t)
 			sabotage.Set(true)

@@ -64,7 +64,7 @@ func ParseInstance(typ, raw string) (Instance, error) {
 		id, err = canonicalURL(strings.TrimSpace(raw))
 	case InstanceHostname:
 		id = strings.ToLower(strings.TrimSpace(raw))
-		if strings.ContainsAny(id, " /") {
+		if strings.IndexFunc(id, func(r rune) bool { return r == '/' || unicode.IsSpace(r) }) >= 0 {
 			err = Invalid("instance_identifier", "must be a host name without spaces or slashes")
 		}
 	case InstanceMachineID:

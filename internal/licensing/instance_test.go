@@ -61,6 +61,8 @@ func TestInstanceRejects(t *testing.T) {
 		{"url", "example.com\n", "instance_identifier"},
 		{"url", "https://" + strings.Repeat("a", 250) + ".com", "instance_identifier"},
 		{"hostname", "my host", "instance_identifier"},
+		{"hostname", "shop\u00a0example.com", "instance_identifier"},
+		{"hostname", "a\u2003b", "instance_identifier"},
 		{"machine_id", "\x7f", "instance_identifier"},
 		{"machine_id", strings.Repeat("m", 256), "instance_identifier"},
 		{"ip", "1.2.3.4", "instance_type"},

@@ -60,7 +60,12 @@ build-$(1):
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA) $(GO) build -tags lambda.norpc -trimpath -ldflags "-s -w" \
 	  -o $$(ARTIFACTS_DIR)/bootstrap ./functions/$(2)
 endef
-camel = $(subst $(space),,$(foreach w,$(subst -, ,$(1)),$(shell echo $(w) | sed 's/./\U&/')))
+# camel turns a function's directory name into its logical ID's CamelCase
+# (reclaim-seats → ReclaimSeats) with make functions alone, no shell: each
+# word's first letter is upper-cased by the patsubst of its pair a:A … z:Z.
+upper_pairs := a:A b:B c:C d:D e:E f:F g:G h:H i:I j:J k:K l:L m:M n:N o:O p:P q:Q r:R s:S t:T u:U v:V w:W x:X y:Y z:Z
+ucfirst = $(if $(2),$(call ucfirst,$(patsubst $(firstword $(subst :, ,$(firstword $(2))))%,$(lastword $(subst :, ,$(firstword $(2))))%,$(1)),$(wordlist 2,$(words $(2)),$(2))),$(1))
+camel = $(subst $(space),,$(call ucfirst,$(subst -, ,$(1)),$(upper_pairs)))
 space := $(empty) $(empty)
 $(foreach fn,$(FUNCTIONS),$(eval $(call sam_target,$(call camel,$(fn))Function,$(fn))))
 

@@ -1,27 +1,48 @@
 package tests
 
 import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"maps"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/goformation/v7"
 	"github.com/awslabs/goformation/v7/cloudformation"
 	"github.com/awslabs/goformation/v7/cloudformation/cloudfront"
+	"github.com/awslabs/goformation/v7/cloudformation/cloudwatch"
+	"github.com/awslabs/goformation/v7/cloudformation/serverless"
 	"github.com/awslabs/goformation/v7/intrinsics"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
+	"github.com/clsvc/license-service/internal/apigw"
+	"github.com/clsvc/license-service/internal/app"
+	"github.com/clsvc/license-service/internal/demo"
 	"github.com/clsvc/license-service/internal/dynamo"
+	"github.com/clsvc/license-service/internal/dynamo/dynamotest"
+	"github.com/clsvc/license-service/internal/licensing"
+	"github.com/clsvc/license-service/internal/relay"
+	"github.com/clsvc/license-service/internal/schedule"
+	"github.com/clsvc/license-service/internal/service"
 	"github.com/clsvc/license-service/internal/stack"
+	"github.com/clsvc/license-service/internal/token"
 )
 
 // loadTemplate parses template.yaml with goformation, keeping references to
@@ -51,12 +72,74 @@ func loadTemplate(t *testing.T) *cloudformation.Template {
 		}
 		return nil
 	}
-	tpl, err := goformation.OpenWithOptions(templatePath(t), &intrinsics.ProcessorOptions{
-		IntrinsicHandlerOverrides: map[string]intrinsics.IntrinsicHandler{"Ref": ref, "Fn::GetAtt": getAtt},
+	// !Sub "${Res.Attr}/x" reads "getatt:Res.Attr/x", ${Param} its default.
+	sub := func(_ string, input any, tpl any) any {
+		s, ok := input.(string)
+		if !ok {
+			return nil
+		}
+		return subVariable.ReplaceAllStringFunc(s, func(v string) string {
+			name := v[2 : len(v)-1]
+			if strings.Contains(name, ".") {
+				return fmt.Sprint(getAtt("", name, tpl))
+			}
+			return fmt.Sprint(ref("", name, tpl))
+		})
+	}
+	tpl, err := goformation.ParseYAMLWithOptions(goformationYAML(t), &intrinsics.ProcessorOptions{
+		IntrinsicHandlerOverrides: map[string]intrinsics.IntrinsicHandler{"Ref": ref, "Fn::GetAtt": getAtt, "Fn::Sub": sub},
 	})
 	require.NoError(t, err, "goformation parses template.yaml")
 	return tpl
 }
+
+// untyped are the AWS::Serverless::Api properties goformation v7 cannot
+// type (it refuses unknown fields, and types GatewayResponses as strings):
+// loadTemplate leaves them out; tests read them with rawProperties.
+var untyped = []string{"ApiKeySourceType", "GatewayResponses"}
+
+// goformationYAML is template.yaml without the untyped properties.
+func goformationYAML(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile(templatePath(t))
+	require.NoError(t, err)
+	var doc yaml.Node
+	require.NoError(t, yaml.Unmarshal(b, &doc))
+	resources := mappingValue(doc.Content[0], "Resources")
+	require.NotNil(t, resources)
+	for i := 1; i < len(resources.Content); i += 2 {
+		res := resources.Content[i]
+		if typ := mappingValue(res, "Type"); typ == nil || typ.Value != "AWS::Serverless::Api" {
+			continue
+		}
+		props := mappingValue(res, "Properties")
+		kept := props.Content[:0]
+		for j := 0; j+1 < len(props.Content); j += 2 {
+			if !slices.Contains(untyped, props.Content[j].Value) {
+				kept = append(kept, props.Content[j], props.Content[j+1])
+			}
+		}
+		props.Content = kept
+	}
+	out, err := yaml.Marshal(&doc)
+	require.NoError(t, err)
+	return out
+}
+
+// mappingValue is the value of key in a YAML mapping node, or nil.
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+var subVariable = regexp.MustCompile(`\$\{[A-Za-z0-9:.]+\}`)
 
 type templateRoute struct{ function, method, path string }
 
@@ -170,6 +253,23 @@ func TestTemplateAuthOfRoutes(t *testing.T) {
 	assert.Contains(t, string(authJSON), `"Headers":["X-API-Key"]`)
 	assert.Regexp(t, `"ReauthorizeEvery":[1-9]`, string(authJSON), "authorizer answers are cached")
 
+	// The usage plan meters the key the authorizer returns as
+	// usageIdentifierKey: the X-API-Key it resolved, whose value is the
+	// usage-plan API key's (README, Deploy).
+	raw, err := os.ReadFile(templatePath(t))
+	require.NoError(t, err)
+	var doc yaml.Node
+	require.NoError(t, yaml.Unmarshal(raw, &doc))
+	props := mappingValue(mappingValue(mappingValue(doc.Content[0], "Resources"), "LicenseApi"), "Properties")
+	require.NotNil(t, mappingValue(props, "ApiKeySourceType"), "LicenseApi has ApiKeySourceType")
+	assert.Equal(t, "AUTHORIZER", mappingValue(props, "ApiKeySourceType").Value)
+	eng := dynamotest.Start(t)
+	a := app.New(eng.Store, nil)
+	require.NoError(t, demo.Seed(context.Background(), a.Ops()))
+	resp, err := apigw.New(a, nil, apigw.Options{}).AuthorizeBrand(context.Background(), iamAuthorizerEvent(rmKey))
+	require.NoError(t, err)
+	assert.Equal(t, rmKey, resp.UsageIdentifierKey, "the authorizer hands the usage plan the brand's key")
+
 	plan, err := tpl.GetApiGatewayUsagePlanWithName("BrandUsagePlan")
 	require.NoError(t, err)
 	require.NotNil(t, plan.Throttle)
@@ -238,20 +338,23 @@ func TestTemplatePoliciesAreLeast(t *testing.T) {
 			for _, r := range strings_(st["Resource"]) {
 				assert.NotEqual(t, "*", r, "%s grants actions on every resource", id)
 				for _, a := range strings_(st["Action"]) {
-					assert.Equal(t, resourceOf[strings.SplitN(a, ":", 2)[0]], r, "%s: %s only on its own resource", id, a)
+					own := resourceOf[strings.SplitN(a, ":", 2)[0]]
+					if a == "dynamodb:Query" && r != own {
+						own += "/index/" + dynamo.IndexByMail // the index by e-mail
+					}
+					assert.Equal(t, own, r, "%s: %s only on its own resource", id, a)
 				}
 			}
 		})
+		// SAM policy templates (DynamoDBReadPolicy, DynamoDBCrudPolicy, …)
+		// grant more than a use case makes (Scan, BatchGetItem, PartiQL, …).
+		assert.NotRegexp(t, `Policy"?:`, string(raw), "%s lists its actions in inline statements", id)
 		if readers[uc] {
-			assert.NotContains(t, string(raw), "DynamoDBCrudPolicy", id)
-			if !strings.Contains(string(raw), "DynamoDBReadPolicy") {
-				for _, a := range actions {
-					assert.Contains(t, []string{"dynamodb:GetItem", "dynamodb:Query", "secretsmanager:GetSecretValue"}, a, "%s only reads", id)
-				}
+			for _, a := range actions {
+				assert.Contains(t, []string{"dynamodb:GetItem", "dynamodb:Query"}, a, "%s only reads", id)
 			}
 			continue
 		}
-		assert.NotContains(t, string(raw), "DynamoDBCrudPolicy", "%s lists its actions", id)
 		for _, a := range actions {
 			assert.NotContains(t, []string{"dynamodb:DeleteTable", "dynamodb:BatchWriteItem"}, a, id)
 			if uc != "reclaim-seats" {
@@ -355,21 +458,150 @@ func TestTemplateEdgeCache(t *testing.T) {
 	assert.Equal(t, "none", c.ParametersInCacheKeyAndForwardedToOrigin.HeadersConfig.HeaderBehavior)
 	assert.Equal(t, "none", c.ParametersInCacheKeyAndForwardedToOrigin.CookiesConfig.CookieBehavior)
 	assert.Equal(t, 0.0, c.MinTTL, "the function's Cache-Control decides")
+
+	// A 5xx is never kept at the edge (CloudFront's default: 10 s).
+	noCache := map[int]bool{}
+	for _, e := range cfg.CustomErrorResponses {
+		if e.ErrorCachingMinTTL != nil && *e.ErrorCachingMinTTL == 0 && e.ResponseCode == nil && e.ResponsePagePath == nil {
+			noCache[e.ErrorCode] = true
+		}
+	}
+	for _, code := range []int{500, 502, 503, 504} {
+		assert.True(t, noCache[code], "a %d is not cached: CustomErrorResponses with ErrorCachingMinTTL 0", code)
+	}
 }
 
 func TestTemplateOperations(t *testing.T) {
 	tpl := loadTemplate(t)
 	alarms := tpl.GetAllCloudWatchAlarmResources()
-	for _, name := range []string{"ApiServerErrorRateAlarm", "ProductFunctionErrorsAlarm", "BrandFunctionErrorsAlarm", "LambdaThrottlesAlarm", "DynamoDBThrottlesAlarm", "AuthorizerErrorsAlarm", "EventsDeadLetterAlarm", "ServiceUnavailableAlarm", "RelayFailuresAlarm"} {
+	for _, name := range []string{"ApiServerErrorRateAlarm", "LambdaThrottlesAlarm", "DynamoDBThrottlesAlarm", "EventsDeadLetterAlarm",
+		"ServiceUnavailableAlarm", "RelayFailuresAlarm", "PublishEventsIteratorAgeAlarm"} {
 		assert.Contains(t, alarms, name)
 	}
 	_, err := tpl.GetCloudWatchDashboardWithName("ServiceDashboard")
 	assert.NoError(t, err)
 	_, err = tpl.GetEventsEventBusWithName("LicenseEventBus")
 	assert.NoError(t, err)
-	for _, out := range []string{"ApiUrl", "CdnUrl", "CheckUrl", "TableName", "EventBusName", "BrandUsagePlanId"} {
+	for _, out := range []string{"ApiUrl", "CdnUrl", "CheckUrl", "TableName", "EventBusName", "BrandUsagePlanId", "SigningKeySecretArn", "DashboardName"} {
 		assert.Contains(t, tpl.Outputs, out)
 	}
+	assert.Equal(t, "ref:SigningKeySecret", tpl.Outputs["SigningKeySecretArn"].Value, "Ref of a secret is its ARN")
+}
+
+// Every function has its own alarm on its Lambda errors, named after it,
+// and all those alarms have one shape.
+func TestTemplateEveryFunctionHasAnErrorsAlarm(t *testing.T) {
+	tpl := loadTemplate(t)
+	alarms := tpl.GetAllCloudWatchAlarmResources()
+	// shape is an alarm without what names its function.
+	shape := func(a *cloudwatch.Alarm) string {
+		c := *a
+		c.AlarmDescription, c.Dimensions = nil, nil
+		b, err := json.Marshal(c)
+		require.NoError(t, err)
+		return string(b)
+	}
+	var first string
+	for _, id := range slices.Sorted(maps.Keys(tpl.GetAllServerlessFunctionResources())) {
+		name := strings.TrimSuffix(id, "Function") + "ErrorsAlarm"
+		a, ok := alarms[name]
+		if !assert.True(t, ok, "%s has no %s", id, name) {
+			continue
+		}
+		assert.Equal(t, "AWS/Lambda", deref(a.Namespace, nil), name)
+		assert.Equal(t, "Errors", deref(a.MetricName, nil), name)
+		assert.Equal(t, []cloudwatch.Alarm_Dimension{{Name: "FunctionName", Value: "ref:" + id}}, a.Dimensions, name)
+		assert.Equal(t, "Sum", deref(a.Statistic, nil), name)
+		assert.Contains(t, rawProperties(t, name), "AlarmActions", "%s notifies AlarmTopicArn", name)
+		if first == "" {
+			first = shape(a)
+			continue
+		}
+		assert.JSONEq(t, first, shape(a), "%s has the shape of the other errors alarms", name)
+	}
+
+	// The relay's lag behind the stream.
+	age, ok := alarms["PublishEventsIteratorAgeAlarm"]
+	require.True(t, ok)
+	assert.Equal(t, "IteratorAge", deref(age.MetricName, nil))
+	assert.Equal(t, []cloudwatch.Alarm_Dimension{{Name: "FunctionName", Value: "ref:PublishEventsFunction"}}, age.Dimensions)
+	assert.Equal(t, "Maximum", deref(age.Statistic, nil))
+	require.NotNil(t, age.Threshold)
+	assert.Less(t, *age.Threshold, 24*3600*1000.0, "in milliseconds, well before stream records expire")
+}
+
+// Every route that needs no API key (the usage plan throttles the others per
+// key) has its own method throttle in the stage's MethodSettings.
+func TestTemplateThrottlesEveryKeylessRoute(t *testing.T) {
+	tpl := loadTemplate(t)
+	api, err := tpl.GetServerlessApiWithName("LicenseApi")
+	require.NoError(t, err)
+	raw, err := json.Marshal(api.MethodSettings)
+	require.NoError(t, err)
+	var settings []struct {
+		ResourcePath, HttpMethod                  string
+		ThrottlingRateLimit, ThrottlingBurstLimit any
+	}
+	require.NoError(t, json.Unmarshal(raw, &settings))
+	throttled := map[string]bool{}
+	for _, s := range settings {
+		if s.ThrottlingRateLimit != nil && s.ThrottlingBurstLimit != nil {
+			throttled[s.HttpMethod+" "+s.ResourcePath] = true
+		}
+	}
+	local, err := stack.Load(templatePath(t))
+	require.NoError(t, err)
+	n := 0
+	for _, r := range local.Routes() {
+		if r.ApiKeyRequired {
+			continue
+		}
+		n++
+		// MethodSettings name a resource path with each "/" written "~1".
+		path := "/" + strings.ReplaceAll(r.Path, "/", "~1")
+		assert.True(t, throttled[r.Method+" "+path], "%s %s (%s) needs no API key but has no throttle in MethodSettings (ResourcePath %q)", r.Method, r.Path, r.LogicalID, path)
+	}
+	assert.GreaterOrEqual(t, n, 7, "the product routes and health")
+}
+
+// API Gateway's own answers are part of the API definition (SAM's
+// GatewayResponses), not separate AWS::ApiGateway::GatewayResponse
+// resources, which a later deployment of the SAM-generated API can lose
+// (cfn-lint W3660); each answers in the service's error shape.
+func TestTemplateGatewayResponses(t *testing.T) {
+	b, err := os.ReadFile(templatePath(t))
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "AWS::ApiGateway::GatewayResponse")
+	responses := rawProperties(t, "LicenseApi", "GatewayResponses")
+	want := map[string]struct {
+		status, code string
+	}{
+		"UNAUTHORIZED": {"401", "unauthorized"}, "INVALID_API_KEY": {"401", "unauthorized"}, "ACCESS_DENIED": {"401", "unauthorized"},
+		"THROTTLED": {"429", "rate_limited"}, "QUOTA_EXCEEDED": {"429", "rate_limited"}, "REQUEST_TOO_LARGE": {"413", "payload_too_large"},
+		"MISSING_AUTHENTICATION_TOKEN": {"404", "route_not_found"}, "DEFAULT_5XX": {"", "service_unavailable"},
+	}
+	assert.ElementsMatch(t, slices.Collect(maps.Keys(want)), slices.Collect(maps.Keys(responses)))
+	for typ, w := range want {
+		r, ok := responses[typ].(map[string]any)
+		if !assert.True(t, ok, "%s is declared", typ) {
+			continue
+		}
+		for k := range r {
+			assert.Contains(t, []string{"StatusCode", "ResponseParameters", "ResponseTemplates"}, k, "%s: SAM knows %s", typ, k)
+		}
+		if w.status != "" {
+			assert.Equal(t, w.status, fmt.Sprint(r["StatusCode"]), typ)
+		}
+		tmpl, _ := r["ResponseTemplates"].(map[string]any)
+		var body struct {
+			Error struct{ Code, Message string }
+		}
+		require.NoError(t, json.Unmarshal([]byte(fmt.Sprint(tmpl["application/json"])), &body), typ)
+		assert.Equal(t, w.code, body.Error.Code, typ)
+		assert.NotEmpty(t, body.Error.Message, typ)
+	}
+	params, _ := responses["DEFAULT_5XX"].(map[string]any)["ResponseParameters"].(map[string]any)
+	assert.Equal(t, map[string]any{"Headers": map[string]any{"Retry-After": "'1'"}}, params, "5xx ask to retry after a second")
 }
 
 // The relay reads the table's stream, filtered to inserted event items, in
@@ -481,4 +713,562 @@ func TestTemplateScheduleSecretAndRoutes(t *testing.T) {
 	for _, want := range []string{"GET /api/v1/product/keys", "GET /api/v1/product/edd", "POST /api/v1/product/edd", "GET /api/v1/brand/licenses/{id}/events"} {
 		assert.Contains(t, routes, want)
 	}
+}
+
+// --- IAM: every AWS call of every function is allowed by its policy ----------
+
+// IAM authorizes each call on its own, and a transaction item by item: a
+// TransactWriteItems with a Put needs dynamodb:PutItem, an Update
+// dynamodb:UpdateItem, a Delete dynamodb:DeleteItem and a ConditionCheck
+// dynamodb:ConditionCheckItem. So the policies are checked against what the
+// functions do rather than against a list: every function of the template is
+// wired as its main wires it (service.Must's service.ConfigFromEnv and
+// service.New, from the function's environment in the template with local
+// stand-ins for its resources), driven through the paths of its use case,
+// and each AWS call it makes — DynamoDB (through dynamotest.Actions, which
+// splits transactions into their items' actions and names the index of a
+// Query), EventBridge, SQS and Secrets Manager (through iamFakeAWS) — must be
+// allowed by a statement of its policy on that resource. A function whose
+// USE_CASE has no scenario fails the test, so a new function cannot be
+// skipped silently.
+func TestTemplatePoliciesAllowEveryCall(t *testing.T) {
+	tpl := loadTemplate(t)
+	ids := slices.Sorted(maps.Keys(tpl.GetAllServerlessFunctionResources()))
+	require.NotEmpty(t, ids)
+	for _, id := range ids {
+		fn := tpl.GetAllServerlessFunctionResources()[id]
+		uc := fn.Environment.Variables["USE_CASE"]
+		t.Run(id, func(t *testing.T) {
+			scenario, ok := iamScenarios[uc]
+			require.True(t, ok, "%s (USE_CASE %s) has no entry in iamScenarios: add one that drives its use case, so that its policy is checked", id, uc)
+			grants := policyGrants(t, id, fn.Policies)
+			w := newIAMWorld(t, id, uc, fn)
+			scenario(w)
+			if keyRoutes(fn) {
+				w.brandFallback()
+			}
+			calls := w.calls()
+			require.NotEmpty(t, calls, "%s made no AWS call: is its scenario running?", id)
+			used := map[string]bool{}
+			for _, c := range calls {
+				used[c.Name+" on "+c.Resource] = true
+				assert.True(t, slices.Contains(grants[c.Name], c.Resource),
+					"%s (USE_CASE %s) calls %s on %s, which its policy does not allow (it allows %v)", id, uc, c.Name, c.Resource, grants)
+			}
+			// And nothing more: a grant no step of the scenario needs is
+			// dropped, or its path gets a step.
+			for action, resources := range grants {
+				for _, r := range resources {
+					assert.True(t, used[action+" on "+r], "%s (USE_CASE %s) is granted %s on %s, which its use case never calls", id, uc, action, r)
+				}
+			}
+		})
+	}
+}
+
+// policyGrants reads a function's policy statements: the resources each
+// action is allowed on, as loadTemplate renders them. Only inline Allow
+// statements are understood: a SAM policy template (DynamoDBReadPolicy, …)
+// grants more than the function needs and cannot be checked here.
+func policyGrants(t *testing.T, id string, policies any) map[string][]string {
+	t.Helper()
+	raw, err := json.Marshal(policies)
+	require.NoError(t, err)
+	var list []map[string]any
+	require.NoError(t, json.Unmarshal(raw, &list), "%s: Policies is a list of inline policy documents: %s", id, raw)
+	grants := map[string][]string{}
+	for _, p := range list {
+		_, inline := p["Statement"]
+		require.True(t, inline && len(p) == 1, "%s: %v is not an inline policy document (a SAM policy template grants more than the use case needs)", id, p)
+		walkStatements(p, func(st map[string]any) {
+			require.Equal(t, "Allow", st["Effect"], "%s: only Allow statements", id)
+			for _, a := range strings_(st["Action"]) {
+				grants[a] = append(grants[a], strings_(st["Resource"])...)
+			}
+		})
+	}
+	return grants
+}
+
+// keyRoutes tells whether a function serves routes that need an API key.
+func keyRoutes(fn *serverless.Function) bool {
+	for _, ev := range fn.Events {
+		if api := ev.Properties.ApiEvent; ev.Type == "Api" && api != nil && api.Auth != nil && api.Auth.ApiKeyRequired != nil && *api.Auth.ApiKeyRequired {
+			return true
+		}
+	}
+	return false
+}
+
+// Local stand-ins for the resources the functions' environments name.
+const (
+	iamBus    = "license-events"
+	iamSecret = "license-signing-keys"
+	iamQueue  = "/123456789012/license-events-dlq"
+)
+
+// iamWorld is one function, wired from its environment, on a fresh engine
+// with the demo data.
+type iamWorld struct {
+	t      *testing.T
+	id, uc string
+	clock  *iamClock
+	dynamo *dynamotest.Actions
+	aws    *iamFakeAWS
+	eng    *dynamotest.Engine
+	setup  *app.App // unrecorded: arranges state
+	svc    *service.Service
+	auth   map[string]any // what the brand authorizer hands the brand functions
+}
+
+func newIAMWorld(t *testing.T, id, uc string, fn *serverless.Function) *iamWorld {
+	ctx := context.Background()
+	w := &iamWorld{t: t, id: id, uc: uc, clock: &iamClock{now: time.Now().UTC()}, dynamo: dynamotest.NewActions()}
+	w.eng = dynamotest.Start(t)
+	w.setup = app.New(w.eng.Store, w.clock.Now)
+	require.NoError(t, demo.Seed(ctx, w.setup.Ops()))
+	recorded := httptest.NewServer(w.dynamo.Wrap(w.eng.Server))
+	t.Cleanup(recorded.Close)
+	w.aws = newIAMFakeAWS(t)
+
+	// The process environment of the function, as Lambda would set it.
+	env := map[string]string{}
+	for name, value := range templateEnvironment(t, id) {
+		env[name] = w.localValue(name, value)
+	}
+	assert.Equal(t, uc, env["USE_CASE"], "%s: USE_CASE", id)
+	for k, v := range map[string]string{
+		"DYNAMODB_ENDPOINT": recorded.URL, "AWS_REGION": "us-east-1",
+		"EVENTBRIDGE_ENDPOINT": w.aws.srv.URL, "SQS_ENDPOINT": w.aws.srv.URL,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": w.aws.srv.URL,
+		"AWS_ACCESS_KEY_ID":                "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "", "AWS_PROFILE": "",
+		"AWS_CONFIG_FILE": filepath.Join(t.TempDir(), "none"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(t.TempDir(), "none"),
+		"AWS_EC2_METADATA_DISABLED": "true",
+	} {
+		env[k] = v
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	if uc != "publish-events" { // its main wires the relay alone (see iamRelay)
+		svc, err := service.New(ctx, service.ConfigFromEnv(), slog.New(slog.DiscardHandler), w.clock.Now)
+		require.NoError(t, err, "%s starts", id)
+		w.svc = svc
+	}
+	if keyRoutes(fn) {
+		resp, err := apigw.New(w.setup, nil, apigw.Options{}).AuthorizeBrand(ctx, iamAuthorizerEvent(rmKey))
+		require.NoError(t, err)
+		w.auth = resp.Context
+	}
+	return w
+}
+
+// templateEnvironment is a function's environment as template.yaml writes
+// it (Globals merged in), short tags kept ("!Ref LicensesTable").
+func templateEnvironment(t *testing.T, id string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(templatePath(t))
+	require.NoError(t, err)
+	var doc yaml.Node
+	require.NoError(t, yaml.Unmarshal(b, &doc))
+	root := yamlValue(doc.Content[0])
+	env := map[string]string{}
+	for _, path := range [][]string{
+		{"Globals", "Function", "Environment", "Variables"},
+		{"Resources", id, "Properties", "Environment", "Variables"},
+	} {
+		v := root
+		for _, k := range path {
+			m, _ := v.(map[string]any)
+			v = m[k]
+		}
+		m, _ := v.(map[string]any)
+		for k, val := range m {
+			env[k] = fmt.Sprint(val)
+		}
+	}
+	return env
+}
+
+// localValue is the local stand-in of an environment variable's value.
+func (w *iamWorld) localValue(name, value string) string {
+	switch value {
+	case "!Ref LicensesTable":
+		return w.eng.Table
+	case "!Ref LicenseEventBus":
+		return iamBus
+	case "!Ref SigningKeySecret":
+		return iamSecret
+	case "!Ref EventsDeadLetterQueue":
+		return w.aws.srv.URL + iamQueue
+	case "!Ref LogLevel":
+		return "ERROR"
+	case "!Ref Stage":
+		return "dev"
+	case "!Sub ${CheckCacheMaxAge}":
+		return "60"
+	}
+	require.False(w.t, strings.HasPrefix(value, "!"), "%s: no local stand-in for %s: %s; add one to iamWorld.localValue", w.id, name, value)
+	return value
+}
+
+// calls are the AWS calls recorded, as IAM actions on template resources.
+func (w *iamWorld) calls() []dynamotest.Action {
+	w.t.Helper()
+	assert.Empty(w.t, w.dynamo.Unreadable(), "DynamoDB requests whose actions could not be told")
+	var out []dynamotest.Action
+	for _, a := range w.dynamo.Seen() {
+		table, index, _ := strings.Cut(strings.TrimPrefix(a.Resource, "table/"+w.eng.Table), "/")
+		if table != "" || !strings.HasPrefix(a.Resource, "table/") {
+			out = append(out, a) // another table: no policy names it
+			continue
+		}
+		a.Resource = "getatt:LicensesTable.Arn"
+		if index != "" {
+			a.Resource += "/" + index
+		}
+		out = append(out, a)
+	}
+	return append(out, w.aws.seen()...)
+}
+
+// call sends a proxy request to the function's handler and requires the status.
+func (w *iamWorld) call(status int, req events.APIGatewayProxyRequest) events.APIGatewayProxyResponse {
+	w.t.Helper()
+	h, ok := w.svc.API.Handlers()[w.uc]
+	require.True(w.t, ok, "%s: no handler for USE_CASE %s", w.id, w.uc)
+	resp, err := h(context.Background(), req)
+	require.NoError(w.t, err)
+	require.Equal(w.t, status, resp.StatusCode, "%s %s %v: %s", req.HTTPMethod, req.Path, req.QueryStringParameters, resp.Body)
+	return resp
+}
+
+// brand sends a brand request as API Gateway does once the authorizer
+// allowed it: with the key and the authorizer's context.
+func (w *iamWorld) brand(status int, req events.APIGatewayProxyRequest) events.APIGatewayProxyResponse {
+	w.t.Helper()
+	req.Headers["X-API-Key"] = rmKey
+	req.RequestContext.Authorizer = w.auth
+	return w.call(status, req)
+}
+
+// brandFallback sends a brand function a request without the authorizer's
+// context (the function resolves the key itself) and one with an unknown key.
+func (w *iamWorld) brandFallback() {
+	w.t.Helper()
+	h := w.svc.API.Handlers()[w.uc]
+	for key, ok := range map[string]bool{rmKey: true, "unknown-key": false} {
+		resp, err := h(context.Background(), events.APIGatewayProxyRequest{HTTPMethod: "GET", Headers: map[string]string{"X-API-Key": key}})
+		require.NoError(w.t, err)
+		if ok {
+			require.NotContains(w.t, []int{401, 403}, resp.StatusCode, resp.Body)
+			require.Less(w.t, resp.StatusCode, 500, resp.Body)
+		} else {
+			require.Equal(w.t, 401, resp.StatusCode, resp.Body)
+		}
+	}
+}
+
+// arrange runs a brand use case on the unrecorded setup wiring.
+func (w *iamWorld) arrange(useCase string, req events.APIGatewayProxyRequest) {
+	w.t.Helper()
+	req.Headers["X-API-Key"] = rmKey
+	resp, err := apigw.New(w.setup, nil, apigw.Options{}).Handlers()[useCase](context.Background(), req)
+	require.NoError(w.t, err)
+	require.Less(w.t, resp.StatusCode, 300, resp.Body)
+}
+
+func iamReq(method, path string, params map[string]string, body string) events.APIGatewayProxyRequest {
+	req := events.APIGatewayProxyRequest{HTTPMethod: method, Path: path, PathParameters: params,
+		Headers: map[string]string{"Content-Type": "application/json"}}
+	for k, v := range params {
+		req.Path = strings.ReplaceAll(req.Path, "{"+k+"}", v)
+	}
+	if body != "" {
+		req.Body = body
+	}
+	return req
+}
+
+func iamQuery(path string, query map[string]string) events.APIGatewayProxyRequest {
+	req := iamReq(http.MethodGet, path, nil, "")
+	req.QueryStringParameters = query
+	return req
+}
+
+func iamAuthorizerEvent(key string) events.APIGatewayCustomAuthorizerRequestTypeRequest {
+	return events.APIGatewayCustomAuthorizerRequestTypeRequest{
+		Type: "REQUEST", Headers: map[string]string{"X-API-Key": key},
+		MethodArn: "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/dev/GET/api/v1/brand/products",
+	}
+}
+
+func iamSeatBody(site, previous string) string {
+	body := map[string]string{"license_key": demo.RankMathKey, "instance_identifier": site, "product": "rankmath-pro"}
+	if previous != "" {
+		body["previous_instance_identifier"] = previous
+	}
+	b, _ := json.Marshal(body)
+	return string(b)
+}
+
+var (
+	iamLicense     = map[string]string{"id": demo.RankMathProLicense}
+	iamLicensePath = pathLicenses + "/{id}"
+)
+
+// iamScenarios drive each USE_CASE through the paths of its use case that
+// call AWS. Every step requires its answer, so that a scenario that stops
+// reaching a path (and so stops checking its calls) fails.
+var iamScenarios = map[string]func(w *iamWorld){
+	"health": func(w *iamWorld) { w.call(200, iamReq("GET", pathHealth, nil, "")) },
+	"authorize-brand": func(w *iamWorld) {
+		_, err := w.svc.API.AuthorizeBrand(context.Background(), iamAuthorizerEvent(rmKey))
+		require.NoError(w.t, err)
+		_, err = w.svc.API.AuthorizeBrand(context.Background(), iamAuthorizerEvent("unknown-key"))
+		require.ErrorIs(w.t, err, apigw.ErrUnauthorized)
+	},
+	"create-product": func(w *iamWorld) {
+		w.brand(201, iamReq("POST", pathProducts, nil, `{"slug":"iam-pro","name":"IAM Pro"}`))
+		w.brand(409, iamReq("POST", pathProducts, nil, `{"slug":"iam-pro","name":"IAM Pro"}`))
+	},
+	"list-products": func(w *iamWorld) { w.brand(200, iamReq("GET", pathProducts, nil, "")) },
+	"provision-license": func(w *iamWorld) {
+		body := `{"customer_email":"iam@example.com","products":["rankmath-pro"],"max_seats":2}`
+		idem := func(req events.APIGatewayProxyRequest, key string) events.APIGatewayProxyRequest {
+			req.Headers["Idempotency-Key"] = key
+			return req
+		}
+		w.brand(201, idem(iamReq("POST", pathProvision, nil, body), "iam-order-1"))                                                       // claims, then completes the record
+		w.brand(201, idem(iamReq("POST", pathProvision, nil, body), "iam-order-1"))                                                       // replays it
+		w.brand(404, idem(iamReq("POST", pathProvision, nil, `{"customer_email":"iam@example.com","products":["nope"]}`), "iam-order-2")) // releases it
+		w.brand(201, iamReq("POST", pathProvision, nil, body))
+	},
+	"list-licenses": func(w *iamWorld) {
+		req := iamQuery(pathLicenses, map[string]string{"email": "demo@example.com"})
+		w.brand(200, req)
+	},
+	"get-license": func(w *iamWorld) { w.brand(200, iamReq("GET", iamLicensePath, iamLicense, "")) },
+	"renew-license": func(w *iamWorld) {
+		w.brand(200, iamReq("POST", iamLicensePath+"/renew", iamLicense, `{"expiration_date":"2031-12-31T23:59:59Z"}`))
+	},
+	"suspend-license": func(w *iamWorld) {
+		w.brand(200, iamReq("POST", iamLicensePath+"/suspend", iamLicense, `{"reason":"payment failed"}`))
+	},
+	"resume-license": func(w *iamWorld) {
+		w.arrange("suspend-license", iamReq("POST", iamLicensePath+"/suspend", iamLicense, `{"reason":"payment failed"}`))
+		w.brand(200, iamReq("POST", iamLicensePath+"/resume", iamLicense, `{}`))
+	},
+	"cancel-license": func(w *iamWorld) {
+		w.brand(200, iamReq("POST", iamLicensePath+"/cancel", map[string]string{"id": demo.ContentAILicense}, `{"reason":"refund"}`))
+	},
+	"license-events": func(w *iamWorld) { w.brand(200, iamReq("GET", iamLicensePath+"/events", iamLicense, "")) },
+	"free-seat": func(w *iamWorld) {
+		params := map[string]string{"id": demo.RankMathProLicense, "activation_id": demo.DemoActivation}
+		w.brand(200, iamReq("DELETE", iamLicensePath+"/activations/{activation_id}", params, ""))
+	},
+	"activate-license": func(w *iamWorld) {
+		activate := func(status int, site, previous string) {
+			w.call(status, iamReq("POST", "/api/v1/product/licenses/activate", nil, iamSeatBody(site, previous)))
+		}
+		activate(201, "new-site.example.com", "")
+		w.clock.Advance(48 * time.Hour)
+		activate(200, "new-site.example.com", "")                              // held: last_seen_at refreshed
+		activate(201, "staging.new-site.example.com", "")                      // a staging site: the brand's cap
+		activate(201, "moved-site.example.com", "new-site.example.com")        // a site move
+		activate(201, "live-site.example.com", "staging.new-site.example.com") // a move that takes a seat
+	},
+	"check-license": func(w *iamWorld) {
+		w.clock.Advance(48 * time.Hour)
+		w.call(200, iamQuery("/api/v1/product/licenses/check", map[string]string{
+			"license_key": demo.RankMathKey, "instance_identifier": demo.DemoSite, "product": "rankmath-pro"}))
+	},
+	"deactivate-seat": func(w *iamWorld) {
+		w.call(200, iamReq("POST", "/api/v1/product/licenses/deactivate", nil, iamSeatBody(demo.DemoSite, "")))
+	},
+	"edd": func(w *iamWorld) {
+		edd := func(action, site string, extra map[string]string) map[string]string {
+			q := map[string]string{"edd_action": action, "license": demo.RankMathKey, "item_name": "Rank Math Pro", "url": site}
+			for k, v := range extra {
+				q[k] = v
+			}
+			return q
+		}
+		w.call(200, iamQuery("/api/v1/product/edd", edd("activate_license", "https://edd-site.example.com", nil)))
+		w.call(200, iamQuery("/api/v1/product/edd", edd("activate_license", "https://staging.edd-site.example.com", nil))) // the brand's staging cap
+		w.clock.Advance(48 * time.Hour)
+		w.call(200, iamQuery("/api/v1/product/edd", edd("check_license", "https://"+demo.DemoSite, nil)))
+		w.call(200, iamQuery("/api/v1/product/edd", edd("check_license", "https://"+demo.DemoSite, map[string]string{"item_name": "", "item_id": "42"})))
+		form := url.Values{}
+		for k, v := range edd("deactivate_license", "https://edd-site.example.com", nil) {
+			form.Set(k, v)
+		}
+		post := iamReq("POST", "/api/v1/product/edd", nil, form.Encode())
+		post.Headers["Content-Type"] = "application/x-www-form-urlencoded"
+		w.call(200, post)
+	},
+	"reclaim-seats": func(w *iamWorld) {
+		require.NoError(w.t, w.setup.Ops().ConfigureBrand(context.Background(), demo.Brands[0].Slug, licensing.BrandSettings{StaleAfterDays: 30}))
+		w.clock.Advance(40 * 24 * time.Hour)
+		res, err := schedule.Reclaim(w.svc.App, w.svc.Log)(context.Background(), events.CloudWatchEvent{ID: "iam"})
+		require.NoError(w.t, err)
+		require.Positive(w.t, res.Seats, "a stale seat is reclaimed")
+	},
+	"product-keys": func(w *iamWorld) { w.call(200, iamReq("GET", "/api/v1/product/keys", nil, "")) },
+	"publish-events": func(w *iamWorld) {
+		var batch events.DynamoDBEvent
+		evDecode(w.t, evFile(w.t, "publish-events"), &batch)
+		p := iamRelay(w.t)
+		resp, err := p.Handle(context.Background(), batch)
+		require.NoError(w.t, err)
+		require.Empty(w.t, resp.BatchItemFailures, "published")
+		w.aws.rejectEntries(true) // EventBridge refuses it for good: dead-lettered
+		resp, err = p.Handle(context.Background(), batch)
+		require.NoError(w.t, err)
+		require.Empty(w.t, resp.BatchItemFailures, "dead-lettered")
+		require.Equal(w.t, 1, w.aws.deadLettered())
+	},
+}
+
+// iamRelay wires the relay as functions/publish-events/main.go does, from
+// the environment.
+func iamRelay(t *testing.T) *relay.Publisher {
+	ctx := context.Background()
+	bus := os.Getenv("EVENT_BUS_NAME")
+	require.NotEmpty(t, bus, "EVENT_BUS_NAME")
+	region := os.Getenv("AWS_REGION")
+	eb, err := relay.NewEventBridgeClient(ctx, relay.ClientConfig{Endpoint: os.Getenv("EVENTBRIDGE_ENDPOINT"), Region: region})
+	require.NoError(t, err)
+	q, err := relay.NewSQSClient(ctx, relay.ClientConfig{Endpoint: os.Getenv("SQS_ENDPOINT"), Region: region})
+	require.NoError(t, err)
+	queue := os.Getenv("DEAD_LETTER_QUEUE_URL")
+	require.NotEmpty(t, queue, "DEAD_LETTER_QUEUE_URL")
+	return relay.New(eb, bus, slog.New(slog.DiscardHandler), relay.NewSQSDeadLetter(q, queue))
+}
+
+type iamClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *iamClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *iamClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// iamFakeAWS answers EventBridge PutEvents, SQS SendMessage and Secrets
+// Manager GetSecretValue on loopback, recording each call as the IAM action
+// it needs on the template resource it names.
+type iamFakeAWS struct {
+	t       *testing.T
+	srv     *httptest.Server
+	keyring string
+	mu      sync.Mutex
+	actions map[dynamotest.Action]bool
+	reject  bool
+	dead    int
+}
+
+func newIAMFakeAWS(t *testing.T) *iamFakeAWS {
+	key, err := token.GenerateKey("iam-1")
+	require.NoError(t, err)
+	ring, err := token.EncodeKeyring(key)
+	require.NoError(t, err)
+	f := &iamFakeAWS{t: t, keyring: ring, actions: map[dynamotest.Action]bool{}}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *iamFakeAWS) record(action, resource string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.actions[dynamotest.Action{Name: action, Resource: resource}] = true
+}
+
+func (f *iamFakeAWS) seen() []dynamotest.Action {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Collect(maps.Keys(f.actions))
+}
+
+func (f *iamFakeAWS) rejectEntries(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reject = on
+}
+
+func (f *iamFakeAWS) deadLettered() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dead
+}
+
+// iamResource is resource when got is want, else a name no policy grants.
+func iamResource(got, want, resource string) string {
+	if got == want {
+		return resource
+	}
+	return "unexpected:" + got
+}
+
+func (f *iamFakeAWS) serve(w http.ResponseWriter, r *http.Request) {
+	target := r.Header.Get("X-Amz-Target")
+	var in struct {
+		Entries     []struct{ EventBusName string }
+		QueueUrl    string
+		MessageBody string
+		SecretId    string
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var out any
+	switch target {
+	case "AWSEvents.PutEvents":
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		f.mu.Lock()
+		reject := f.reject
+		f.mu.Unlock()
+		entries := []map[string]string{}
+		for i, e := range in.Entries {
+			f.record("events:PutEvents", iamResource(e.EventBusName, iamBus, "getatt:LicenseEventBus.Arn"))
+			if reject {
+				entries = append(entries, map[string]string{"ErrorCode": "AccessDeniedException", "ErrorMessage": "denied"})
+			} else {
+				entries = append(entries, map[string]string{"EventId": fmt.Sprintf("e-%d", i)})
+			}
+		}
+		failed := 0
+		if reject {
+			failed = len(entries)
+		}
+		out = map[string]any{"FailedEntryCount": failed, "Entries": entries}
+	case "AmazonSQS.SendMessage":
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		f.record("sqs:SendMessage", iamResource(in.QueueUrl, f.srv.URL+iamQueue, "getatt:EventsDeadLetterQueue.Arn"))
+		f.mu.Lock()
+		f.dead++
+		f.mu.Unlock()
+		sum := md5.Sum([]byte(in.MessageBody))
+		out = map[string]string{"MessageId": "m-1", "MD5OfMessageBody": hex.EncodeToString(sum[:])}
+	case "secretsmanager.GetSecretValue":
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		f.record("secretsmanager:GetSecretValue", iamResource(in.SecretId, iamSecret, "ref:SigningKeySecret"))
+		out = map[string]string{"ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:" + iamSecret, "Name": iamSecret,
+			"SecretString": f.keyring, "VersionId": "v1"}
+	default:
+		f.record(target, "unexpected")
+		http.Error(w, "unexpected operation "+target, http.StatusBadRequest)
+		return
+	}
+	_ = json.NewEncoder(w).Encode(out)
 }

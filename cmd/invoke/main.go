@@ -9,6 +9,11 @@
 // nothing answers there, invoke starts the local service itself, with its
 // embedded engine on that address and the demo data, for as long as it runs.
 //
+// The function's environment is what template.yaml gives it, with local
+// stand-ins for the stack's resources (see functionEnv); EventBridge is a
+// loopback endpoint of invoke's own that accepts PutEvents and prints the
+// events the relay (publish-events) put on the bus.
+//
 // RUNS=n (-runs) repeats the cold start n times, each in a fresh emulator,
 // and prints the median init duration.
 package main
@@ -20,6 +25,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -118,17 +124,16 @@ func run() error {
 	}
 	defer stopDB()
 
+	bus, err := startLocalBus()
+	if err != nil {
+		return err
+	}
+	defer bus.Close()
+
 	cfg := rie.Config{
 		Emulator:  o.emulator,
 		Bootstrap: bootstrap,
-		Env: []string{
-			"TABLE_NAME=" + tableName,
-			"DYNAMODB_ENDPOINT=" + endpoint,
-			"AWS_REGION=" + region,
-			"USE_CASE=" + o.fn,
-			"LOG_LEVEL=" + o.logLevel,
-			"AWS_LAMBDA_FUNCTION_NAME=" + o.fn,
-		},
+		Env:       functionEnv(o.fn, endpoint, bus.URL, o.logLevel),
 	}
 	if o.verbose {
 		cfg.Output = os.Stderr
@@ -146,6 +151,7 @@ func run() error {
 				printFunctionOutput(out)
 			}
 			failed = printResponse(res)
+			printEvents(bus.Entries())
 			fmt.Printf("init duration: %s (%s)\n", ms(res.InitDuration), res.InitSource)
 			if res.InitSource == rie.SourceInitReport {
 				fmt.Printf("  the REPORT line's \"Init Duration: %s\" is only the emulator handing the init to its runtime loop;\n"+
@@ -165,6 +171,55 @@ func run() error {
 		return errors.New("the function failed (see above)")
 	}
 	return nil
+}
+
+// localEnv is the local value of each variable template.yaml sets for the
+// functions (Globals and their own), or "" for those left unset locally, with
+// why. functionEnv sets them; a test holds it to the template.
+var localEnv = map[string]string{
+	"TABLE_NAME":            tableName,                     // !Ref LicensesTable: the local engine's table
+	"EVENT_BUS_NAME":        devserver.DefaultEventBusName, // !Ref LicenseEventBus: the bus of `make run`
+	"STAGE":                 "local",                       // !Ref Stage
+	"USE_CASE":              "",                            // the function's own: FN
+	"LOG_LEVEL":             "",                            // !Ref LogLevel: LOG_LEVEL (-log-level)
+	"CHECK_CACHE_MAX_AGE":   "",                            // unset: the default, 60 s
+	"SIGNING_KEY_SECRET_ID": "",                            // unset: a fresh local signing key at start
+	"DEAD_LETTER_QUEUE_URL": "",                            // unset: the relay logs the events it cannot publish
+}
+
+// functionEnv is the process environment of the function under the
+// emulator: template.yaml's variables with their local values, and the
+// endpoints of the local engine and the local EventBridge bus.
+func functionEnv(fn, dynamoEndpoint, busEndpoint, logLevel string) []string {
+	env := []string{
+		"USE_CASE=" + fn,
+		"LOG_LEVEL=" + logLevel,
+		"DYNAMODB_ENDPOINT=" + dynamoEndpoint,
+		"EVENTBRIDGE_ENDPOINT=" + busEndpoint,
+		"AWS_REGION=" + region,
+		"AWS_LAMBDA_FUNCTION_NAME=" + fn,
+	}
+	for _, name := range slices.Sorted(maps.Keys(localEnv)) {
+		if v := localEnv[name]; v != "" {
+			env = append(env, name+"="+v)
+		}
+	}
+	return env
+}
+
+// printEvents prints the events the function put on the local bus.
+func printEvents(entries []busEntry) {
+	if len(entries) == 0 {
+		return
+	}
+	fmt.Printf("--- %d event(s) put on the local EventBridge bus\n", len(entries))
+	for _, e := range entries {
+		b, err := json.Marshal(e)
+		if err != nil {
+			continue
+		}
+		fmt.Println(string(b))
+	}
 }
 
 // checkArgs validates FN and EVENT and returns the event.

@@ -2,6 +2,7 @@ package apigw_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -61,4 +62,27 @@ func TestTemplateFunctionsHaveHandlersAndMains(t *testing.T) {
 	list, _, _ = strings.Cut(list, "\n\n")
 	listed := strings.Fields(strings.ReplaceAll(list, "\\", " "))
 	assert.ElementsMatch(t, declared, listed, "Makefile FUNCTIONS lists every function")
+}
+
+// sam build (BuildMethod: makefile) runs `make build-<LogicalId>` for each
+// function: the Makefile has that target for every function of the template,
+// building its functions/<USE_CASE> into ARTIFACTS_DIR. `make -n` prints the
+// commands without running them.
+func TestTemplateMakefileBuildsEveryFunction(t *testing.T) {
+	makeBin, err := exec.LookPath("make")
+	if err != nil {
+		t.Skip("no make on PATH")
+	}
+	path := dynamotest.TemplatePath(t)
+	tpl, err := stack.Load(path)
+	require.NoError(t, err)
+	require.NotEmpty(t, tpl.Functions)
+	artifacts := filepath.Join(t.TempDir(), "artifacts")
+	for _, fn := range tpl.Functions {
+		cmd := exec.Command(makeBin, "--no-print-directory", "-n", "-C", filepath.Dir(path), "build-"+fn.LogicalID, "ARTIFACTS_DIR="+artifacts)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "make -n build-%s: %s", fn.LogicalID, out)
+		assert.Contains(t, string(out), "-o "+artifacts+"/bootstrap ./functions/"+fn.UseCase+"\n", "build-%s builds functions/%s", fn.LogicalID, fn.UseCase)
+		assert.Contains(t, string(out), "GOOS=linux GOARCH=arm64", "build-%s: a Lambda arm64 binary", fn.LogicalID)
+	}
 }

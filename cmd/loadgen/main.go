@@ -3,8 +3,9 @@
 // run` does but on free loopback ports; with -url it targets a running `make
 // run` instead (and audits its table through -dynamodb). It provisions license
 // keys through the brand API, runs -clients concurrent clients for -duration
-// (at most -max-requests requests) with a realistic mix of product and brand
-// requests, prints per-operation throughput, latency percentiles and status
+// (at most -max-requests requests) with a realistic mix of product requests
+// (staging and local sites and site moves among them), EDD requests and brand
+// requests (-mix changes it), prints per-operation throughput, latency percentiles and status
 // histograms, and audits the table. Every request goes to a loopback address.
 //
 // Exit status: 0 passed; 1 a 5xx, an unanswered or unexpected answer, a
@@ -21,6 +22,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -46,6 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		relay    = fs.Bool("relay", false, "without -url: relay committed events in the background every 250 ms, as `make run` does (it scans the table)")
 		markdown = fs.Bool("markdown", false, "also print the figures and the event audit as markdown tables")
 		cpuprof  = fs.String("cpuprofile", "", "write a CPU profile of this process (generator and in-process service) to this file")
+		mix      = fs.String("mix", "", "weights of the operations, e.g. check=80,move=20 (operations not named do not run); empty: the default mix ("+defaultMix()+")")
 	)
 	fs.IntVar(&cfg.Clients, "clients", 16, "concurrent clients")
 	fs.DurationVar(&cfg.Duration, "duration", 20*time.Second, "how long the clients send requests")
@@ -53,15 +56,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Keys, "keys", 200, "license keys provisioned in setup")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the clients' choices")
 	fs.DurationVar(&cfg.RequestTimeout, "timeout", 30*time.Second, "timeout of one request")
+	fs.IntVar(&cfg.StagingCap, "staging-cap", 3, "the brands' cap on staging and local sites per license (the audit checks it)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *mix != "" {
+		m, err := parseMix(*mix)
+		if err == nil {
+			err = loadtest.CheckMix(m)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "loadgen: -%v\n", err)
+			return 2
+		}
+		cfg.Mix = m
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "loadgen: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	if cfg.Clients < 1 || cfg.Clients > 1024 || cfg.Duration <= 0 || cfg.Duration > time.Hour || cfg.Keys < 1 || cfg.Keys > 100_000 || cfg.MaxRequests < 1 {
-		fmt.Fprintln(stderr, "loadgen: need 1 ≤ -clients ≤ 1024, 0 < -duration ≤ 1h, 1 ≤ -keys ≤ 100000, -max-requests ≥ 1")
+	if cfg.Clients < 1 || cfg.Clients > 1024 || cfg.Duration <= 0 || cfg.Duration > time.Hour || cfg.Keys < 1 || cfg.Keys > 100_000 || cfg.MaxRequests < 1 ||
+		cfg.StagingCap < 1 || cfg.StagingCap > 100 {
+		fmt.Fprintln(stderr, "loadgen: need 1 ≤ -clients ≤ 1024, 0 < -duration ≤ 1h, 1 ≤ -keys ≤ 100000, -max-requests ≥ 1, 1 ≤ -staging-cap ≤ 100")
 		return 2
 	}
 	cfg.Progress = stderr
@@ -144,6 +160,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// parseMix reads "name=weight,…".
+func parseMix(s string) (map[string]int, error) {
+	m := map[string]int{}
+	for part := range strings.SplitSeq(s, ",") {
+		name, w, ok := strings.Cut(strings.TrimSpace(part), "=")
+		n, err := strconv.Atoi(strings.TrimSpace(w))
+		if !ok || err != nil || n < 0 {
+			return nil, fmt.Errorf("mix: %q: want name=weight", part)
+		}
+		m[strings.TrimSpace(name)] = n
+	}
+	return m, nil
+}
+
+// defaultMix is the default mix as -mix takes it.
+func defaultMix() string {
+	m := loadtest.DefaultMix()
+	var parts []string
+	for _, name := range loadtest.OpNames() {
+		parts = append(parts, fmt.Sprintf("%s=%d", name, m[name]))
+	}
+	return strings.Join(parts, ",")
 }
 
 // commandLine is this run's command line, shell-quoted.

@@ -94,9 +94,10 @@ func scanTable(ctx context.Context, db *dynamodb.Client, table string) (*tableSc
 }
 
 // invariants checks every license of the table: seats_used equals its
-// activation items, 0 ≤ seats_used ≤ seat_limit; and every activation
-// belongs to a license.
-func (s *tableScan) invariants() []string {
+// production activation items, 0 ≤ seats_used ≤ seat_limit; nonprod_used
+// equals its staging and local activation items, 0 ≤ nonprod_used ≤
+// stagingCap; and every activation belongs to a license.
+func (s *tableScan) invariants(stagingCap int64) []string {
 	var v []string
 	for _, id := range slices.Sorted(maps.Keys(s.licenses)) {
 		l := s.licenses[id]
@@ -115,11 +116,19 @@ func (s *tableScan) invariants() []string {
 		if l.NonProd != s.nonProd[id] {
 			v = append(v, fmt.Sprintf("%s: nonprod_used %d but %d staging and local activation items", where, l.NonProd, s.nonProd[id]))
 		}
+		if l.NonProd < 0 || l.NonProd > stagingCap {
+			v = append(v, fmt.Sprintf("%s: nonprod_used %d outside 0..staging cap %d", where, l.NonProd, stagingCap))
+		}
 	}
-	for _, id := range slices.Sorted(maps.Keys(s.activations)) {
-		if _, ok := s.licenses[id]; !ok {
-			pk, product, _ := strings.Cut(id, "|")
-			v = append(v, fmt.Sprintf("%s: %d activation items of product %s without a license", maskKey(pk), s.activations[id], product))
+	for _, kind := range []struct {
+		items map[string]int64
+		what  string
+	}{{s.activations, "activation items"}, {s.nonProd, "staging and local activation items"}} {
+		for _, id := range slices.Sorted(maps.Keys(kind.items)) {
+			if _, ok := s.licenses[id]; !ok {
+				pk, product, _ := strings.Cut(id, "|")
+				v = append(v, fmt.Sprintf("%s: %d %s of product %s without a license", maskKey(pk), kind.items[id], kind.what, product))
+			}
 		}
 	}
 	return v
@@ -144,16 +153,18 @@ type EventCheck struct {
 // Audit is the result of the checks after the run.
 type Audit struct {
 	Items, Pages     int
-	Licenses         int // license items in the table
-	Activations      int64
+	Licenses         int          // license items in the table
+	Activations      int64        // production activation items in the table
+	NonProd          int64        // staging and local activation items in the table
 	Violations       []string     // table invariants
 	FleetViolations  []string     // the generator's licenses against its own record
 	SetupEvents      []EventCheck // events written during setup
 	LoadEvents       []EventCheck // events written during the timed phase
 	EventMismatches  []string
-	LicensesAudited  int // the generator's licenses checked one by one
-	LicensesTouched  int // of which have events besides their provisioning (setup or load)
-	ActiveSeatsFinal int64
+	LicensesAudited  int   // the generator's licenses checked one by one
+	LicensesTouched  int   // of which have events besides their provisioning (setup or load)
+	ActiveSeatsFinal int64 // production seats the generator's licenses hold
+	NonProdFinal     int64 // staging and local places they hold
 }
 
 // OK reports whether every check passed.
@@ -161,7 +172,7 @@ func (a Audit) OK() bool {
 	return len(a.Violations) == 0 && len(a.FleetViolations) == 0 && len(a.EventMismatches) == 0
 }
 
-var trackedEvents = []string{evKeyCreated, evProvisioned, evActivated, evDeactivated, evSuspended, evResumed, evRenewed}
+var trackedEvents = []string{evKeyCreated, evProvisioned, evActivated, evDeactivated, evMoved, evSuspended, evResumed, evRenewed}
 
 func compareEvents(phase string, before, after *tableScan, want map[string]int64) ([]EventCheck, []string) {
 	types := map[string]bool{}
@@ -196,7 +207,10 @@ func (g *generator) audit(before, afterSetup, after *tableScan) Audit {
 	for _, n := range after.activations {
 		a.Activations += n
 	}
-	a.Violations = after.invariants()
+	for _, n := range after.nonProd {
+		a.NonProd += n
+	}
+	a.Violations = after.invariants(int64(g.cfg.StagingCap))
 	var bad []string
 	a.SetupEvents, bad = compareEvents("setup", before, afterSetup, g.setupTally.events())
 	a.EventMismatches = append(a.EventMismatches, bad...)
@@ -213,18 +227,19 @@ func (g *generator) audit(before, afterSetup, after *tableScan) Audit {
 			a.FleetViolations = append(a.FleetViolations, fmt.Sprintf("license %s (%s) is not in the table", l.id, l.product))
 			continue
 		}
-		net := l.activated.Load() - l.deactivated.Load()
-		a.ActiveSeatsFinal += net
-		if after.activations[id] != net {
-			a.FleetViolations = append(a.FleetViolations, fmt.Sprintf("license %s: %d activation items, but %d activations and %d deactivations confirmed",
-				l.id, after.activations[id], l.activated.Load(), l.deactivated.Load()))
+		prod, nonprod := l.prodItems.Load(), l.nonprodItems.Load()
+		a.ActiveSeatsFinal += prod
+		a.NonProdFinal += nonprod
+		if after.activations[id] != prod || after.nonProd[id] != nonprod {
+			a.FleetViolations = append(a.FleetViolations, fmt.Sprintf("license %s: %d production and %d staging/local activation items, but %d and %d confirmed (%d activations, %d deactivations, %d moves)",
+				l.id, after.activations[id], after.nonProd[id], prod, nonprod, l.activated.Load(), l.deactivated.Load(), l.moved.Load()))
 		}
 		if item.LicenseID != l.id {
 			a.FleetViolations = append(a.FleetViolations, fmt.Sprintf("license %s: the table holds id %s", l.id, item.LicenseID))
 		}
 		ev := after.licEvents[l.id]
 		want := map[string]int64{
-			evProvisioned: 1, evActivated: l.activated.Load(), evDeactivated: l.deactivated.Load(),
+			evProvisioned: 1, evActivated: l.activated.Load(), evDeactivated: l.deactivated.Load(), evMoved: l.moved.Load(),
 			evSuspended: l.suspends.Load(), evResumed: l.resumes.Load(), evRenewed: l.renewals.Load(),
 		}
 		touched := false

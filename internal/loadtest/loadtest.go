@@ -3,10 +3,12 @@
 // It provisions license keys through the brand API (setup, not timed), then
 // runs concurrent clients for a fixed time — and at most a fixed number of
 // requests — with a realistic mix of product requests (check, activate,
-// deactivate) and brand requests (get, list by e-mail, suspend, resume,
-// renew, provision), and finally audits the whole table: seat counts against
-// activation items, and the events in the table against the state changes
-// the clients saw succeed. Every request goes to a loopback address.
+// deactivate, staging and local activations, site moves), EDD requests
+// (check_license, activate_license, deactivate_license) and brand requests
+// (get, list by e-mail, suspend, resume, renew, provision), and finally
+// audits the whole table: seat and staging counts against activation items,
+// and the events in the table against the state changes the clients saw
+// succeed. Every request goes to a loopback address.
 package loadtest
 
 import (
@@ -66,6 +68,12 @@ type Config struct {
 	Seed uint64
 	// RequestTimeout bounds every request (default 30s).
 	RequestTimeout time.Duration
+	// StagingCap is the brands' cap on staging and local sites per license
+	// (default 3, the service's default and the demo brands' cap).
+	StagingCap int
+	// Mix weighs the operations by name (see OpNames); nil is the default
+	// mix (DefaultMix). Operations it does not name do not run.
+	Mix map[string]int
 	// Progress receives a line per phase; nil discards them.
 	Progress io.Writer
 }
@@ -85,6 +93,15 @@ func (c *Config) defaults() error {
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 30 * time.Second
+	}
+	if c.StagingCap <= 0 {
+		c.StagingCap = 3
+	}
+	if c.Mix == nil {
+		c.Mix = DefaultMix()
+	}
+	if _, err := weights(c.Mix); err != nil {
+		return err
 	}
 	if len(c.Brands) == 0 {
 		c.Brands = DemoBrands()
@@ -112,13 +129,14 @@ func Run(ctx context.Context, cfg Config, db *dynamodb.Client, table string) (*R
 		return nil, err
 	}
 	g := &generator{cfg: cfg, http: NewHTTPClient(cfg.Clients, cfg.RequestTimeout), fleet: newFleet(cfg.Brands)}
+	g.weights, _ = weights(cfg.Mix)
 	rep := &Report{Config: cfg}
 
 	before, err := scanTable(ctx, db, table)
 	if err != nil {
 		return nil, fmt.Errorf("scan before setup: %w", err)
 	}
-	fmt.Fprintf(cfg.Progress, "setup: provisioning %d license keys through the brand API, activating about half their seats\n", cfg.Keys)
+	fmt.Fprintf(cfg.Progress, "setup: provisioning %d license keys through the brand API, activating about half their seats and a staging or local site on a third of the licenses\n", cfg.Keys)
 	start := time.Now()
 	if err := g.setup(ctx); err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
@@ -147,10 +165,11 @@ func Run(ctx context.Context, cfg Config, db *dynamodb.Client, table string) (*R
 
 // generator holds what the clients share.
 type generator struct {
-	cfg   Config
-	http  *http.Client
-	fleet *fleet
-	seq   atomic.Int64 // unique suffixes (idempotency keys, probes)
+	cfg     Config
+	weights [numOps]int // the mix
+	http    *http.Client
+	fleet   *fleet
+	seq     atomic.Int64 // unique suffixes (idempotency keys, EDD sites)
 
 	setupTally, loadTally tally
 	setupStats            *recorder
@@ -159,7 +178,7 @@ type generator struct {
 // tally counts the state changes the service confirmed; each has exactly one
 // event in the table.
 type tally struct {
-	keysCreated, provisioned, activated, deactivated, suspended, resumed, renewed atomic.Int64
+	keysCreated, provisioned, activated, deactivated, moved, suspended, resumed, renewed atomic.Int64
 }
 
 // Event types, as docs/events.md names them.
@@ -168,6 +187,7 @@ const (
 	evProvisioned  = "LicenseProvisioned"
 	evActivated    = "LicenseActivated"
 	evDeactivated  = "SeatDeactivated"
+	evMoved        = "SiteMoved"
 	evSuspended    = "LicenseSuspended"
 	evResumed      = "LicenseResumed"
 	evRenewed      = "LicenseRenewed"
@@ -179,7 +199,7 @@ const (
 func (t *tally) events() map[string]int64 {
 	return map[string]int64{
 		evKeyCreated: t.keysCreated.Load(), evProvisioned: t.provisioned.Load(),
-		evActivated: t.activated.Load(), evDeactivated: t.deactivated.Load(),
+		evActivated: t.activated.Load(), evDeactivated: t.deactivated.Load(), evMoved: t.moved.Load(),
 		evSuspended: t.suspended.Load(), evResumed: t.resumed.Load(), evRenewed: t.renewed.Load(),
 	}
 }
@@ -194,37 +214,17 @@ type license struct {
 
 	expires atomic.Int64 // unix seconds; renewals move it on
 
-	// confirmed state changes of this license (setup and load)
-	activated, deactivated, suspends, resumes, renewals atomic.Int64
+	// confirmed state changes of this license (setup and load): events …
+	activated, deactivated, moved, suspends, resumes, renewals atomic.Int64
+	// … and the activation items they leave: production sites (seats_used)
+	// and staging and local sites (nonprod_used)
+	prodItems, nonprodItems atomic.Int64
 
-	mu     sync.Mutex
-	active []bool // site i holds a seat, as last answered; len seats+2
-}
-
-// setActive records what the service last said about site i.
-func (l *license) setActive(i int, on bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.active[i] = on
-}
-
-// site picks one of the license's candidate sites: with probability pct% one
-// believed to hold a seat (when there is one), otherwise any.
-func (l *license) site(rng *rand.Rand, pct int) int {
-	if rng.IntN(100) < pct {
-		l.mu.Lock()
-		var on []int
-		for i, a := range l.active {
-			if a {
-				on = append(on, i)
-			}
-		}
-		l.mu.Unlock()
-		if len(on) > 0 {
-			return on[rng.IntN(len(on))]
-		}
-	}
-	return rng.IntN(l.seats + 2)
+	// Sites (sites.go), as last answered.
+	mu      sync.Mutex
+	active  []bool       // production candidate i holds a seat; len seats+2
+	nonprod []bool       // staging/local candidate j holds a place; len StagingCap+2
+	edd     map[int]site // EDD sites that hold a seat or place, by number
 }
 
 // keyRecord is a provisioned license key.
@@ -360,11 +360,18 @@ func (g *generator) setup(ctx context.Context) error {
 					return
 				}
 				for _, l := range k.licenses {
+					sites := make([]site, 0, l.seats/2+1)
 					for s := range l.seats / 2 {
-						o := g.activateSite(ctx, rng, l, s, &g.setupTally)
+						sites = append(sites, site{kind: prodSite, n: s})
+					}
+					if rng.IntN(3) == 0 {
+						sites = append(sites, site{kind: nonprodSite, n: rng.IntN(len(l.nonprod))})
+					}
+					for _, s := range sites {
+						o := g.activate(ctx, rng, l, s, nil, &g.setupTally)
 						rec.add(opActivate, o)
 						if o.status != http.StatusCreated {
-							fail(fmt.Errorf("activate seat %d of %s: %s", s+1, l.id, o.describe()))
+							fail(fmt.Errorf("activate %s on %s: %s", s.canonical(), l.id, o.describe()))
 							return
 						}
 					}
@@ -397,7 +404,7 @@ func (g *generator) load(ctx context.Context) (*recorder, time.Duration) {
 				if budget.Add(1) > g.cfg.MaxRequests {
 					break
 				}
-				op := pickOp(cl.rng)
+				op := pickOp(cl.rng, &g.weights)
 				rec.add(op, cl.run(ctx, op))
 			}
 			mu.Lock()

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -20,6 +22,11 @@ const (
 	opCheck op = iota
 	opActivate
 	opDeactivate
+	opActivateStaging
+	opMove
+	opEDDCheck
+	opEDDActivate
+	opEDDDeactivate
 	opGetLicense
 	opListByEmail
 	opSuspend
@@ -29,23 +36,70 @@ const (
 	numOps
 )
 
-var opNames = [numOps]string{"check", "activate", "deactivate", "get-license", "list-by-email", "suspend", "resume", "renew", "provision"}
+var opNames = [numOps]string{"check", "activate", "deactivate", "activate-staging", "move", "edd-check", "edd-activate", "edd-deactivate",
+	"get-license", "list-by-email", "suspend", "resume", "renew", "provision"}
 
-// opWeights is the mix, per mille: 85% check, 6% activate, 5% deactivate,
-// 4% brand requests.
-var opWeights = [numOps]int{850, 60, 50, 12, 8, 5, 5, 5, 5}
+// defaultWeights is the default mix, per mille: 79% check, 5% activate,
+// 4.5% deactivate (production, staging and local sites), 2.5% staging and
+// local activations, 1.5% site moves, 3.5% EDD requests (2.5% check_license,
+// 0.5% each activate_license and deactivate_license), 4% brand requests.
+var defaultWeights = [numOps]int{790, 50, 45, 25, 15, 25, 5, 5, 12, 8, 5, 5, 5, 5}
+
+// OpNames are the operations' names, in the order of the report.
+func OpNames() []string { return append([]string(nil), opNames[:]...) }
+
+// DefaultMix is the default mix: weights per mille by operation name.
+func DefaultMix() map[string]int {
+	m := map[string]int{}
+	for o, w := range defaultWeights {
+		m[opNames[o]] = w
+	}
+	return m
+}
+
+// CheckMix reports whether mix names only known operations, with weights
+// that are not negative and not all zero.
+func CheckMix(mix map[string]int) error {
+	_, err := weights(mix)
+	return err
+}
+
+// weights turns a mix by name into weights by op.
+func weights(mix map[string]int) ([numOps]int, error) {
+	var w [numOps]int
+	sum := 0
+	for name, n := range mix {
+		i := slices.Index(opNames[:], name)
+		if i < 0 {
+			return w, fmt.Errorf("mix: unknown operation %q (one of %s)", name, strings.Join(opNames[:], ", "))
+		}
+		if n < 0 {
+			return w, fmt.Errorf("mix: negative weight %d for %s", n, name)
+		}
+		w[i] = n
+		sum += n
+	}
+	if sum <= 0 {
+		return w, errors.New("mix: no operation has a weight")
+	}
+	return w, nil
+}
 
 func (o op) String() string { return opNames[o] }
 
-func pickOp(rng *rand.Rand) op {
-	n := rng.IntN(1000)
-	for o, w := range opWeights {
-		if n < w {
+func pickOp(rng *rand.Rand, w *[numOps]int) op {
+	sum := 0
+	for _, n := range w {
+		sum += n
+	}
+	n := rng.IntN(sum)
+	for o, x := range w {
+		if n < x {
 			return op(o)
 		}
-		n -= w
+		n -= x
 	}
-	return opCheck
+	panic("unreachable")
 }
 
 // outcome is one request as the client saw it.
@@ -77,21 +131,28 @@ type reply struct {
 }
 
 // call sends one request and reads the answer; only the exchange is timed.
+// A body is sent as JSON, or as a form when it is url.Values (as WordPress'
+// wp_remote_post sends it).
 func (g *generator) call(ctx context.Context, method, path, apiKey string, body any, header ...string) (reply, time.Duration, error) {
 	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
+	contentType := "application/json"
+	switch b := body.(type) {
+	case nil:
+	case url.Values:
+		rd, contentType = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
+	default:
+		data, err := json.Marshal(b)
 		if err != nil {
 			return reply{}, 0, err
 		}
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(data)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, g.cfg.BaseURL+path, rd)
 	if err != nil {
 		return reply{}, 0, err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if rd != nil {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if apiKey != "" {
 		req.Header.Set("X-API-Key", apiKey)
@@ -175,9 +236,20 @@ func (c *client) run(ctx context.Context, o op) outcome {
 		return c.check(ctx)
 	case opActivate:
 		l := g.fleet.pick(c.rng)
-		return g.activateSite(ctx, c.rng, l, l.site(c.rng, 0), &g.loadTally)
+		return g.activate(ctx, c.rng, l, l.site(c.rng, 0), nil, &g.loadTally)
 	case opDeactivate:
 		return c.deactivate(ctx)
+	case opActivateStaging:
+		l := g.fleet.pick(c.rng)
+		return g.activate(ctx, c.rng, l, l.pick(c.rng, nonprodSite, 0, 0), nil, &g.loadTally)
+	case opMove:
+		return c.move(ctx)
+	case opEDDCheck:
+		return c.eddCheck(ctx)
+	case opEDDActivate:
+		return c.eddActivate(ctx)
+	case opEDDDeactivate:
+		return c.eddDeactivate(ctx)
 	case opGetLicense:
 		return c.getLicense(ctx)
 	case opListByEmail:
@@ -193,35 +265,43 @@ func (c *client) run(ctx context.Context, o op) outcome {
 	panic("unknown op")
 }
 
-// Sites: a license's candidate sites are site0 … site<seats+1> (two more
-// than its seats, so licenses fill up and refuse), written in several
-// spellings that canonicalise to the same instance. Activate picks any of
-// them (one already holding a seat answers 200).
-func siteName(i int) string { return fmt.Sprintf("site%d.example.com", i) }
-
-func siteSpelling(rng *rand.Rand, i int) string {
-	switch rng.IntN(4) {
-	case 0:
-		return fmt.Sprintf("https://www.site%d.example.com/", i)
-	case 1:
-		return fmt.Sprintf("http://SITE%d.Example.com", i)
-	case 2:
-		return fmt.Sprintf("https://site%d.example.com:443/?ver=6.7#top", i)
-	}
-	return siteName(i)
-}
-
+// seatAnswer is the answer of activate and deactivate.
 type seatAnswer struct {
 	ActivationID   string `json:"activation_id"`
+	Instance       string `json:"instance_identifier"`
+	Environment    string `json:"environment"`
 	SeatsUsed      int    `json:"seats_used"`
 	SeatsRemaining int    `json:"seats_remaining"`
+	StagingUsed    int    `json:"staging_sites_used"`
+	MovedFrom      string `json:"moved_from"`
 }
 
-func (a seatAnswer) check(l *license) error {
+// check judges the figures of an answer about l: 0 ≤ seats_used ≤ seat
+// limit, seats_remaining the rest, 0 ≤ staging_sites_used ≤ staging cap.
+func (a seatAnswer) check(l *license, stagingCap int) error {
 	if a.SeatsUsed < 0 || a.SeatsUsed > l.seats || a.SeatsUsed+a.SeatsRemaining != l.seats {
 		return fmt.Errorf("seats_used %d, seats_remaining %d on a license of %d seats", a.SeatsUsed, a.SeatsRemaining, l.seats)
 	}
+	if a.StagingUsed < 0 || a.StagingUsed > stagingCap {
+		return fmt.Errorf("staging_sites_used %d outside 0..%d", a.StagingUsed, stagingCap)
+	}
 	return nil
+}
+
+// activation judges an activate answer for site s: its identifier and
+// environment, its figures, and moved_from only when asked to move from prev.
+func (a seatAnswer) activation(l *license, s site, prev *site, stagingCap int) error {
+	switch {
+	case a.ActivationID == "":
+		return errors.New("activate answered no activation_id")
+	case a.Instance != s.canonical():
+		return fmt.Errorf("activate %s answered instance %q", s.canonical(), a.Instance)
+	case a.Environment != s.env():
+		return fmt.Errorf("activate %s answered environment %q, want %s", s.canonical(), a.Environment, s.env())
+	case a.MovedFrom != "" && (prev == nil || a.MovedFrom != prev.canonical()):
+		return fmt.Errorf("activate %s answered moved_from %q", s.canonical(), a.MovedFrom)
+	}
+	return a.check(l, stagingCap)
 }
 
 func productBody(l *license, rng *rand.Rand, body map[string]any) map[string]any {
@@ -231,52 +311,98 @@ func productBody(l *license, rng *rand.Rand, body map[string]any) map[string]any
 	return body
 }
 
-// activateSite activates site i of l: 201 a new seat, 200 the site already
-// holds one; 409 no_seats_available on a full license and 403
-// license_suspended on a suspended one are expected refusals.
-func (g *generator) activateSite(ctx context.Context, rng *rand.Rand, l *license, i int, t *tally) outcome {
-	body := productBody(l, rng, map[string]any{"license_key": l.key, "instance_identifier": siteSpelling(rng, i)})
+// activate activates site s of l, moving the seat of prev to it when prev is
+// given (previous_instance_identifier). 201 is a new seat or place, or a
+// move when the answer has moved_from; 200 the site already holds one (and
+// nothing moved). 409 no_seats_available (a full license, or the staging
+// cap reached) and 403 license_suspended are expected refusals.
+func (g *generator) activate(ctx context.Context, rng *rand.Rand, l *license, s site, prev *site, t *tally) outcome {
+	body := productBody(l, rng, map[string]any{"license_key": l.key, "instance_identifier": s.spelling(rng)})
 	if rng.IntN(4) == 0 {
 		body["instance_type"] = "url"
 	}
+	if prev != nil {
+		body["previous_instance_identifier"] = prev.spelling(rng)
+	}
 	r, lat, err := g.call(ctx, http.MethodPost, "/api/v1/product/licenses/activate", "", body)
 	o := expect(r, lat, err, []int{http.StatusCreated, http.StatusOK}, "409 no_seats_available", "403 license_suspended")
-	if o.status == http.StatusCreated {
-		// Counted before the body is judged: the seat was taken either way.
+	if o.status != http.StatusCreated && o.status != http.StatusOK {
+		return o
+	}
+	var a seatAnswer
+	if !decode(&o, r, &a) {
+		// A 201 whose body is unreadable changed something the tally cannot
+		// name (a new seat or a move); the run fails on this answer anyway.
+		return o
+	}
+	if err := a.activation(l, s, prev, g.cfg.StagingCap); err != nil {
+		o.err, o.expected = err, false
+	}
+	switch {
+	case o.status == http.StatusOK && a.MovedFrom != "":
+		o.err, o.expected = fmt.Errorf("activate %s: 200 with moved_from %q", s.canonical(), a.MovedFrom), false
+	case o.status == http.StatusCreated && a.MovedFrom != "":
+		// The seat moved: the old site's activation went, the new one came;
+		// the counters change only when the two count differently.
+		l.moved.Add(1)
+		t.moved.Add(1)
+		l.confirmed(*prev, -1)
+		l.confirmed(s, +1)
+		l.setActive(*prev, false)
+	case o.status == http.StatusCreated:
 		l.activated.Add(1)
 		t.activated.Add(1)
-	}
-	if o.status == http.StatusCreated || o.status == http.StatusOK {
-		l.setActive(i, true)
-		var a seatAnswer
-		if decode(&o, r, &a) {
-			if err := a.check(l); err != nil {
-				o.err, o.expected = err, false
-			}
+		l.confirmed(s, +1)
+		if prev != nil {
+			l.setActive(*prev, false) // it held no seat, or the move would have said so
 		}
 	}
+	l.setActive(s, true)
 	return o
 }
 
-// deactivate frees a seat, mostly of a site believed to hold one (an
-// uninstall); 404 activation_not_found is expected when another client
-// freed it first or the site held none.
+// move is a site move (a migration, or a staging copy going live): the seat
+// of a site believed to hold one — a production site, or 30% of the time a
+// staging or local one — moves to a production site believed to hold none.
+func (c *client) move(ctx context.Context) outcome {
+	g, l := c.g, c.g.fleet.pick(c.rng)
+	from := l.pick(c.rng, prodSite, 100, 0)
+	if c.rng.IntN(100) < 30 {
+		from = l.pick(c.rng, nonprodSite, 100, 0)
+	}
+	to := l.pick(c.rng, prodSite, 0, 100)
+	if to == from {
+		to.n = (to.n + 1) % l.candidates(prodSite)
+	}
+	return g.activate(ctx, c.rng, l, to, &from, &g.loadTally)
+}
+
+// deactivate frees a seat or place, mostly of a site believed to hold one
+// (an uninstall): 75% a production site, 25% a staging or local one; 404
+// activation_not_found is expected when another client freed it first or the
+// site held none.
 func (c *client) deactivate(ctx context.Context) outcome {
 	g, l := c.g, c.g.fleet.pick(c.rng)
-	i := l.site(c.rng, 85)
-	body := productBody(l, c.rng, map[string]any{"license_key": l.key, "instance_identifier": siteSpelling(c.rng, i)})
+	s := l.site(c.rng, 85)
+	if c.rng.IntN(4) == 0 {
+		s = l.pick(c.rng, nonprodSite, 85, 0)
+	}
+	body := productBody(l, c.rng, map[string]any{"license_key": l.key, "instance_identifier": s.spelling(c.rng)})
 	r, lat, err := g.call(ctx, http.MethodPost, "/api/v1/product/licenses/deactivate", "", body)
 	o := expect(r, lat, err, []int{http.StatusOK}, "404 activation_not_found")
 	if o.status == http.StatusOK || o.status == http.StatusNotFound {
-		l.setActive(i, false)
+		l.setActive(s, false)
 	}
 	if o.status == http.StatusOK {
 		l.deactivated.Add(1)
 		g.loadTally.deactivated.Add(1)
+		l.confirmed(s, -1)
 		var a seatAnswer
 		if decode(&o, r, &a) {
-			if err := a.check(l); err != nil {
+			if err := a.check(l, g.cfg.StagingCap); err != nil {
 				o.err, o.expected = err, false
+			} else if a.Instance != s.canonical() {
+				o.err, o.expected = fmt.Errorf("deactivate %s answered instance %q", s.canonical(), a.Instance), false
 			}
 		}
 	}
@@ -297,17 +423,32 @@ func randomKey(rng *rand.Rand, prefix string) string {
 	return b.String()
 }
 
+// checkSite picks the site a check (or an EDD check) asks about: 85% a
+// production candidate (80% one believed to hold a seat), 10% a staging or
+// local one, 5% an EDD site believed active (when there is one).
+func (l *license) checkSite(rng *rand.Rand) site {
+	switch n := rng.IntN(100); {
+	case n < 85:
+		return l.site(rng, 80)
+	case n < 95:
+		return l.pick(rng, nonprodSite, 80, 0)
+	}
+	if s, ok := l.pickEDD(rng); ok {
+		return s
+	}
+	return l.site(rng, 80)
+}
+
 // check: 3% unknown keys (404 expected), otherwise a known license for one
-// of its sites (80% one believed to hold a seat) or, 8% of the time, an
-// instance it has never seen; 30% of the repeated ones are conditional
-// (If-None-Match → 304).
+// of its sites (checkSite) or, 8% of the time, an instance it has never
+// seen; 30% of the repeated ones are conditional (If-None-Match → 304).
 func (c *client) check(ctx context.Context) outcome {
 	g, rng := c.g, c.rng
 	q := url.Values{}
 	if rng.IntN(100) < 3 {
 		b := g.cfg.Brands[rng.IntN(len(g.cfg.Brands))]
 		q.Set("license_key", randomKey(rng, b.Prefix))
-		q.Set("instance_identifier", siteName(0))
+		q.Set("instance_identifier", site{kind: prodSite}.canonical())
 		r, lat, err := g.call(ctx, http.MethodGet, "/api/v1/product/licenses/check?"+q.Encode(), "", nil)
 		return expect(r, lat, err, nil, "404 license_not_found")
 	}
@@ -317,11 +458,11 @@ func (c *client) check(ctx context.Context) outcome {
 		key = strings.ToLower(key)
 	}
 	q.Set("license_key", key)
-	site := siteName(l.site(rng, 80))
+	instance := l.checkSite(rng).canonical()
 	if rng.IntN(100) < 8 {
-		site = fmt.Sprintf("probe%d.example.net", rng.IntN(1_000_000))
+		instance = fmt.Sprintf("probe%d.example.net", rng.IntN(1_000_000))
 	}
-	q.Set("instance_identifier", site)
+	q.Set("instance_identifier", instance)
 	if l.multi || rng.IntN(2) == 0 {
 		q.Set("product", l.product)
 	}
@@ -341,9 +482,10 @@ func (c *client) check(ctx context.Context) outcome {
 	if o.status == http.StatusOK {
 		var a struct {
 			License *struct {
-				ID        string `json:"id"`
-				SeatLimit int    `json:"seat_limit"`
-				SeatsUsed int    `json:"seats_used"`
+				ID          string `json:"id"`
+				SeatLimit   int    `json:"seat_limit"`
+				SeatsUsed   int    `json:"seats_used"`
+				StagingUsed int    `json:"staging_sites_used"`
 			} `json:"license"`
 		}
 		if decode(&o, r, &a) {
@@ -352,6 +494,8 @@ func (c *client) check(ctx context.Context) outcome {
 				o.err, o.expected = fmt.Errorf("check answered another license than %s", l.id), false
 			case a.License.SeatsUsed < 0 || a.License.SeatsUsed > a.License.SeatLimit:
 				o.err, o.expected = fmt.Errorf("check: seats_used %d of %d", a.License.SeatsUsed, a.License.SeatLimit), false
+			case a.License.StagingUsed < 0 || a.License.StagingUsed > g.cfg.StagingCap:
+				o.err, o.expected = fmt.Errorf("check: staging_sites_used %d, cap %d", a.License.StagingUsed, g.cfg.StagingCap), false
 			}
 		}
 		if e := r.header.Get("ETag"); e != "" && len(c.etags) < 50_000 {
@@ -528,7 +672,7 @@ func (g *generator) provision(ctx context.Context, rng *rand.Rand, t *tally, i i
 	k := &keyRecord{key: a.Key.Key, brand: b.Slug, email: a.Key.Email}
 	for _, x := range a.Licenses {
 		l := &license{id: x.ID, key: a.Key.Key, brand: b.Slug, product: x.Product, apiKey: b.APIKey, multi: len(products) > 1,
-			seats: x.SeatLimit, active: make([]bool, max(x.SeatLimit, 0)+2)}
+			seats: x.SeatLimit, active: make([]bool, max(x.SeatLimit, 0)+2), nonprod: make([]bool, g.cfg.StagingCap+2), edd: map[int]site{}}
 		l.expires.Store(expires.Unix())
 		if x.SeatLimit != seats {
 			o.err, o.expected = fmt.Errorf("provisioned %d seats, asked for %d", x.SeatLimit, seats), false

@@ -98,13 +98,13 @@ func (r *Report) WriteText(w io.Writer) {
 func (r *Report) writeAudit(w io.Writer) {
 	a := r.Audit
 	fmt.Fprintf(w, "\nAudit (full table scan, %d items in %d pages):\n", a.Items, a.Pages)
-	fmt.Fprintf(w, "  seats_used == activation items, 0 <= seats_used <= seat_limit, no orphan activation: %d licenses, %d activation items: %s\n",
-		a.Licenses, a.Activations, okOr(len(a.Violations)))
+	fmt.Fprintf(w, "  seats_used == production activation items <= seat_limit, nonprod_used == staging/local activation items <= cap %d, no orphan activation: %d licenses, %d production + %d staging/local activation items: %s\n",
+		r.Config.StagingCap, a.Licenses, a.Activations, a.NonProd, okOr(len(a.Violations)))
 	for _, v := range limit(a.Violations, 20) {
 		fmt.Fprintln(w, "    ", v)
 	}
-	fmt.Fprintf(w, "  generator's licenses (activation items = 201s − 200s of deactivate; events per license = confirmed changes): %d licenses, %d seats held: %s\n",
-		a.LicensesAudited, a.ActiveSeatsFinal, okOr(len(a.FleetViolations)))
+	fmt.Fprintf(w, "  generator's licenses (activation items per environment = confirmed activations − deactivations ± moves; events per license = confirmed changes): %d licenses, %d seats + %d staging/local places held: %s\n",
+		a.LicensesAudited, a.ActiveSeatsFinal, a.NonProdFinal, okOr(len(a.FleetViolations)))
 	for _, v := range limit(a.FleetViolations, 20) {
 		fmt.Fprintln(w, "    ", v)
 	}

@@ -18,7 +18,7 @@ type recorder struct {
 type opRecord struct {
 	latencies []time.Duration
 	statuses  map[int]int64    // by HTTP status; 0 = transport error
-	refusals  map[string]int64 // "status code" of every 4xx/5xx answer
+	refusals  map[string]int64 // "status code" of every 4xx/5xx answer and EDD refusal
 	expected  int64            // answered a 4xx that this request may get
 	bad       int64            // unexpected: wrong status, broken answer or transport error
 	samples   []string         // the first few unexpected outcomes
@@ -38,7 +38,7 @@ func (r *recorder) add(o op, out outcome) {
 	rec := r.ops[o]
 	rec.latencies = append(rec.latencies, out.latency)
 	rec.statuses[out.status]++
-	if out.status >= 400 {
+	if out.status >= 400 || out.code != "" { // EDD refusals are 200s with an error code
 		rec.refusals[fmt.Sprintf("%d %s", out.status, out.code)]++
 	}
 	switch {
@@ -80,7 +80,7 @@ type OpStats struct {
 	P50, P95, P99 time.Duration
 	Max           time.Duration
 	Statuses      map[int]int64    // by HTTP status; 0 = transport error
-	Refusals      map[string]int64 // "status code" → count, for 4xx and 5xx
+	Refusals      map[string]int64 // "status code" → count, for 4xx, 5xx and EDD refusals (200 with an error)
 	Expected4xx   int64            // refusals this request may get (409 no seats, 404 after deactivate, …)
 	ServerErrors  int64            // 5xx answers
 	Transport     int64            // requests without an answer

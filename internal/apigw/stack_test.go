@@ -13,6 +13,7 @@ import (
 	"github.com/clsvc/license-service/internal/app"
 	"github.com/clsvc/license-service/internal/demo"
 	"github.com/clsvc/license-service/internal/dynamo/dynamotest"
+	"github.com/clsvc/license-service/internal/token"
 )
 
 // stackFixture is the full handler stack (API → use cases → DynamoDB store)
@@ -30,7 +31,12 @@ func newStack(tb testing.TB, seats int) *stackFixture {
 	eng := dynamotest.Start(tb, counter.Option())
 	a := app.New(eng.Store, nil)
 	require.NoError(tb, demo.Seed(context.Background(), a.Ops()))
-	f := &stackFixture{eng: eng, api: apigw.New(a, nil, apigw.Options{}), counter: counter}
+	// Signed like in AWS: answers carry a license token.
+	keys, err := token.LocalKeyring()
+	require.NoError(tb, err)
+	signer, err := token.NewSigner(keys...)
+	require.NoError(tb, err)
+	f := &stackFixture{eng: eng, api: apigw.New(a, nil, apigw.Options{Signer: signer}), counter: counter}
 	f.key = f.provision(tb, seats)
 	return f
 }
@@ -70,8 +76,11 @@ func TestRoundTripsPerRequest(t *testing.T) {
 		status int
 		ops    map[string]int
 	}{
-		{"activate, new seat", func() (events.APIGatewayProxyResponse, error) {
+		{"activate, new seat, the brand's token settings not cached yet", func() (events.APIGatewayProxyResponse, error) {
 			return f.api.ActivateLicense(ctx, events.APIGatewayProxyRequest{Body: seatBody(f.key, "a.example.com")})
+		}, 201, map[string]int{"Query": 1, "TransactWriteItems": 1, "GetItem": 1}},
+		{"activate, new seat", func() (events.APIGatewayProxyResponse, error) {
+			return f.api.ActivateLicense(ctx, events.APIGatewayProxyRequest{Body: seatBody(f.key, "c.example.com")})
 		}, 201, map[string]int{"Query": 1, "TransactWriteItems": 1}},
 		{"check", func() (events.APIGatewayProxyResponse, error) {
 			return f.api.CheckLicense(ctx, checkRequest(f.key, "a.example.com"))
@@ -102,4 +111,8 @@ func TestRoundTripsPerRequest(t *testing.T) {
 		require.Equal(t, s.status, resp.StatusCode, "%s: %s", s.name, resp.Body)
 		require.Equal(t, s.ops, f.counter.ByOperation(), s.name)
 	}
+	// The counts above include signing: a check of a seat carries its token.
+	resp, err := f.api.CheckLicense(ctx, checkRequest(f.key, "c.example.com"))
+	require.NoError(t, err)
+	require.Contains(t, resp.Body, `"license_token":"ey`)
 }

@@ -51,7 +51,7 @@ func TestRIE(t *testing.T) {
 	if err != nil {
 		// make test installs the emulator first; only a bare go test on a
 		// machine without it skips, never CI.
-		if os.Getenv("CI") != "" {
+		if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
 			t.Fatalf("CI must run the emulator tests: %v (make test installs it)", err)
 		}
 		t.Skip(err.Error())

@@ -42,6 +42,7 @@ import (
 	"github.com/clsvc/license-service/internal/schedule"
 	"github.com/clsvc/license-service/internal/service"
 	"github.com/clsvc/license-service/internal/stack"
+	"github.com/clsvc/license-service/internal/telemetry"
 	"github.com/clsvc/license-service/internal/token"
 )
 
@@ -475,8 +476,14 @@ func TestTemplateOperations(t *testing.T) {
 	tpl := loadTemplate(t)
 	alarms := tpl.GetAllCloudWatchAlarmResources()
 	for _, name := range []string{"ApiServerErrorRateAlarm", "LambdaThrottlesAlarm", "DynamoDBThrottlesAlarm", "EventsDeadLetterAlarm",
-		"ServiceUnavailableAlarm", "RelayFailuresAlarm", "PublishEventsIteratorAgeAlarm"} {
+		"ServiceUnavailableAlarm", "RelayFailuresAlarm", "PublishEventsIteratorAgeAlarm", "SigningKeysUnavailableAlarm"} {
 		assert.Contains(t, alarms, name)
+	}
+	if a, ok := alarms["SigningKeysUnavailableAlarm"]; ok {
+		require.NotNil(t, a.MetricName)
+		require.NotNil(t, a.Namespace)
+		assert.Equal(t, service.SigningKeysUnavailableMetric, *a.MetricName, "the alarm watches the metric the service emits")
+		assert.Equal(t, telemetry.Namespace, *a.Namespace)
 	}
 	_, err := tpl.GetCloudWatchDashboardWithName("ServiceDashboard")
 	assert.NoError(t, err)

@@ -394,7 +394,7 @@ func republishEvents(ctx context.Context, g *globals, v values, getenv func(stri
 	if err != nil {
 		return nil, err
 	}
-	items, err := store.EventItems(ctx, since, until)
+	items, unreadable, err := store.EventItems(ctx, since, until)
 	if err != nil {
 		return nil, err
 	}
@@ -403,17 +403,36 @@ func republishEvents(ctx context.Context, g *globals, v values, getenv func(stri
 		return nil, fmt.Errorf("eventbridge client: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	done, err := relay.New(eb, v["bus"], log, relay.LogDeadLetter{Log: log}).Republish(ctx, items)
-	return republished{Events: done, Found: len(items), Bus: v["bus"]}, err
+	dead := &countingDeadLetter{next: relay.LogDeadLetter{Log: log}}
+	done, err := relay.New(eb, v["bus"], log, dead).Republish(ctx, items)
+	res := republished{Events: done - dead.n, DeadLettered: dead.n, Found: len(items), Unreadable: unreadable, Bus: v["bus"]}
+	if err == nil && dead.n > 0 {
+		err = fmt.Errorf("%d events can never be published (EventBridge refused them as invalid); their dead letters are logged on stderr", dead.n)
+	}
+	return res, err
+}
+
+// countingDeadLetter counts the events sent to the dead letter it wraps.
+type countingDeadLetter struct {
+	next relay.DeadLetter
+	n    int
+}
+
+func (d *countingDeadLetter) Send(ctx context.Context, ev relay.Event, reason string) error {
+	d.n++
+	return d.next.Send(ctx, ev, reason)
 }
 
 type republished struct {
-	Events int    `json:"events_republished"`
-	Found  int    `json:"events_found"`
-	Bus    string `json:"bus"`
+	Events       int    `json:"events_republished"`
+	DeadLettered int    `json:"events_dead_lettered"`
+	Found        int    `json:"events_found"`
+	Unreadable   int    `json:"event_items_unreadable"`
+	Bus          string `json:"bus"`
 }
 
 func (r republished) writeText(w io.Writer) error {
-	_, err := fmt.Fprintf(w, "%d of %d stored events republished to %s\n", r.Events, r.Found, r.Bus)
+	_, err := fmt.Fprintf(w, "%d of %d stored events republished to %s; %d dead-lettered; %d event items unreadable\n",
+		r.Events, r.Found, r.Bus, r.DeadLettered, r.Unreadable)
 	return err
 }

@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -16,7 +19,8 @@ import (
 type putEvents struct {
 	mu      sync.Mutex
 	details []map[string]any
-	refuse  bool
+	refuse  bool   // every entry throttled: try again later
+	reject  string // the event type whose entries are refused as malformed: never publishable
 }
 
 func (p *putEvents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -44,6 +48,11 @@ func (p *putEvents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err := json.Unmarshal([]byte(e.Detail), &d); err != nil || e.EventBusName != "license-events" || e.Source != "license-service" {
 			http.Error(w, "bad entry", http.StatusBadRequest)
 			return
+		}
+		if e.DetailType == p.reject {
+			out.FailedEntryCount++
+			out.Entries = append(out.Entries, result{ErrorCode: "MalformedDetail", ErrorMessage: "refused"})
+			continue
 		}
 		p.details = append(p.details, d)
 		out.Entries = append(out.Entries, result{EventId: "eb-" + e.DetailType})
@@ -77,7 +86,7 @@ func TestEventsRepublish(t *testing.T) {
 
 	o := cli(t, env, args("2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z")...)
 	require.Equal(t, 0, o.code, o.stderr)
-	assert.JSONEq(t, `{"events_republished":2,"events_found":2,"bus":"license-events"}`, o.stdout)
+	assert.JSONEq(t, `{"events_republished":2,"events_dead_lettered":0,"events_found":2,"event_items_unreadable":0,"bus":"license-events"}`, o.stdout)
 	require.Len(t, eb.details, 2)
 	assert.Equal(t, "ApiKeyCreated", eb.details[0]["event_type"])
 	assert.Equal(t, "ApiKeyRevoked", eb.details[1]["event_type"])
@@ -86,13 +95,35 @@ func TestEventsRepublish(t *testing.T) {
 	// A window with no events publishes nothing.
 	o = cli(t, env, args("2000-01-01T00:00:00Z", "2000-01-02T00:00:00Z")...)
 	require.Equal(t, 0, o.code, o.stderr)
-	assert.JSONEq(t, `{"events_republished":0,"events_found":0,"bus":"license-events"}`, o.stdout)
+	assert.JSONEq(t, `{"events_republished":0,"events_dead_lettered":0,"events_found":0,"event_items_unreadable":0,"bus":"license-events"}`, o.stdout)
+
+	// An event EventBridge can never take is dead-lettered (logged), not
+	// counted as republished, and the run exits 1; the others go through.
+	eb.reject = "ApiKeyCreated"
+	o = cli(t, env, args("2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z")...)
+	assert.Equal(t, 1, o.code, o.stdout)
+	assert.Contains(t, o.stdout, "1 events can never be published")
+	assert.Contains(t, o.stderr, "dead letter")
+	require.Len(t, eb.details, 3)
+	assert.Equal(t, "ApiKeyRevoked", eb.details[2]["event_type"])
+	eb.reject = ""
 
 	eb.refuse = true
 	o = cli(t, env, args("2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z")...)
 	assert.Equal(t, 1, o.code)
 	assert.Contains(t, o.stdout, "republish incomplete")
-	assert.Len(t, eb.details, 2, "nothing more was taken")
+	assert.Len(t, eb.details, 3, "nothing more was taken")
+	eb.refuse = false
+
+	// An event item whose time cannot be read fits no window: it is counted.
+	_, err := f.eng.Client.PutItem(t.Context(), &dynamodb.PutItemInput{TableName: aws.String(f.eng.Table), Item: map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "BRAND#acme#EVT"}, "sk": &types.AttributeValueMemberS{Value: "EVT#broken"},
+		"type": &types.AttributeValueMemberS{Value: "event"}, "occurred_at": &types.AttributeValueMemberS{Value: "yesterday"},
+	}})
+	require.NoError(t, err)
+	o = cli(t, env, args("2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z")...)
+	require.Equal(t, 0, o.code, o.stdout)
+	assert.JSONEq(t, `{"events_republished":2,"events_dead_lettered":0,"events_found":2,"event_items_unreadable":1,"bus":"license-events"}`, o.stdout)
 
 	for _, bad := range [][2]string{{"yesterday", "2100-01-01T00:00:00Z"}, {"2100-01-01T00:00:00Z", "2000-01-01T00:00:00Z"}} {
 		o = cli(t, env, args(bad[0], bad[1])...)

@@ -41,9 +41,10 @@ type Options struct {
 	DeadlineMargin time.Duration
 	// Metrics receives the business metrics (EMF); nil emits none.
 	Metrics *telemetry.Metrics
-	// Signer signs the license tokens of check and activate answers; nil
-	// leaves them out.
-	Signer *token.Signer
+	// Signer gives the signer of the license tokens of check and activate
+	// answers (a *token.Signer, or a token.Reloader that heals after a
+	// failed load); nil, or a source without a signer now, leaves them out.
+	Signer token.Source
 }
 
 // DefaultCheckMaxAge is the default Cache-Control max-age of check answers.

@@ -58,12 +58,16 @@ func (h *API) licenseToken(ctx context.Context, l licensing.License, act *licens
 	if h.opts.Signer == nil || act == nil {
 		return "", nil
 	}
+	signer := h.opts.Signer.Current(ctx)
+	if signer == nil {
+		return "", nil // its keys could not be read yet: answer without a token
+	}
 	set, err := h.app.BrandSettings(ctx, l.Brand)
 	if err != nil {
 		return "", err
 	}
 	now := h.app.Now()
-	return h.opts.Signer.Sign(token.NewClaims(token.License{
+	return signer.Sign(token.NewClaims(token.License{
 		Brand: l.Brand, ID: l.ID, Product: l.ProductSlug, Instance: act.Instance.ID, Activation: act.ID,
 		Status: string(l.EffectiveStatus(now)), ExpiresAt: l.ExpiresAt,
 	}, now, set.TokenGrace(), h.opts.CheckMaxAge))

@@ -113,9 +113,10 @@ func (s *Store) LicenseEvents(ctx context.Context, brand, licenseID, cursor stri
 
 // EventItems reads every stored event item that occurred in [since, until),
 // oldest first (then by key, so the events of one transaction keep their
-// order), for republishing. It is an operator's recovery tool: a Scan of the
-// table, filtered to event items.
-func (s *Store) EventItems(ctx context.Context, since, until time.Time) ([]map[string]types.AttributeValue, error) {
+// order), for republishing, and counts the event items whose occurred_at
+// cannot be read (no window can hold them; nothing can publish them). It is
+// an operator's recovery tool: a Scan of the table, filtered to event items.
+func (s *Store) EventItems(ctx context.Context, since, until time.Time) (items []map[string]types.AttributeValue, unreadable int, err error) {
 	type found struct {
 		at     time.Time
 		pk, sk string
@@ -132,15 +133,20 @@ func (s *Store) EventItems(ctx context.Context, since, until time.Time) ([]map[s
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fail("scan event items", err)
+			return nil, 0, fail("scan event items", err)
 		}
 		for _, it := range page.Items {
 			var e eventItem
 			if err := attributevalue.UnmarshalMap(it, &e); err != nil {
-				return nil, fail("decode event item", err)
+				unreadable++
+				continue
 			}
 			at, err := time.Parse(time.RFC3339Nano, e.OccurredAt)
-			if err != nil || at.Before(since) || !at.Before(until) {
+			if err != nil {
+				unreadable++
+				continue
+			}
+			if at.Before(since) || !at.Before(until) {
 				continue
 			}
 			all = append(all, found{at: at, pk: e.PK, sk: e.SK, item: it})
@@ -149,9 +155,9 @@ func (s *Store) EventItems(ctx context.Context, since, until time.Time) ([]map[s
 	slices.SortStableFunc(all, func(a, b found) int {
 		return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.sk, b.sk), cmp.Compare(a.pk, b.pk))
 	})
-	out := make([]map[string]types.AttributeValue, len(all))
+	items = make([]map[string]types.AttributeValue, len(all))
 	for i, f := range all {
-		out[i] = f.item
+		items[i] = f.item
 	}
-	return out, nil
+	return items, unreadable, nil
 }

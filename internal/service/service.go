@@ -4,6 +4,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -13,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/clsvc/license-service/internal/apigw"
@@ -39,6 +39,9 @@ type Config struct {
 	// secret holding the license tokens' signing keys; without it a fresh
 	// local key is generated at start (make run).
 	SigningKeySecret string
+	// SigningKeysRetry is how often a failed read of that secret is tried
+	// again (on a request); zero: DefaultSigningKeysRetry.
+	SigningKeysRetry time.Duration
 }
 
 // ConfigFromEnv reads Config from the environment.
@@ -90,41 +93,57 @@ func New(ctx context.Context, c Config, log *slog.Logger, now func() time.Time) 
 	}
 	store := dynamo.New(db, c.TableName)
 	a := app.New(store, now)
-	signer, err := signerFor(ctx, c)
-	if err != nil && c.SigningKeySecret != "" {
-		// Without its keys the service still answers every check and
-		// activation, only without a license_token: failing closed here
-		// would take the product API down for every customer site until
-		// ops fix the secret. The keys route answers 503 meanwhile.
-		log.Error("signing keys unavailable: answers carry no license_token", slog.String("error", err.Error()),
-			slog.String("outcome", "signing_keys_unavailable"))
-		signer, err = nil, nil
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
+	metrics := metricsTo(c.Metrics)
+	signer, err := signerFor(ctx, c, log, metrics)
 	if err != nil {
 		return nil, err
 	}
 	return &Service{Config: c, Store: store, App: a, Log: log,
-		API: apigw.New(a, log, apigw.Options{CheckMaxAge: c.CheckMaxAge, Metrics: metricsTo(c.Metrics), Signer: signer})}, nil
+		API: apigw.New(a, log, apigw.Options{CheckMaxAge: c.CheckMaxAge, Metrics: metrics, Signer: signer})}, nil
 }
 
-// signerFor loads the token signing keys from Secrets Manager, or makes a
-// local key.
-func signerFor(ctx context.Context, c Config) (*token.Signer, error) {
-	var keys []token.Key
-	var err error
+// SigningKeysUnavailableMetric counts failed reads of the signing key secret;
+// the template alarms on it.
+const SigningKeysUnavailableMetric = "SigningKeysUnavailable"
+
+// DefaultSigningKeysRetry is how often a function whose signing keys could
+// not be read tries again (on a request; never more often).
+const DefaultSigningKeysRetry = time.Minute
+
+// signerFor is the source of the token signer: a local key made now (make
+// run), or the keyring of the Secrets Manager secret. The secret is read at
+// start; when that fails the function still starts (failing closed would
+// take the product API down for every customer site): answers carry no
+// license_token, the keys route answers 503, and each failure is logged at
+// ERROR and counted in the SigningKeysUnavailable metric (alarmed), while
+// the read is tried again at most once per SigningKeysRetry until it works.
+func signerFor(ctx context.Context, c Config, log *slog.Logger, metrics *telemetry.Metrics) (token.Source, error) {
 	if c.SigningKeySecret == "" {
-		keys, err = token.LocalKeyring()
-	} else {
-		var cfg aws.Config
-		if cfg, err = awsconf.Load(ctx, awsconf.Options{Region: c.Region}); err != nil {
-			return nil, err
+		keys, err := token.LocalKeyring()
+		if err != nil {
+			return nil, fmt.Errorf("signing keys: %w", err)
 		}
-		keys, err = secret.LoadFromSecretsManager(ctx, secretsmanager.NewFromConfig(cfg), c.SigningKeySecret)
+		return token.NewSigner(keys...)
 	}
+	cfg, err := awsconf.Load(ctx, awsconf.Options{Region: c.Region})
 	if err != nil {
-		return nil, fmt.Errorf("signing keys: %w", err)
+		return nil, err
 	}
-	return token.NewSigner(keys...)
+	client := secretsmanager.NewFromConfig(cfg)
+	r := token.NewReloader(func(ctx context.Context) ([]token.Key, error) {
+		return secret.LoadFromSecretsManager(ctx, client, c.SigningKeySecret)
+	}, cmp.Or(c.SigningKeysRetry, DefaultSigningKeysRetry), func(err error) {
+		log.Error("signing keys unavailable: answers carry no license_token", slog.String("error", err.Error()),
+			slog.String("outcome", "signing_keys_unavailable"))
+		if metrics != nil {
+			metrics.Emit(nil, telemetry.Metric{Name: SigningKeysUnavailableMetric, Unit: "Count", Value: 1})
+		}
+	}, nil)
+	r.Current(ctx) // read at start, as a cold start should
+	return r, nil
 }
 
 func metricsTo(w io.Writer) *telemetry.Metrics {

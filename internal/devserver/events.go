@@ -2,24 +2,21 @@ package devserver
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
+	"github.com/clsvc/license-service/internal/dynamo"
 	"github.com/clsvc/license-service/internal/relay"
 )
 
@@ -48,8 +45,7 @@ var ErrEventsPending = errors.New("events left to retry")
 // tailer hands the event items of the table to the relay. Its passes are
 // serialized: FlushEvents may run while the background poller does.
 type tailer struct {
-	db    dynamodb.ScanAPIClient
-	table string
+	store *dynamo.Store
 	pub   *relay.Publisher
 	log   *slog.Logger
 
@@ -57,110 +53,57 @@ type tailer struct {
 	// handed is the keys (see eventKey) of the event items handed over and
 	// done with; those no longer in the table (TTL) are forgotten.
 	handed map[string]bool
-	seq    uint64 // last sequence number given to a synthetic record
 }
 
-func newTailer(db dynamodb.ScanAPIClient, table string, pub *relay.Publisher, log *slog.Logger) *tailer {
-	return &tailer{db: db, table: table, pub: pub, log: log, handed: map[string]bool{}}
+func newTailer(store *dynamo.Store, pub *relay.Publisher, log *slog.Logger) *tailer {
+	return &tailer{store: store, pub: pub, log: log, handed: map[string]bool{}}
 }
 
-// pending is an event item not handed over yet.
-type pending struct {
-	key  string
-	at   time.Time // occurred_at; zero when unreadable (the relay dead-letters it)
-	pk   string
-	sk   string
-	item map[string]types.AttributeValue
+// eventKey names an event item for the handed set: its event id, or for an
+// item without one (the relay dead-letters it) its table key, which keeps it
+// from coming back.
+func eventKey(item map[string]types.AttributeValue) string {
+	if id := stringValue(item, "event_id"); id != "" {
+		return "id\x00" + id
+	}
+	return "key\x00" + stringValue(item, "pk") + "\x00" + stringValue(item, "sk")
 }
 
 // pass hands the event items committed since the last pass to the relay, in
-// order of occurred_at, then sort key. Those before the record the relay
-// reports to retry are done; that record and the ones after it are handed
-// over again by the next pass, as Lambda retries from the failed record.
+// the store's order (occurred_at, then key), through the same hand-over as
+// licensectl events republish. Those before the record the relay reports to
+// retry are done; that record and the ones after it are handed over again by
+// the next pass, as Lambda retries from the failed record.
 func (t *tailer) pass(ctx context.Context) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 
-	found, err := t.scan(ctx)
+	found, err := t.store.AllEventItems(ctx)
 	if err != nil {
 		return err
 	}
 	handed := make(map[string]bool, len(t.handed))
-	var fresh []pending
-	for _, p := range found {
-		if t.handed[p.key] {
-			handed[p.key] = true
+	var fresh []map[string]types.AttributeValue
+	for _, e := range found {
+		if k := eventKey(e.Item); t.handed[k] {
+			handed[k] = true
 			continue
 		}
-		fresh = append(fresh, p)
+		fresh = append(fresh, e.Item)
 	}
 	t.handed = handed
 	if len(fresh) == 0 {
 		return nil
 	}
-	slices.SortStableFunc(fresh, func(a, b pending) int {
-		return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.sk, b.sk), cmp.Compare(a.pk, b.pk))
-	})
-
-	batch := events.DynamoDBEvent{Records: make([]events.DynamoDBEventRecord, len(fresh))}
-	for i, p := range fresh {
-		t.seq++
-		batch.Records[i] = relay.StreamRecordFromItem(p.item, fmt.Sprintf("%021d", t.seq))
+	done, err := t.pub.Republish(ctx, fresh)
+	for _, item := range fresh[:done] {
+		t.handed[eventKey(item)] = true
 	}
-	res, err := t.pub.Handle(ctx, batch)
 	if err != nil {
-		return fmt.Errorf("relay events: %w", err)
-	}
-	done := len(fresh)
-	for _, f := range res.BatchItemFailures {
-		i := slices.IndexFunc(batch.Records, func(r events.DynamoDBEventRecord) bool {
-			return r.Change.SequenceNumber == f.ItemIdentifier
-		})
-		if i < 0 {
-			i = 0 // a record the batch does not have: retry everything
-		}
-		done = min(done, i)
-	}
-	for _, p := range fresh[:done] {
-		t.handed[p.key] = true
-	}
-	if done < len(fresh) {
-		return fmt.Errorf("%w: %d of %d events, from event %q", ErrEventsPending, len(fresh)-done, len(fresh),
-			stringValue(fresh[done].item, "event_id"))
+		return fmt.Errorf("%w: %d of %d events, from event %q: %w", ErrEventsPending, len(fresh)-done, len(fresh),
+			stringValue(fresh[done], "event_id"), err)
 	}
 	return nil
-}
-
-// scan reads every event item of the table.
-func (t *tailer) scan(ctx context.Context) ([]pending, error) {
-	pages := dynamodb.NewScanPaginator(t.db, &dynamodb.ScanInput{
-		TableName:                 aws.String(t.table),
-		FilterExpression:          aws.String("#type = :event"),
-		ExpressionAttributeNames:  map[string]string{"#type": "type"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":event": &types.AttributeValueMemberS{Value: relay.ItemType}},
-		ConsistentRead:            aws.Bool(true),
-	})
-	var found []pending
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("scan event items: %w", err)
-		}
-		for _, item := range page.Items {
-			p := pending{pk: stringValue(item, "pk"), sk: stringValue(item, "sk"), item: item}
-			if id := stringValue(item, "event_id"); id != "" {
-				p.key = "id\x00" + id
-			} else {
-				// The relay dead-letters it; its key keeps it from coming back.
-				p.key = "key\x00" + p.pk + "\x00" + p.sk
-			}
-			if at, err := time.Parse(time.RFC3339Nano, stringValue(item, "occurred_at")); err == nil {
-				p.at = at
-			}
-			found = append(found, p)
-		}
-	}
-	return found, nil
 }
 
 // poll runs a pass every interval until ctx ends, waiting longer (up to
@@ -283,7 +226,7 @@ func (s *Server) startEvents(ctx context.Context, o Options) error {
 		client = &printBus{w: w}
 	}
 	pub := relay.New(client, bus, o.Log, relay.LogDeadLetter{Log: o.Log})
-	s.events = newTailer(s.dynamoClient(), o.Config.TableName, pub, o.Log)
+	s.events = newTailer(s.Service.Store, pub, o.Log)
 
 	every := o.EventPoll
 	if every < 0 {

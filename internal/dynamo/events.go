@@ -111,16 +111,23 @@ func (s *Store) LicenseEvents(ctx context.Context, brand, licenseID, cursor stri
 	return evs, next, nil
 }
 
-// EventItems reads every stored event item that occurred in [since, until),
-// oldest first (then by key, so the events of one transaction keep their
-// order), for republishing, and counts the event items whose occurred_at
-// cannot be read (no window can hold them; nothing can publish them). It is
-// an operator's recovery tool: a Scan of the table, filtered to event items.
-func (s *Store) EventItems(ctx context.Context, since, until time.Time) (items []map[string]types.AttributeValue, unreadable int, err error) {
+// EventItem is a stored outbox item as the relay takes it: its attributes,
+// and when it occurred (zero when occurred_at cannot be read; the relay
+// dead-letters such an item).
+type EventItem struct {
+	OccurredAt time.Time
+	Item       map[string]types.AttributeValue
+}
+
+// AllEventItems reads every stored event item, oldest first, then by sort
+// key and partition key, so the events of one transaction keep their order;
+// items whose time cannot be read come first. It is a Scan of the table
+// filtered to event items: the local relay's view of the outbox, and the
+// operator's when republishing, never a hot path.
+func (s *Store) AllEventItems(ctx context.Context) ([]EventItem, error) {
 	type found struct {
-		at     time.Time
+		EventItem
 		pk, sk string
-		item   map[string]types.AttributeValue
 	}
 	var all []found
 	p := dynamodb.NewScanPaginator(s.db, &dynamodb.ScanInput{
@@ -133,31 +140,49 @@ func (s *Store) EventItems(ctx context.Context, since, until time.Time) (items [
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, 0, fail("scan event items", err)
+			return nil, fail("scan event items", err)
 		}
 		for _, it := range page.Items {
-			var e eventItem
-			if err := attributevalue.UnmarshalMap(it, &e); err != nil {
-				unreadable++
-				continue
+			f := found{EventItem: EventItem{Item: it}, pk: stringAttr(it, AttrPK), sk: stringAttr(it, AttrSK)}
+			if at, err := time.Parse(time.RFC3339Nano, stringAttr(it, "occurred_at")); err == nil {
+				f.OccurredAt = at
 			}
-			at, err := time.Parse(time.RFC3339Nano, e.OccurredAt)
-			if err != nil {
-				unreadable++
-				continue
-			}
-			if at.Before(since) || !at.Before(until) {
-				continue
-			}
-			all = append(all, found{at: at, pk: e.PK, sk: e.SK, item: it})
+			all = append(all, f)
 		}
 	}
 	slices.SortStableFunc(all, func(a, b found) int {
-		return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.sk, b.sk), cmp.Compare(a.pk, b.pk))
+		return cmp.Or(a.OccurredAt.Compare(b.OccurredAt), cmp.Compare(a.sk, b.sk), cmp.Compare(a.pk, b.pk))
 	})
-	items = make([]map[string]types.AttributeValue, len(all))
+	out := make([]EventItem, len(all))
 	for i, f := range all {
-		items[i] = f.item
+		out[i] = f.EventItem
+	}
+	return out, nil
+}
+
+// EventItems reads the stored event items that occurred in [since, until),
+// in the order of AllEventItems, for republishing, and counts the event
+// items whose occurred_at cannot be read (no window can hold them).
+func (s *Store) EventItems(ctx context.Context, since, until time.Time) (items []map[string]types.AttributeValue, unreadable int, err error) {
+	all, err := s.AllEventItems(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, e := range all {
+		switch {
+		case e.OccurredAt.IsZero():
+			unreadable++
+		case !e.OccurredAt.Before(since) && e.OccurredAt.Before(until):
+			items = append(items, e.Item)
+		}
 	}
 	return items, unreadable, nil
+}
+
+// stringAttr is a string attribute of an item, or "".
+func stringAttr(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
 }

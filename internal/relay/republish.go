@@ -25,8 +25,9 @@ var ErrRepublishIncomplete = errors.New("republish incomplete")
 // published. It is the way back for events whose stream records expired
 // before the relay could publish them (the records of a batch that exhausted
 // its retries and went to the dead-letter queue): the outbox keeps every
-// event item for EventRetention. It answers how many items were done (sent
-// or dead-lettered) before the first that failed.
+// event item for EventRetention. make run's local relay hands the outbox over
+// the same way. It answers how many items were done (sent or dead-lettered)
+// before the first that failed; on an error that is fewer than all.
 func (p *Publisher) Republish(ctx context.Context, items []map[string]types.AttributeValue) (int, error) {
 	done := 0
 	for chunk := range slices.Chunk(items, RepublishBatch) {

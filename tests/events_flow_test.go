@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +21,7 @@ import (
 	"github.com/clsvc/license-service/internal/demo"
 	"github.com/clsvc/license-service/internal/devserver"
 	"github.com/clsvc/license-service/internal/licensing"
+	"github.com/clsvc/license-service/internal/relay/relaytest"
 	"github.com/clsvc/license-service/internal/schedule"
 )
 
@@ -39,94 +38,28 @@ const efBusName = "flow-test-bus"
 // efEventID is the format of event ids.
 var efEventID = regexp.MustCompile(`^evt_[a-z2-7]{20}$`)
 
-// efEntry is one PutEvents request entry as it arrived on the wire.
-type efEntry struct {
-	Source       string   `json:"Source"`
-	DetailType   string   `json:"DetailType"`
-	Detail       string   `json:"Detail"`
-	EventBusName string   `json:"EventBusName"`
-	Time         *float64 `json:"Time"` // epoch seconds, as AWS JSON 1.1 sends timestamps
-}
-
-// efBus is a loopback EventBridge endpoint. It answers PutEvents calls with
-// every entry accepted, except the calls (counted from 1) named in fail,
+// efBus is the loopback EventBridge of these tests (relaytest.Bus, which
+// fails the test on any request that is not a signed PutEvents call): it
+// accepts every entry except the calls (counted from 1) named by failCall,
 // which it answers with a whole-call 500 InternalFailure.
 type efBus struct {
-	srv *httptest.Server
-
-	mu       sync.Mutex
-	calls    int
-	fail     map[int]bool
-	received []efEntry // every entry of every call, failed calls included
-	accepted []efEntry // the entries of the calls answered with success
-	taken    int       // accepted entries handed out by take
-	problems []string  // requests that were not a proper PutEvents call
+	*relaytest.Bus
+	mu   sync.Mutex
+	fail map[int]bool
 }
 
 func newEFBus(t *testing.T) *efBus {
 	t.Helper()
 	b := &efBus{fail: map[int]bool{}}
-	b.srv = httptest.NewServer(http.HandlerFunc(b.serve))
-	t.Cleanup(b.srv.Close)
+	b.Bus = relaytest.NewBus(t, func(call int, _ []relaytest.Entry) relaytest.Reply {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.fail[call+1] {
+			return relaytest.Reply{Status: http.StatusInternalServerError, ErrorType: "InternalFailure"}
+		}
+		return relaytest.Reply{}
+	})
 	return b
-}
-
-func (b *efBus) problem(format string, args ...any) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.problems = append(b.problems, fmt.Sprintf(format, args...))
-}
-
-func (b *efBus) serve(w http.ResponseWriter, r *http.Request) {
-	reply := func(status int, body any) {
-		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(body)
-	}
-	if r.Method != http.MethodPost || r.Header.Get("X-Amz-Target") != "AWSEvents.PutEvents" {
-		b.problem("unexpected request %s %s, X-Amz-Target %q", r.Method, r.URL.Path, r.Header.Get("X-Amz-Target"))
-		reply(http.StatusBadRequest, map[string]string{"__type": "UnknownOperationException", "message": "unexpected operation"})
-		return
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "application/x-amz-json-1.1" {
-		b.problem("PutEvents with Content-Type %q", ct)
-	}
-	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
-		b.problem("PutEvents without a SigV4 signature: %q", r.Header.Get("Authorization"))
-	}
-	var in struct {
-		Entries []efEntry `json:"Entries"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || len(in.Entries) == 0 {
-		b.problem("PutEvents body: err %v, %d entries", err, len(in.Entries))
-		reply(http.StatusBadRequest, map[string]string{"__type": "ValidationException", "message": "bad body"})
-		return
-	}
-
-	b.mu.Lock()
-	b.calls++
-	n := b.calls
-	failed := b.fail[n]
-	// A failed call may have been published in part before it failed: the
-	// consumer downstream sees what arrived either way (at least once).
-	b.received = append(b.received, in.Entries...)
-	if !failed {
-		b.accepted = append(b.accepted, in.Entries...)
-	}
-	b.mu.Unlock()
-
-	if failed {
-		reply(http.StatusInternalServerError, map[string]string{"__type": "InternalFailure", "message": "injected failure"})
-		return
-	}
-	out := struct {
-		FailedEntryCount int                 `json:"FailedEntryCount"`
-		Entries          []map[string]string `json:"Entries"`
-	}{Entries: make([]map[string]string, len(in.Entries))}
-	for i := range in.Entries {
-		out.Entries[i] = map[string]string{"EventId": fmt.Sprintf("eb-%d-%d", n, i)}
-	}
-	reply(http.StatusOK, out)
 }
 
 // failCall makes the n-th PutEvents call (counted from 1) fail as a whole.
@@ -137,34 +70,7 @@ func (b *efBus) failCall(n int) {
 }
 
 // callCount is how many PutEvents calls arrived.
-func (b *efBus) callCount() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.calls
-}
-
-// take returns the entries accepted since the last take.
-func (b *efBus) take() []efEntry {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	out := slices.Clone(b.accepted[b.taken:])
-	b.taken = len(b.accepted)
-	return out
-}
-
-// all returns copies of every received and every accepted entry.
-func (b *efBus) all() (received, accepted []efEntry) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return slices.Clone(b.received), slices.Clone(b.accepted)
-}
-
-func (b *efBus) requireNoProblems(t *testing.T) {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	require.Empty(t, b.problems, "requests to the EventBridge endpoint")
-}
+func (b *efBus) callCount() int { return len(b.Calls()) }
 
 // efClock is the service's clock in these tests: the wall clock, moved on
 // by an offset that a test may advance (to make seats stale).
@@ -179,13 +85,13 @@ func (c *efClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 func startEF(t *testing.T, bus *efBus, clock *efClock) *env {
 	t.Helper()
 	e := start(t, func(o *devserver.Options) {
-		o.EventBridgeEndpoint = bus.srv.URL
+		o.EventBridgeEndpoint = bus.URL
 		o.EventBusName = efBusName
 		o.EventPoll = -1
 		o.Now = clock.Now
 	})
 	require.NoError(t, e.srv.FlushEvents(context.Background()), "publish the demo seed's events")
-	bus.take()
+	bus.Take()
 	return e
 }
 
@@ -223,12 +129,12 @@ type efDetail struct {
 
 // efEvent is an accepted entry with its detail decoded.
 type efEvent struct {
-	entry efEntry
+	entry relaytest.Entry
 	d     efDetail
 	raw   map[string]any
 }
 
-func decodeEF(t *testing.T, en efEntry) efEvent {
+func decodeEF(t *testing.T, en relaytest.Entry) efEvent {
 	t.Helper()
 	ev := efEvent{entry: en}
 	require.NoError(t, json.Unmarshal([]byte(en.Detail), &ev.raw), "detail is not a JSON object: %s", en.Detail)
@@ -268,8 +174,7 @@ func (f *efFlow) flush(t *testing.T, brand string, want ...string) []efEvent {
 	t.Helper()
 	require.NoError(t, f.e.srv.FlushEvents(context.Background()), "FlushEvents")
 	until := f.clock.Now()
-	entries := f.bus.take()
-	f.bus.requireNoProblems(t)
+	entries := f.bus.Take()
 	var types []string
 	for _, en := range entries {
 		types = append(types, en.DetailType)
@@ -296,7 +201,7 @@ func (f *efFlow) none(t *testing.T) {
 }
 
 // check requires what every published event must be.
-func (f *efFlow) check(t *testing.T, en efEntry, brand string, until time.Time) efEvent {
+func (f *efFlow) check(t *testing.T, en relaytest.Entry, brand string, until time.Time) efEvent {
 	t.Helper()
 	ev := decodeEF(t, en)
 	d := ev.d
@@ -621,7 +526,7 @@ func TestEventFlow(t *testing.T) {
 
 	efMoveEDDReclaim(t, f, email, exp2)
 
-	received, accepted := f.bus.all()
+	received, accepted := f.bus.Received(), f.bus.Delivered()
 	require.Equal(t, len(received), len(accepted), "no call failed")
 }
 
@@ -784,7 +689,7 @@ func efReadHistory(t *testing.T, e *env, id string, limit int) []efEvent {
 		require.Equal(t, id, h.LicenseID)
 		require.LessOrEqual(t, len(h.Events), limit, "page %d", page)
 		for _, it := range h.Events {
-			ev := decodeEF(t, efEntry{Detail: string(it.Detail), DetailType: it.EventType})
+			ev := decodeEF(t, relaytest.Entry{Detail: string(it.Detail), DetailType: it.EventType})
 			require.Equal(t, it.EventID, ev.d.EventID, "event_id and detail.event_id")
 			require.Equal(t, it.EventType, ev.d.EventType, "event_type and detail.event_type")
 			require.True(t, mustParseTime(t, ev.d.OccurredAt).Equal(mustParseTime(t, it.OccurredAt)), "occurred_at %s and detail.occurred_at %s", it.OccurredAt, ev.d.OccurredAt)
@@ -905,7 +810,7 @@ func TestEventFlowRetry(t *testing.T) {
 	ctx := context.Background()
 
 	// What the demo seed published is left out below.
-	seedReceived, seedAccepted := bus.all()
+	seedReceived, seedAccepted := bus.Received(), bus.Delivered()
 	require.Equal(t, len(seedReceived), len(seedAccepted))
 	seed := len(seedReceived)
 
@@ -916,8 +821,8 @@ func TestEventFlowRetry(t *testing.T) {
 	err := e.srv.FlushEvents(ctx)
 	require.Error(t, err, "a failed PutEvents call fails FlushEvents")
 	require.True(t, errors.Is(err, devserver.ErrEventsPending), "error %v", err)
-	require.Empty(t, bus.take(), "the failed call delivered nothing")
-	received, _ := bus.all()
+	require.Empty(t, bus.Take(), "the failed call delivered nothing")
+	received := bus.Received()
 	require.Len(t, received[seed:], 3, "the failed call carried the provisioning's events")
 
 	efAction(t, e, rmKey, p.Licenses[0].ID, "suspend", map[string]string{"reason": "during outage"})
@@ -938,7 +843,7 @@ func TestEventFlowRetry(t *testing.T) {
 	for range keys {
 		wantTypes = append(wantTypes, "LicenseKeyCreated", "LicenseProvisioned", "LicenseProvisioned")
 	}
-	delivered := bus.take()
+	delivered := bus.Take()
 	var deliveredTypes []string
 	for _, en := range delivered {
 		f.check(t, en, "rankmath", time.Now())
@@ -950,7 +855,7 @@ func TestEventFlowRetry(t *testing.T) {
 	f.none(t)
 
 	// What arrived, duplicates included, and what a de-duplicating consumer keeps.
-	received, accepted := bus.all()
+	received, accepted := bus.Received(), bus.Delivered()
 	received, accepted = received[seed:], accepted[seed:]
 	var all, seen []string
 	for _, en := range accepted {

@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -24,6 +22,7 @@ import (
 	"github.com/clsvc/license-service/internal/demo"
 	"github.com/clsvc/license-service/internal/licensing"
 	"github.com/clsvc/license-service/internal/relay"
+	"github.com/clsvc/license-service/internal/relay/relaytest"
 	"github.com/clsvc/license-service/internal/schedule"
 	"github.com/clsvc/license-service/internal/stack"
 )
@@ -491,40 +490,18 @@ func evARNCovers(pattern, arn string) bool {
 func evRunRelay(t *testing.T, _ *env, file string) {
 	var stream events.DynamoDBEvent
 	evDecode(t, file, &stream)
-	var mu sync.Mutex
-	var got []map[string]any
-	bus := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Amz-Target") != "AWSEvents.PutEvents" {
-			http.Error(w, "unexpected operation", http.StatusBadRequest)
-			return
-		}
-		var in struct{ Entries []map[string]any }
-		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		mu.Lock()
-		got = append(got, in.Entries...)
-		mu.Unlock()
-		out := map[string]any{"FailedEntryCount": 0, "Entries": []map[string]string{}}
-		for range in.Entries {
-			out["Entries"] = append(out["Entries"].([]map[string]string), map[string]string{"EventId": "e-1"})
-		}
-		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		_ = json.NewEncoder(w).Encode(out)
-	}))
-	defer bus.Close()
+	bus := relaytest.NewBus(t, nil)
 	client, err := relay.NewEventBridgeClient(context.Background(), relay.ClientConfig{Endpoint: bus.URL, Region: "us-east-1", MaxAttempts: 1})
 	require.NoError(t, err)
 	resp, err := relay.New(client, "license-events", nil, nil).Handle(context.Background(), stream)
 	require.NoError(t, err)
 	assert.Empty(t, resp.BatchItemFailures)
+	got := bus.Delivered()
 	require.Len(t, got, 1)
-	assert.Equal(t, "license-service", got[0]["Source"])
-	assert.Equal(t, "LicenseSuspended", got[0]["DetailType"])
-	assert.Equal(t, "license-events", got[0]["EventBusName"])
-	var detail map[string]any
-	require.NoError(t, json.Unmarshal([]byte(got[0]["Detail"].(string)), &detail))
+	assert.Equal(t, "license-service", got[0].Source)
+	assert.Equal(t, "LicenseSuspended", got[0].DetailType)
+	assert.Equal(t, "license-events", got[0].EventBusName)
+	detail := got[0].DetailMap(t)
 	assert.Equal(t, "rankmath", detail["brand"])
 	assert.Equal(t, evRankMathPro, detail["license_id"])
 }

@@ -7,9 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/clsvc/license-service/internal/devserver"
 	"github.com/clsvc/license-service/internal/dynamo/dynamotest"
+	"github.com/clsvc/license-service/internal/relay/relaytest"
 	"github.com/clsvc/license-service/internal/service"
 )
 
@@ -95,122 +94,32 @@ func putThree(t *testing.T, srv *devserver.Server) []testEvent {
 	return evs
 }
 
-// busEntry is a PutEvents request entry as it arrives on the wire.
-type busEntry struct {
-	Source       string
-	DetailType   string
-	Detail       string
-	EventBusName string
-	Time         float64 // epoch seconds
-}
-
-func (e busEntry) eventID(t *testing.T) string {
-	var d struct {
-		EventID string `json:"event_id"`
-	}
-	require.NoError(t, json.Unmarshal([]byte(e.Detail), &d))
-	return d.EventID
-}
-
-// fakeBus is a loopback endpoint speaking EventBridge PutEvents (AWS JSON
-// 1.1). fail decides, for each call (0-based), whether the whole call fails
-// (InternalException) or which entries fail (ThrottlingException).
-type fakeBus struct {
-	t         *testing.T
-	srv       *httptest.Server
-	mu        sync.Mutex
-	calls     int
-	delivered []busEntry
-	failCall  func(call int) bool
-	failEntry func(call int, e busEntry) bool
-}
-
-func newFakeBus(t *testing.T) *fakeBus {
-	b := &fakeBus{t: t}
-	b.srv = httptest.NewServer(http.HandlerFunc(b.serve))
-	t.Cleanup(b.srv.Close)
-	return b
-}
-
-func (b *fakeBus) serve(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	if r.Method != http.MethodPost || r.Header.Get("X-Amz-Target") != "AWSEvents.PutEvents" {
-		b.t.Errorf("unexpected request %s %s, target %q", r.Method, r.URL, r.Header.Get("X-Amz-Target"))
-		w.WriteHeader(http.StatusBadRequest)
-		_, _ = io.WriteString(w, `{"__type":"UnknownOperationException","message":"no such operation"}`)
-		return
-	}
-	var in struct{ Entries []busEntry }
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		b.t.Errorf("bad request body: %v", err)
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	call := b.calls
-	b.calls++
-	if b.failCall != nil && b.failCall(call) {
-		w.WriteHeader(http.StatusInternalServerError)
-		_, _ = io.WriteString(w, `{"__type":"InternalException","message":"injected failure"}`)
-		return
-	}
-	type result struct {
-		EventId   string `json:",omitempty"`
-		ErrorCode string `json:",omitempty"`
-	}
-	out := struct {
-		FailedEntryCount int
-		Entries          []result
-	}{Entries: []result{}}
-	for i, e := range in.Entries {
-		if b.failEntry != nil && b.failEntry(call, e) {
-			out.FailedEntryCount++
-			out.Entries = append(out.Entries, result{ErrorCode: "ThrottlingException"})
-			continue
-		}
-		b.delivered = append(b.delivered, e)
-		out.Entries = append(out.Entries, result{EventId: fmt.Sprintf("eb-%d-%d", call, i)})
-	}
-	_ = json.NewEncoder(w).Encode(out)
-}
-
-func (b *fakeBus) Calls() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.calls
-}
-
-// Delivered is the accepted entries of the test's events (not the demo
-// data's), in order of acceptance.
-func (b *fakeBus) Delivered() []busEntry {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []busEntry
-	for _, e := range b.delivered {
-		if strings.HasPrefix(e.eventID(b.t), "evt_test_") {
+// delivered is the entries the bus accepted of the test's events (not the
+// demo data's), in order of acceptance.
+func delivered(t *testing.T, bus *relaytest.Bus) []relaytest.Entry {
+	var out []relaytest.Entry
+	for _, e := range bus.Delivered() {
+		if strings.HasPrefix(e.EventID(t), "evt_test_") {
 			out = append(out, e)
 		}
 	}
 	return out
 }
 
-func (b *fakeBus) DeliveredIDs() []string {
+func deliveredIDs(t *testing.T, bus *relaytest.Bus) []string {
 	var ids []string
-	for _, e := range b.Delivered() {
-		ids = append(ids, e.eventID(b.t))
+	for _, e := range delivered(t, bus) {
+		ids = append(ids, e.EventID(t))
 	}
 	return ids
 }
 
-// AllDeliveredCounts counts the deliveries of every event id, demo data's
+// deliveredCounts counts the deliveries of every event id, demo data's
 // included.
-func (b *fakeBus) AllDeliveredCounts() map[string]int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+func deliveredCounts(bus *relaytest.Bus) map[string]int {
 	n := map[string]int{}
-	for _, e := range b.delivered {
-		n[e.eventID(b.t)]++
+	for _, id := range bus.DeliveredIDs() {
+		n[id]++
 	}
 	return n
 }
@@ -224,53 +133,58 @@ func ids(evs []testEvent) []string {
 }
 
 func TestFlushEventsToEventBridge(t *testing.T) {
-	bus := newFakeBus(t)
-	srv := startEvents(t, devserver.Options{EventBridgeEndpoint: bus.srv.URL, EventBusName: "test-bus"})
+	bus := relaytest.NewBus(t, nil)
+	srv := startEvents(t, devserver.Options{EventBridgeEndpoint: bus.URL, EventBusName: "test-bus"})
 	evs := putThree(t, srv)
 
 	require.NoError(t, srv.FlushEvents(context.Background()))
-	got := bus.Delivered()
-	require.Equal(t, ids(evs), bus.DeliveredIDs(), "in time order")
+	got := delivered(t, bus)
+	require.Equal(t, ids(evs), deliveredIDs(t, bus), "in time order")
 	for i, e := range got {
 		assert.Equal(t, "license-service", e.Source)
 		assert.Equal(t, evs[i].typ, e.DetailType)
 		assert.JSONEq(t, evs[i].detail(), e.Detail)
 		assert.Equal(t, "test-bus", e.EventBusName)
-		assert.InDelta(t, float64(evs[i].at.UnixNano())/1e9, e.Time, 0.001)
+		require.NotNil(t, e.Time)
+		assert.InDelta(t, float64(evs[i].at.UnixNano())/1e9, *e.Time, 0.001)
 	}
-	for id, n := range bus.AllDeliveredCounts() {
+	for id, n := range deliveredCounts(bus) {
 		assert.Equal(t, 1, n, "event %s", id)
 	}
 
-	calls := bus.Calls()
+	calls := len(bus.Calls())
 	require.NoError(t, srv.FlushEvents(context.Background()))
-	assert.Equal(t, calls, bus.Calls(), "nothing new, no call")
-	assert.Len(t, bus.Delivered(), 3)
+	assert.Len(t, bus.Calls(), calls, "nothing new, no call")
+	assert.Len(t, delivered(t, bus), 3)
 
 	// Only what was committed since is sent.
 	later := testEvent{"evt_test_4", "LicenseCancelled", baseTime.Add(time.Hour), ""}
 	putEvent(t, srv, later)
 	require.NoError(t, srv.FlushEvents(context.Background()))
-	assert.Equal(t, calls+1, bus.Calls())
-	assert.Equal(t, append(ids(evs), later.id), bus.DeliveredIDs())
+	assert.Len(t, bus.Calls(), calls+1)
+	assert.Equal(t, append(ids(evs), later.id), deliveredIDs(t, bus))
 }
 
 func TestFlushEventsRetriesFailedCall(t *testing.T) {
-	bus := newFakeBus(t)
-	bus.failCall = func(call int) bool { return call == 0 }
-	srv := startEvents(t, devserver.Options{EventBridgeEndpoint: bus.srv.URL})
+	bus := relaytest.NewBus(t, func(call int, _ []relaytest.Entry) relaytest.Reply {
+		if call == 0 {
+			return relaytest.Reply{Status: http.StatusInternalServerError, ErrorType: "InternalException"}
+		}
+		return relaytest.Reply{}
+	})
+	srv := startEvents(t, devserver.Options{EventBridgeEndpoint: bus.URL})
 	evs := putThree(t, srv)
 
 	err := srv.FlushEvents(context.Background())
 	require.ErrorIs(t, err, devserver.ErrEventsPending)
-	assert.Equal(t, 1, bus.Calls(), "the SDK does not retry; the next pass does")
-	assert.Empty(t, bus.AllDeliveredCounts())
+	assert.Len(t, bus.Calls(), 1, "the SDK does not retry; the next pass does")
+	assert.Empty(t, deliveredCounts(bus))
 
 	require.NoError(t, srv.FlushEvents(context.Background()))
-	assert.Equal(t, ids(evs), bus.DeliveredIDs())
-	assert.Equal(t, "license-events", bus.Delivered()[0].EventBusName)
+	assert.Equal(t, ids(evs), deliveredIDs(t, bus))
+	assert.Equal(t, "license-events", delivered(t, bus)[0].EventBusName)
 	require.NoError(t, srv.FlushEvents(context.Background()))
-	counts := bus.AllDeliveredCounts()
+	counts := deliveredCounts(bus)
 	for id, n := range counts {
 		assert.Equal(t, 1, n, "event %s delivered exactly once", id)
 	}
@@ -280,27 +194,29 @@ func TestFlushEventsRetriesFailedCall(t *testing.T) {
 }
 
 func TestFlushEventsRetriesFromFailedEntry(t *testing.T) {
-	bus := newFakeBus(t)
 	throttled := false
-	bus.failEntry = func(_ int, e busEntry) bool {
-		if e.eventID(t) == "evt_test_2" && !throttled {
-			throttled = true
-			return true
+	bus := relaytest.NewBus(t, func(_ int, entries []relaytest.Entry) relaytest.Reply {
+		errs := map[int]string{}
+		for i, e := range entries {
+			if e.EventID(t) == "evt_test_2" && !throttled {
+				throttled = true
+				errs[i] = "ThrottlingException"
+			}
 		}
-		return false
-	}
-	srv := startEvents(t, devserver.Options{EventBridgeEndpoint: bus.srv.URL})
+		return relaytest.Reply{EntryErrors: errs}
+	})
+	srv := startEvents(t, devserver.Options{EventBridgeEndpoint: bus.URL})
 	putThree(t, srv)
 
 	require.ErrorIs(t, srv.FlushEvents(context.Background()), devserver.ErrEventsPending)
-	assert.Equal(t, []string{"evt_test_1", "evt_test_3"}, bus.DeliveredIDs())
+	assert.Equal(t, []string{"evt_test_1", "evt_test_3"}, deliveredIDs(t, bus))
 
 	// The failed event and every one after it are handed over again (the
 	// relay is at least once); the one before it is not.
 	require.NoError(t, srv.FlushEvents(context.Background()))
-	assert.Equal(t, []string{"evt_test_1", "evt_test_3", "evt_test_2", "evt_test_3"}, bus.DeliveredIDs())
+	assert.Equal(t, []string{"evt_test_1", "evt_test_3", "evt_test_2", "evt_test_3"}, deliveredIDs(t, bus))
 	require.NoError(t, srv.FlushEvents(context.Background()))
-	assert.Len(t, bus.DeliveredIDs(), 4)
+	assert.Len(t, deliveredIDs(t, bus), 4)
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader at once.

@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/clsvc/license-service/internal/relay/relaytest"
 )
 
 func TestNewEventBridgeClientWithEndpoint(t *testing.T) {
@@ -18,13 +20,13 @@ func TestNewEventBridgeClientWithEndpoint(t *testing.T) {
 	t.Setenv("AWS_DEFAULT_REGION", "")
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 
-	bus := newFakeBus(t, func(call int, _ []wireEntry) reply {
+	bus := relaytest.NewBus(t, func(call int, _ []relaytest.Entry) relaytest.Reply {
 		if call == 0 {
-			return reply{status: 500, errorType: "InternalException"}
+			return relaytest.Reply{Status: 500, ErrorType: "InternalException"}
 		}
-		return reply{}
+		return relaytest.Reply{}
 	})
-	c, err := NewEventBridgeClient(context.Background(), ClientConfig{Endpoint: bus.srv.URL})
+	c, err := NewEventBridgeClient(context.Background(), ClientConfig{Endpoint: bus.URL})
 	require.NoError(t, err)
 	assert.Equal(t, "us-east-1", c.Options().Region)
 

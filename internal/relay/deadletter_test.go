@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/clsvc/license-service/internal/relay/relaytest"
 )
 
 // sqsMessage is a SendMessage request as it arrives on the wire.
@@ -151,7 +153,7 @@ func TestSQSDeadLetterError(t *testing.T) {
 }
 
 func TestSQSDeadLetterWithPublisher(t *testing.T) {
-	bus := newFakeBus(t, nil)
+	bus := relaytest.NewBus(t, nil)
 	q := newFakeQueue(t)
 	p := New(bus.Client(), testBus, nil, NewSQSDeadLetter(q.client(), "https://sqs.example/q"))
 	recs := eventRecords(3, 0)
@@ -183,7 +185,7 @@ func TestLogDeadLetter(t *testing.T) {
 }
 
 func TestNewWithoutDeadLetterLogs(t *testing.T) {
-	bus := newFakeBus(t, nil)
+	bus := relaytest.NewBus(t, nil)
 	log, logs := newLog()
 	p := New(bus.Client(), testBus, log, nil)
 	recs := eventRecords(2, 0)

@@ -5,172 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/stretchr/testify/require"
 )
 
 const testBus = "license-events"
-
-// wireEntry is a PutEvents request entry as it arrives on the wire.
-type wireEntry struct {
-	Source       string
-	DetailType   string
-	Detail       string
-	EventBusName string
-	Time         float64 // epoch seconds
-}
-
-// eventID is the event_id of the entry's detail.
-func (e wireEntry) eventID(t *testing.T) string {
-	var d struct {
-		EventID string `json:"event_id"`
-	}
-	require.NoError(t, json.Unmarshal([]byte(e.Detail), &d))
-	return d.EventID
-}
-
-// reply is how the fake bus answers a call: an error of the whole call
-// (status and __type), or per-entry error codes by index.
-type reply struct {
-	status    int
-	errorType string
-	entryErrs map[int]string
-}
-
-// fakeBus is a local endpoint speaking the PutEvents API. It keeps every call
-// and the entries it accepted, in order.
-type fakeBus struct {
-	t         *testing.T
-	srv       *httptest.Server
-	mu        sync.Mutex
-	calls     [][]wireEntry
-	delivered []wireEntry
-	// answer decides the reply to a call (0-based); nil accepts everything.
-	answer func(call int, entries []wireEntry) reply
-}
-
-func newFakeBus(t *testing.T, answer func(call int, entries []wireEntry) reply) *fakeBus {
-	t.Helper()
-	b := &fakeBus{t: t, answer: answer}
-	b.srv = httptest.NewServer(http.HandlerFunc(b.serve))
-	t.Cleanup(b.srv.Close)
-	return b
-}
-
-func (b *fakeBus) serve(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	fail := func(status int, typ, msg string) {
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg})
-	}
-	if r.Method != http.MethodPost || r.Header.Get("X-Amz-Target") != "AWSEvents.PutEvents" ||
-		r.Header.Get("Content-Type") != "application/x-amz-json-1.1" {
-		b.t.Errorf("unexpected request %s %s, target %q", r.Method, r.URL, r.Header.Get("X-Amz-Target"))
-		fail(http.StatusBadRequest, "UnknownOperationException", "no such operation")
-		return
-	}
-	var in struct{ Entries []wireEntry }
-	body, err := io.ReadAll(r.Body)
-	if err == nil {
-		err = json.Unmarshal(body, &in)
-	}
-	if err != nil {
-		b.t.Errorf("bad request body: %v", err)
-		fail(http.StatusBadRequest, "SerializationException", err.Error())
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	call := len(b.calls)
-	b.calls = append(b.calls, in.Entries)
-	var rep reply
-	if b.answer != nil {
-		rep = b.answer(call, in.Entries)
-	}
-	if rep.status != 0 {
-		fail(rep.status, rep.errorType, "injected failure")
-		return
-	}
-	type result struct {
-		EventId      string `json:",omitempty"`
-		ErrorCode    string `json:",omitempty"`
-		ErrorMessage string `json:",omitempty"`
-	}
-	out := struct {
-		FailedEntryCount int
-		Entries          []result
-	}{Entries: []result{}}
-	for i, e := range in.Entries {
-		if code := rep.entryErrs[i]; code != "" {
-			out.FailedEntryCount++
-			out.Entries = append(out.Entries, result{ErrorCode: code, ErrorMessage: "injected " + code})
-			continue
-		}
-		b.delivered = append(b.delivered, e)
-		out.Entries = append(out.Entries, result{EventId: fmt.Sprintf("eb-%d-%d", call, i)})
-	}
-	_ = json.NewEncoder(w).Encode(out)
-}
-
-// Calls is every call's entries so far.
-func (b *fakeBus) Calls() [][]wireEntry {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([][]wireEntry(nil), b.calls...)
-}
-
-// Delivered is every accepted entry so far, in order of acceptance.
-func (b *fakeBus) Delivered() []wireEntry {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]wireEntry(nil), b.delivered...)
-}
-
-// DeliveredIDs is the event ids of the accepted entries, duplicates and all.
-func (b *fakeBus) DeliveredIDs() []string {
-	var ids []string
-	for _, e := range b.Delivered() {
-		ids = append(ids, e.eventID(b.t))
-	}
-	return ids
-}
-
-// Consumed is what a consumer that drops repeated event ids sees: each
-// event once, in order of first delivery.
-func (b *fakeBus) Consumed() []string {
-	seen := map[string]bool{}
-	var ids []string
-	for _, id := range b.DeliveredIDs() {
-		if !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-		}
-	}
-	return ids
-}
-
-// Client is the real EventBridge client aimed at the fake, without retries.
-func (b *fakeBus) Client() *eventbridge.Client {
-	return eventbridge.New(eventbridge.Options{
-		Region:           "us-east-1",
-		BaseEndpoint:     aws.String(b.srv.URL),
-		Credentials:      credentials.NewStaticCredentialsProvider("test", "test", ""),
-		RetryMaxAttempts: 1,
-	})
-}
 
 // recordingDeadLetter keeps what is sent to it; fail, when set, makes Send
 // fail (and keep nothing) for the event ids it holds.

@@ -12,6 +12,8 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/clsvc/license-service/internal/relay/relaytest"
 )
 
 func handle(t *testing.T, p *Publisher, recs []events.DynamoDBEventRecord) []string {
@@ -26,7 +28,7 @@ func handle(t *testing.T, p *Publisher, recs []events.DynamoDBEventRecord) []str
 }
 
 func TestHandleDeliversInOrderInChunksOfTen(t *testing.T) {
-	bus := newFakeBus(t, nil)
+	bus := relaytest.NewBus(t, nil)
 	dl := &recordingDeadLetter{}
 	p := New(bus.Client(), testBus, nil, dl)
 	recs := eventRecords(25, 0)
@@ -36,7 +38,7 @@ func TestHandleDeliversInOrderInChunksOfTen(t *testing.T) {
 	calls := bus.Calls()
 	require.Len(t, calls, 3)
 	assert.Equal(t, []int{10, 10, 5}, []int{len(calls[0]), len(calls[1]), len(calls[2])})
-	var got []wireEntry
+	var got []relaytest.Entry
 	for _, c := range calls {
 		got = append(got, c...)
 	}
@@ -48,15 +50,16 @@ func TestHandleDeliversInOrderInChunksOfTen(t *testing.T) {
 		assert.Equal(t, ev.Type, e.DetailType)
 		assert.Equal(t, ev.Detail, e.Detail)
 		assert.Equal(t, testBus, e.EventBusName)
-		assert.Equal(t, eventID(i), e.eventID(t))
-		assert.InDelta(t, float64(ev.OccurredAt.UnixMilli())/1000, e.Time, 0.0015)
+		assert.Equal(t, eventID(i), e.EventID(t))
+		require.NotNil(t, e.Time, "every entry carries its time")
+		assert.InDelta(t, float64(ev.OccurredAt.UnixMilli())/1000, *e.Time, 0.0015)
 	}
 	assert.Equal(t, ids(0, 25), bus.DeliveredIDs())
 	assert.Empty(t, dl.Sent())
 }
 
 func TestHandleSplitsChunksBySize(t *testing.T) {
-	bus := newFakeBus(t, nil)
+	bus := relaytest.NewBus(t, nil)
 	p := New(bus.Client(), testBus, nil, &recordingDeadLetter{})
 	recs := eventRecords(7, 100*1024)
 
@@ -76,7 +79,7 @@ func TestHandleSplitsChunksBySize(t *testing.T) {
 }
 
 func TestHandleDeadLettersAnEntryTooLargeForAnyCall(t *testing.T) {
-	bus := newFakeBus(t, nil)
+	bus := relaytest.NewBus(t, nil)
 	dl := &recordingDeadLetter{}
 	p := New(bus.Client(), testBus, nil, dl)
 	recs := eventRecords(4, 10)
@@ -92,11 +95,11 @@ func TestHandleDeadLettersAnEntryTooLargeForAnyCall(t *testing.T) {
 }
 
 func TestHandleFailedCallReportsFirstRecordOfChunkAndStops(t *testing.T) {
-	bus := newFakeBus(t, func(call int, _ []wireEntry) reply {
+	bus := relaytest.NewBus(t, func(call int, _ []relaytest.Entry) relaytest.Reply {
 		if call == 1 {
-			return reply{status: 500, errorType: "InternalException"}
+			return relaytest.Reply{Status: 500, ErrorType: "InternalException"}
 		}
-		return reply{}
+		return relaytest.Reply{}
 	})
 	p := New(bus.Client(), testBus, nil, &recordingDeadLetter{})
 	recs := eventRecords(25, 0)
@@ -112,17 +115,17 @@ func TestHandleFailedCallReportsFirstRecordOfChunkAndStops(t *testing.T) {
 
 func TestHandleFailedEntriesRetriedUntilEveryEventDeliveredOnce(t *testing.T) {
 	throttled := map[string]bool{eventID(3): true, eventID(7): true}
-	bus := newFakeBus(t, nil)
-	bus.answer = func(_ int, entries []wireEntry) reply {
+	bus := relaytest.NewBus(t, nil)
+	bus.SetAnswer(func(_ int, entries []relaytest.Entry) relaytest.Reply {
 		errs := map[int]string{}
 		for i, e := range entries {
-			if id := e.eventID(t); throttled[id] {
+			if id := e.EventID(t); throttled[id] {
 				delete(throttled, id) // fails once
 				errs[i] = "ThrottlingException"
 			}
 		}
-		return reply{entryErrs: errs}
-	}
+		return relaytest.Reply{EntryErrors: errs}
+	})
 	dl := &recordingDeadLetter{}
 	p := New(bus.Client(), testBus, nil, dl)
 	recs := eventRecords(25, 0)
@@ -145,11 +148,11 @@ func TestHandleFailedEntriesRetriedUntilEveryEventDeliveredOnce(t *testing.T) {
 }
 
 func TestHandleThrottledCallsThenSuccess(t *testing.T) {
-	bus := newFakeBus(t, func(call int, _ []wireEntry) reply {
+	bus := relaytest.NewBus(t, func(call int, _ []relaytest.Entry) relaytest.Reply {
 		if call < 3 || call == 4 {
-			return reply{status: 400, errorType: "ThrottlingException"}
+			return relaytest.Reply{Status: 400, ErrorType: "ThrottlingException"}
 		}
-		return reply{}
+		return relaytest.Reply{}
 	})
 	p := New(bus.Client(), testBus, nil, &recordingDeadLetter{})
 	recs := eventRecords(25, 0)
@@ -161,14 +164,14 @@ func TestHandleThrottledCallsThenSuccess(t *testing.T) {
 }
 
 func TestHandleDeadLettersRejectedEntryAndDeliversTheRest(t *testing.T) {
-	bus := newFakeBus(t, func(_ int, entries []wireEntry) reply {
+	bus := relaytest.NewBus(t, func(_ int, entries []relaytest.Entry) relaytest.Reply {
 		errs := map[int]string{}
 		for i, e := range entries {
-			if e.eventID(t) == eventID(5) {
+			if e.EventID(t) == eventID(5) {
 				errs[i] = "MalformedDetail"
 			}
 		}
-		return reply{entryErrs: errs}
+		return relaytest.Reply{EntryErrors: errs}
 	})
 	dl := &recordingDeadLetter{}
 	log, logs := newLog()
@@ -199,10 +202,10 @@ func TestHandleDeadLettersRejectedEntryAndDeliversTheRest(t *testing.T) {
 
 func TestHandleDeadLettersOnlyBeforeTheRetryPoint(t *testing.T) {
 	throttledOnce := true
-	bus := newFakeBus(t, func(_ int, entries []wireEntry) reply {
+	bus := relaytest.NewBus(t, func(_ int, entries []relaytest.Entry) relaytest.Reply {
 		errs := map[int]string{}
 		for i, e := range entries {
-			switch e.eventID(t) {
+			switch e.EventID(t) {
 			case eventID(2):
 				if throttledOnce {
 					throttledOnce = false
@@ -212,7 +215,7 @@ func TestHandleDeadLettersOnlyBeforeTheRetryPoint(t *testing.T) {
 				errs[i] = "NotAuthorizedForDetailTypeException"
 			}
 		}
-		return reply{entryErrs: errs}
+		return relaytest.Reply{EntryErrors: errs}
 	})
 	dl := &recordingDeadLetter{}
 	p := New(bus.Client(), testBus, nil, dl)
@@ -230,14 +233,14 @@ func TestHandleDeadLettersOnlyBeforeTheRetryPoint(t *testing.T) {
 }
 
 func TestHandleFailedDeadLetterIsRetried(t *testing.T) {
-	bus := newFakeBus(t, func(_ int, entries []wireEntry) reply {
+	bus := relaytest.NewBus(t, func(_ int, entries []relaytest.Entry) relaytest.Reply {
 		errs := map[int]string{}
 		for i, e := range entries {
-			if e.eventID(t) == eventID(4) {
+			if e.EventID(t) == eventID(4) {
 				errs[i] = "InvalidArgument"
 			}
 		}
-		return reply{entryErrs: errs}
+		return relaytest.Reply{EntryErrors: errs}
 	})
 	dl := &recordingDeadLetter{}
 	dl.setFail(eventID(4))
@@ -255,7 +258,7 @@ func TestHandleFailedDeadLetterIsRetried(t *testing.T) {
 }
 
 func TestHandleDeadLettersMalformedItemsWithoutPublishingThem(t *testing.T) {
-	bus := newFakeBus(t, nil)
+	bus := relaytest.NewBus(t, nil)
 	dl := &recordingDeadLetter{}
 	p := New(bus.Client(), testBus, nil, dl)
 	recs := eventRecords(6, 0)
@@ -281,11 +284,11 @@ func TestHandleDeadLettersMalformedItemsWithoutPublishingThem(t *testing.T) {
 }
 
 func TestHandleMalformedItemAfterAFailureWaitsForTheRetry(t *testing.T) {
-	bus := newFakeBus(t, func(call int, _ []wireEntry) reply {
+	bus := relaytest.NewBus(t, func(call int, _ []relaytest.Entry) relaytest.Reply {
 		if call == 0 {
-			return reply{status: 503, errorType: "ServiceUnavailable"}
+			return relaytest.Reply{Status: 503, ErrorType: "ServiceUnavailable"}
 		}
-		return reply{}
+		return relaytest.Reply{}
 	})
 	dl := &recordingDeadLetter{}
 	p := New(bus.Client(), testBus, nil, dl)
@@ -303,7 +306,7 @@ func TestHandleMalformedItemAfterAFailureWaitsForTheRetry(t *testing.T) {
 }
 
 func TestHandleSkipsRecordsThatAreNotEventInserts(t *testing.T) {
-	bus := newFakeBus(t, nil)
+	bus := relaytest.NewBus(t, nil)
 	dl := &recordingDeadLetter{}
 	p := New(bus.Client(), testBus, nil, dl)
 
@@ -335,14 +338,14 @@ func TestHandleSkipsRecordsThatAreNotEventInserts(t *testing.T) {
 }
 
 func TestHandleEmptyBatch(t *testing.T) {
-	bus := newFakeBus(t, nil)
+	bus := relaytest.NewBus(t, nil)
 	p := New(bus.Client(), testBus, nil, nil)
 	assert.Empty(t, handle(t, p, nil))
 	assert.Empty(t, bus.Calls())
 }
 
 func TestHandleCancelledContextReportsFailure(t *testing.T) {
-	bus := newFakeBus(t, nil)
+	bus := relaytest.NewBus(t, nil)
 	p := New(bus.Client(), testBus, nil, &recordingDeadLetter{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -353,14 +356,16 @@ func TestHandleCancelledContextReportsFailure(t *testing.T) {
 }
 
 func TestHandleRecordWithoutSequenceNumberFailsTheBatch(t *testing.T) {
-	bus := newFakeBus(t, func(int, []wireEntry) reply { return reply{status: 500, errorType: "InternalException"} })
+	bus := relaytest.NewBus(t, func(int, []relaytest.Entry) relaytest.Reply {
+		return relaytest.Reply{Status: 500, ErrorType: "InternalException"}
+	})
 	p := New(bus.Client(), testBus, nil, nil)
 	_, err := p.Handle(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{StreamRecordFromItem(eventItem(1, 0), "")}})
 	assert.Error(t, err)
 }
 
 func TestHandleConcurrentInvocations(t *testing.T) {
-	bus := newFakeBus(t, nil)
+	bus := relaytest.NewBus(t, nil)
 	p := New(bus.Client(), testBus, nil, &recordingDeadLetter{})
 	recs := eventRecords(30, 0)
 	done := make(chan struct{})

@@ -880,25 +880,15 @@ func TestConcurrentIdempotentProvision(t *testing.T) {
 	const n = 20
 	body := jsonOf(t, provisionReq{CustomerEmail: "race@example.com", Products: []string{"rankmath-pro", "content-ai"}, IdempotencyKey: "race-1"})
 
-	replies := make([]reply, n)
-	errs := make([]error, n)
-	gate := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-gate
-			replies[i], errs[i] = e.try(call{method: http.MethodPost, path: pathProvision, apiKey: rmKey, body: body})
-		}()
+	calls := make([]call, n)
+	for i := range calls {
+		calls[i] = call{method: http.MethodPost, path: pathProvision, apiKey: rmKey, body: body}
 	}
-	close(gate)
-	wg.Wait()
+	replies := e.all(t, calls)
 
 	var created []string
 	inProgress := 0
 	for i, r := range replies {
-		require.NoError(t, errs[i])
 		switch r.status {
 		case http.StatusCreated:
 			require.True(t, hasJSONContentType(r.header))

@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -155,6 +156,29 @@ func (e *env) do(t *testing.T, c call) reply {
 }
 
 // try is do without a test, for use from other goroutines.
+// all sends the calls at once: one goroutine each, released together by one
+// gate, so they race as closely as the machine allows. It returns the
+// replies in the order of the calls; every call must have got one.
+func (e *env) all(t *testing.T, calls []call) []reply {
+	t.Helper()
+	replies := make([]reply, len(calls))
+	errs := make([]error, len(calls))
+	gate := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, c := range calls {
+		wg.Go(func() {
+			<-gate
+			replies[i], errs[i] = e.try(c)
+		})
+	}
+	close(gate)
+	wg.Wait()
+	for i, err := range errs {
+		require.NoError(t, err, "call %d", i)
+	}
+	return replies
+}
+
 func (e *env) try(c call) (reply, error) {
 	var body io.Reader
 	if c.body != nil {

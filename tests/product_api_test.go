@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -953,30 +952,16 @@ func TestProductAPIConcurrentActivations(t *testing.T) {
 	t.Run("different sites race for the last seats", func(t *testing.T) {
 		const sites, seats = 30, 5
 		key, lic := paProvision(t, e, "race@example.com", seats)
-		replies := make([]reply, sites)
-		errs := make([]error, sites)
-		gate := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range sites {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-gate
-				body, err := json.Marshal(paSeat{LicenseKey: key.Key, InstanceIdentifier: fmt.Sprintf("https://site-%02d.example.com/", i)})
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				replies[i], errs[i] = e.try(call{method: http.MethodPost, path: paActivatePath, body: body})
-			}()
+		calls := make([]call, sites)
+		for i := range calls {
+			body := jsonOf(t, paSeat{LicenseKey: key.Key, InstanceIdentifier: fmt.Sprintf("https://site-%02d.example.com/", i)})
+			calls[i] = call{method: http.MethodPost, path: paActivatePath, body: body}
 		}
-		close(gate)
-		wg.Wait()
+		replies := e.all(t, calls)
 
 		var won []paListed
 		refused := 0
 		for i, r := range replies {
-			require.NoError(t, errs[i])
 			switch r.status {
 			case http.StatusCreated:
 				a := paRequireActivation(t, r, http.StatusCreated)
@@ -1004,25 +989,15 @@ func TestProductAPIConcurrentActivations(t *testing.T) {
 		const n = 10
 		key, lic := paProvision(t, e, "race-same@example.com", 5)
 		body := jsonOf(t, paSeat{LicenseKey: key.Key, InstanceIdentifier: "https://same.example.com"})
-		replies := make([]reply, n)
-		errs := make([]error, n)
-		gate := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-gate
-				replies[i], errs[i] = e.try(call{method: http.MethodPost, path: paActivatePath, body: body})
-			}()
+		calls := make([]call, n)
+		for i := range calls {
+			calls[i] = call{method: http.MethodPost, path: paActivatePath, body: body}
 		}
-		close(gate)
-		wg.Wait()
+		replies := e.all(t, calls)
 
 		created := 0
 		ids := map[string]bool{}
 		for i, r := range replies {
-			require.NoError(t, errs[i])
 			require.Contains(t, []int{http.StatusCreated, http.StatusOK}, r.status, "reply %d: %s", i, r)
 			if r.status == http.StatusCreated {
 				created++

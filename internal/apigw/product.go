@@ -173,6 +173,19 @@ func (h *API) CheckLicense(ctx context.Context, req events.APIGatewayProxyReques
 			return result{}, err
 		}
 		etag := etagOf(b)
+		headers := map[string]string{
+			"Cache-Control": "public, max-age=" + strconv.Itoa(int(h.opts.CheckMaxAge.Seconds())),
+			"ETag":          etag,
+		}
+		outcome := "valid"
+		if !res.Valid {
+			outcome = string(res.Reason)
+		}
+		raw := ""
+		if matchesETag(header(req, "If-None-Match"), etag) {
+			// A 304 has no body: no token is signed for it.
+			return result{status: http.StatusNotModified, raw: &raw, headers: headers, brand: l.Brand, outcome: outcome}, nil
+		}
 		if body.Token, err = h.licenseToken(ctx, l, res.Activation); err != nil {
 			return result{}, err
 		}
@@ -181,20 +194,8 @@ func (h *API) CheckLicense(ctx context.Context, req events.APIGatewayProxyReques
 				return result{}, err
 			}
 		}
-		headers := map[string]string{
-			"Cache-Control": "public, max-age=" + strconv.Itoa(int(h.opts.CheckMaxAge.Seconds())),
-			"ETag":          etag,
-		}
-		raw := string(b)
-		status := http.StatusOK
-		if matchesETag(header(req, "If-None-Match"), etag) {
-			status, raw = http.StatusNotModified, ""
-		}
-		outcome := "valid"
-		if !res.Valid {
-			outcome = string(res.Reason)
-		}
-		return result{status: status, raw: &raw, headers: headers, brand: l.Brand, outcome: outcome}, nil
+		raw = string(b)
+		return result{status: http.StatusOK, raw: &raw, headers: headers, brand: l.Brand, outcome: outcome}, nil
 	})(ctx, req)
 }
 

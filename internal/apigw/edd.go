@@ -22,6 +22,8 @@ const (
 	eddActivate   = "activate_license"
 	eddCheck      = "check_license"
 	eddDeactivate = "deactivate_license"
+	eddGetVersion = "get_version"
+	eddDownload   = "package_download"
 )
 
 // The "license" values of EDD answers.
@@ -60,6 +62,9 @@ type eddParams struct {
 	itemID   string
 	itemName string // HTML entities decoded, white space collapsed, as EDD does
 	url      string
+	version  string // get_version: the version the site runs
+	beta     bool   // get_version: the site takes betas
+	id       string // package_download: the sealed download grant
 
 	// itemNameAlt is item_name URL-decoded once more, when that succeeds and
 	// differs from itemName: EDD's sample code sends urlencode(name) (or
@@ -82,6 +87,7 @@ type eddJSON struct {
 	License         string `json:"license"`
 	ItemID          any    `json:"item_id"` // a product id, or false
 	ItemName        string `json:"item_name"`
+	PriceID         any    `json:"price_id"` // always false: licenses here have no price options
 	Checksum        string `json:"checksum,omitempty"`
 	Expires         any    `json:"expires"` // "Y-m-d H:i:s" (UTC), "lifetime", or false
 	PaymentID       int    `json:"payment_id"`
@@ -112,6 +118,10 @@ func (h *API) EDD(ctx context.Context, req events.APIGatewayProxyRequest) (event
 		var out eddJSON
 		var brand string
 		switch p.action {
+		case eddGetVersion:
+			return h.eddGetVersion(ctx, &p, req)
+		case eddDownload:
+			return h.eddPackageDownload(ctx, &p)
 		case eddActivate:
 			out, brand, err = h.eddActivate(ctx, &p)
 		case eddCheck:
@@ -160,13 +170,20 @@ func parseEDDRequest(req events.APIGatewayProxyRequest) (eddParams, error) {
 		}
 		return strings.TrimSpace(vs[len(vs)-1])
 	}
-	rawName := last("item_name")
+	rawName := unset(last("item_name"))
 	p := eddParams{
 		action:   last("edd_action"),
 		license:  last("license"),
-		itemID:   last("item_id"),
+		itemID:   unset(last("item_id")),
 		itemName: eddName(rawName),
 		url:      last("url"),
+		version:  last("version"),
+		beta:     truthy(last("beta")),
+		id:       last("id"),
+	}
+	if p.itemID == "" && p.itemName == "" && p.action == eddGetVersion {
+		// Older updaters name the item by its slug alone.
+		p.itemName = eddName(unset(last("slug")))
 	}
 	if dec, err := url.QueryUnescape(rawName); err == nil {
 		if alt := eddName(dec); alt != p.itemName {
@@ -174,10 +191,10 @@ func parseEDDRequest(req events.APIGatewayProxyRequest) (eddParams, error) {
 		}
 	}
 	switch p.action {
-	case eddActivate, eddCheck, eddDeactivate:
+	case eddActivate, eddCheck, eddDeactivate, eddGetVersion, eddDownload:
 	default:
-		return p, licensing.Invalid("edd_action", "must be one of %s, %s, %s, in the query string or an application/x-www-form-urlencoded body",
-			eddActivate, eddCheck, eddDeactivate)
+		return p, licensing.Invalid("edd_action", "must be one of %s, %s, %s, %s, %s, in the query string or an application/x-www-form-urlencoded body",
+			eddActivate, eddCheck, eddDeactivate, eddGetVersion, eddDownload)
 	}
 	switch {
 	case p.itemID != "":
@@ -186,6 +203,25 @@ func parseEDDRequest(req events.APIGatewayProxyRequest) (eddParams, error) {
 		p.product = eddSlug(p.itemName)
 	}
 	return p, nil
+}
+
+// unset is "" for a parameter a client sends to say "none": EDD's updater
+// posts item_name and item_id as false when they are not configured, which
+// PHP's http_build_query writes as 0.
+func unset(v string) string {
+	if v == "0" || strings.EqualFold(v, "false") {
+		return ""
+	}
+	return v
+}
+
+// truthy reads a PHP form boolean: true posts as "1", false as "" or "0".
+func truthy(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "true", "on", "yes":
+		return true
+	}
+	return false
 }
 
 // eddForm decodes a POST body as a form.
@@ -249,6 +285,15 @@ func (p *eddParams) itemMismatch() string {
 		return eddErrInvalidItem
 	}
 	return eddErrNameMismatch
+}
+
+// echoName is item_name as EDD echoes it: URL-decoded (EDD urldecodes the
+// name it was sent).
+func (p *eddParams) echoName() string {
+	if p.itemNameAlt != "" {
+		return p.itemNameAlt
+	}
+	return p.itemName
 }
 
 // named reports whether the request names an item by item_name.
@@ -420,9 +465,9 @@ func (p *eddParams) eddError(err error) (string, bool) {
 // answer is an EDD answer for the request, with the license's figures when
 // it is known.
 func (p *eddParams) answer(success bool, license, code string, l *licensing.License) eddJSON {
-	out := eddJSON{Success: success, License: license, Error: code, ItemID: false, Expires: false}
+	out := eddJSON{Success: success, License: license, Error: code, ItemID: false, Expires: false, PriceID: false}
 	if len(p.itemName) <= maxEDDItemName {
-		out.ItemName = p.itemName
+		out.ItemName = p.echoName()
 	}
 	if l == nil {
 		return out

@@ -93,6 +93,11 @@ func (h *API) Handlers() map[string]Handler {
 		"deactivate-seat":   h.DeactivateSeat,
 		"product-keys":      h.ProductKeys,
 		"edd":               h.EDD,
+		"create-release":    h.CreateRelease,
+		"list-releases":     h.ListReleases,
+		"publish-release":   h.PublishRelease,
+		"yank-release":      h.YankRelease,
+		"product-updates":   h.ProductUpdates,
 	}
 }
 

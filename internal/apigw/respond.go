@@ -36,6 +36,11 @@ var statusOf = map[licensing.Code]int{
 	licensing.CodeRateLimited:          http.StatusTooManyRequests,
 	licensing.CodeServiceUnavailable:   http.StatusServiceUnavailable,
 	licensing.CodeInternal:             http.StatusInternalServerError,
+	licensing.CodeReleaseNotFound:      http.StatusNotFound,
+	licensing.CodePackageMissing:       http.StatusConflict,
+	licensing.CodePackageMismatch:      http.StatusConflict,
+	licensing.CodeDownloadExpired:      http.StatusForbidden,
+	licensing.CodeReleasesUnavailable:  http.StatusServiceUnavailable,
 }
 
 // StatusOf returns the HTTP status for an error code (500 when unknown).

@@ -23,6 +23,7 @@ type Store interface {
 	LicenseStore
 	IdempotencyStore
 	SeatStore
+	ReleaseStore
 	HealthStore
 }
 
@@ -41,6 +42,14 @@ type App struct {
 
 	mu       sync.Mutex
 	settings map[string]cachedSettings
+
+	// packages keeps release packages; nil: the service runs without a
+	// release bucket (release routes answer releases_unavailable).
+	packages PackageStore
+	// UploadTTL is how long a presigned upload of a package is valid.
+	UploadTTL time.Duration
+	// PackageTTL is how long a presigned package download is valid.
+	PackageTTL time.Duration
 }
 
 type cachedSettings struct {
@@ -84,7 +93,8 @@ func New(store Store, now func() time.Time) *App {
 		now = time.Now
 	}
 	return &App{store: store, now: func() time.Time { return now().UTC() }, IdempotencyTTL: 24 * time.Hour, InProgressTTL: 30 * time.Second,
-		SettingsTTL: time.Minute, settings: map[string]cachedSettings{}}
+		SettingsTTL: time.Minute, settings: map[string]cachedSettings{},
+		UploadTTL: MaxPresignTTL, PackageTTL: MaxPresignTTL}
 }
 
 // Now is the App's clock.

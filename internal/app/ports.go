@@ -154,3 +154,41 @@ type SeatGuard struct {
 	// after the scan found it.
 	SeenBefore time.Time
 }
+
+// ReleaseStore keeps products' releases.
+type ReleaseStore interface {
+	// CreateRelease fails with CodeAlreadyExists when the version exists.
+	CreateRelease(ctx context.Context, r licensing.Release) error
+	// Releases lists a product's releases, newest version first.
+	Releases(ctx context.Context, brand, productID string) ([]licensing.Release, error)
+	// GetRelease fails with CodeReleaseNotFound.
+	GetRelease(ctx context.Context, brand, productID string, v licensing.Version) (licensing.Release, error)
+	// UpdateRelease applies change to a release and writes it, what each
+	// channel offers (licensing.LatestRelease over the product's releases
+	// after the change) and the events in one transaction conditioned on
+	// what it read, retrying on a concurrent change.
+	UpdateRelease(ctx context.Context, brand, productID string, v licensing.Version, change func(licensing.Release) (licensing.Release, []licensing.Event, error)) (licensing.Release, error)
+	// LatestRelease is what a site on the channel is offered, by key.
+	LatestRelease(ctx context.Context, brand, productID string, ch licensing.Channel) (licensing.Release, bool, error)
+}
+
+// PackageStore keeps release packages (an S3 bucket) and hands them out and
+// takes them in through presigned URLs.
+type PackageStore interface {
+	// PresignUpload is a PUT of exactly size bytes with SHA-256 sum (hex).
+	PresignUpload(ctx context.Context, key string, size int64, sum string, ttl time.Duration) (Presigned, error)
+	// PresignDownload is a GET of the object, saved as fileName.
+	PresignDownload(ctx context.Context, key, fileName string, ttl time.Duration) (Presigned, error)
+	// Stat reads an object's size; found is false when there is none.
+	Stat(ctx context.Context, key string) (size int64, found bool, err error)
+	// Digest reads an object whole and returns its SHA-256 (hex) and size.
+	Digest(ctx context.Context, key string) (sum string, size int64, found bool, err error)
+}
+
+// Presigned is a request a client makes straight to the package store.
+type Presigned struct {
+	URL       string
+	Method    string
+	Headers   map[string]string // to send as they are (they are signed)
+	ExpiresAt time.Time
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/clsvc/license-service/internal/dynamo"
 	"github.com/clsvc/license-service/internal/localapi"
 	"github.com/clsvc/license-service/internal/localdb"
+	"github.com/clsvc/license-service/internal/locals3"
 	"github.com/clsvc/license-service/internal/service"
 	"github.com/clsvc/license-service/internal/stack"
 )
@@ -31,6 +32,10 @@ type Options struct {
 	Template   string // path of template.yaml
 	APIAddr    string // e.g. 127.0.0.1:3000; ":0" style picks a free port
 	DynamoAddr string // where the embedded engine listens, e.g. 127.0.0.1:8000
+	// S3Addr is where the embedded S3-compatible server listens (e.g.
+	// 127.0.0.1:9000; empty: a free loopback port), unless
+	// Config.S3Endpoint names another S3 API.
+	S3Addr string
 	Config     service.Config
 	Seed       bool
 	Log        *slog.Logger
@@ -54,11 +59,16 @@ type Options struct {
 	EventPoll time.Duration
 }
 
+// DefaultReleaseBucket is the release bucket of a local run.
+const DefaultReleaseBucket = "releases"
+
 // Server is a running local service.
 type Server struct {
 	APIURL    string
 	DynamoURL string
 	Engine    *localdb.Engine // nil when an external endpoint is used
+	S3URL     string
+	S3        *locals3.Server // nil when an external S3 endpoint is used
 	Service   *service.Service
 	servers   []*http.Server
 
@@ -90,6 +100,25 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		o.Config.DynamoDBEndpoint = url
 	}
 	s.DynamoURL = o.Config.DynamoDBEndpoint
+	if o.Config.ReleaseBucket == "" {
+		o.Config.ReleaseBucket = DefaultReleaseBucket
+	}
+	if o.Config.S3Endpoint == "" {
+		if s.S3, err = locals3.New(o.Config.ReleaseBucket); err != nil {
+			s.Close()
+			return nil, err
+		}
+		if o.S3Addr == "" {
+			o.S3Addr = "127.0.0.1:0"
+		}
+		url, err := s.serve(o.S3Addr, s.S3)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("start embedded S3: %w", err)
+		}
+		o.Config.S3Endpoint = url
+	}
+	s.S3URL = o.Config.S3Endpoint
 	s.Service, err = service.New(ctx, o.Config, o.Log, o.Now)
 	if err != nil {
 		s.Close()
@@ -101,6 +130,10 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	if o.Seed {
 		if err := demo.Seed(ctx, s.Service.App.Ops()); err != nil {
+			s.Close()
+			return nil, err
+		}
+		if err := demo.SeedReleases(ctx, s.Service.App, nil); err != nil {
 			s.Close()
 			return nil, err
 		}

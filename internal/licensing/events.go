@@ -19,6 +19,8 @@ const (
 	EventSeatReclaimed      EventType = "SeatReclaimed"
 	EventAPIKeyCreated      EventType = "ApiKeyCreated"
 	EventAPIKeyRevoked      EventType = "ApiKeyRevoked"
+	EventReleasePublished   EventType = "ReleasePublished"
+	EventReleaseYanked      EventType = "ReleaseYanked"
 )
 
 // EventTypes lists every event the service emits.
@@ -26,6 +28,7 @@ var EventTypes = []EventType{
 	EventLicenseKeyCreated, EventLicenseProvisioned, EventLicenseRenewed, EventLicenseSuspended,
 	EventLicenseResumed, EventLicenseCancelled, EventLicenseActivated, EventSeatDeactivated,
 	EventSiteMoved, EventSeatReclaimed, EventAPIKeyCreated, EventAPIKeyRevoked,
+	EventReleasePublished, EventReleaseYanked,
 }
 
 // EventVersion is the version of the detail schema; additive changes keep it.
@@ -72,6 +75,7 @@ type Event struct {
 
 	License    *LicenseState    `json:"license,omitempty"`
 	Activation *ActivationState `json:"activation,omitempty"`
+	Release    *ReleaseState    `json:"release,omitempty"`
 	// MovedFrom is the site a SiteMoved seat left.
 	MovedFrom *ActivationState `json:"moved_from,omitempty"`
 	// PreviousActivationID is the activation a SiteMoved seat replaced.

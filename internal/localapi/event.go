@@ -26,6 +26,13 @@ func (s *server) buildRequest(r *http.Request, resourcePath string, params map[s
 		}
 		header.Set("Host", r.Host)
 	}
+	// API Gateway says how the client reached it (https); here plain HTTP.
+	if header.Get("X-Forwarded-Proto") == "" {
+		if header == nil {
+			header = make(http.Header)
+		}
+		header.Set("X-Forwarded-Proto", "http")
+	}
 	headers, multiHeaders := flatten(header)
 	query, multiQuery := flatten(r.URL.Query())
 

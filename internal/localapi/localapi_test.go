@@ -134,6 +134,7 @@ func TestRequestEvent(t *testing.T) {
 	}
 	wantHeaders := map[string]string{
 		"X-Api-Key": "k1", "Accept": "application/json", "User-Agent": "test-agent", "Host": "example.com",
+		"X-Forwarded-Proto": "http", // as API Gateway says https
 	}
 	if !reflect.DeepEqual(got.Headers, wantHeaders) {
 		t.Errorf("Headers = %v, want %v", got.Headers, wantHeaders)

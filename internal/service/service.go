@@ -19,6 +19,7 @@ import (
 	"github.com/clsvc/license-service/internal/apigw"
 	"github.com/clsvc/license-service/internal/app"
 	"github.com/clsvc/license-service/internal/awsconf"
+	"github.com/clsvc/license-service/internal/bucket"
 	"github.com/clsvc/license-service/internal/dynamo"
 	"github.com/clsvc/license-service/internal/telemetry"
 	"github.com/clsvc/license-service/internal/token"
@@ -39,6 +40,12 @@ type Config struct {
 	// secret holding the license tokens' signing keys; without it a fresh
 	// local key is generated at start (make run).
 	SigningKeySecret string
+	// ReleaseBucket (RELEASE_BUCKET) is the S3 bucket of release packages;
+	// empty: the release routes answer releases_unavailable.
+	ReleaseBucket string
+	// S3Endpoint (S3_ENDPOINT) points at another S3 API (the embedded one
+	// of make run); empty: AWS.
+	S3Endpoint string
 	// SigningKeysRetry is how often a failed read of that secret is tried
 	// again (on a request); zero: DefaultSigningKeysRetry.
 	SigningKeysRetry time.Duration
@@ -53,6 +60,8 @@ func ConfigFromEnv() Config {
 		LogLevel:         os.Getenv("LOG_LEVEL"),
 		UseCase:          os.Getenv("USE_CASE"),
 		SigningKeySecret: os.Getenv("SIGNING_KEY_SECRET_ID"),
+		ReleaseBucket:    os.Getenv("RELEASE_BUCKET"),
+		S3Endpoint:       os.Getenv("S3_ENDPOINT"),
 	}
 	if c.TableName == "" {
 		c.TableName = "licenses"
@@ -93,6 +102,13 @@ func New(ctx context.Context, c Config, log *slog.Logger, now func() time.Time) 
 	}
 	store := dynamo.New(db, c.TableName)
 	a := app.New(store, now)
+	if c.ReleaseBucket != "" {
+		packages, err := bucket.New(ctx, bucket.Config{Bucket: c.ReleaseBucket, Endpoint: c.S3Endpoint, Region: c.Region})
+		if err != nil {
+			return nil, fmt.Errorf("s3 client: %w", err)
+		}
+		a.UsePackages(packages)
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

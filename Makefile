@@ -76,10 +76,10 @@ BENCHTIME ?= 300x
 BENCHCOUNT ?= 5
 
 .PHONY: bench
-bench: ## benchmark check and activate through the full handler stack next to their bare DynamoDB calls
+bench: ## benchmark check, activate and updates through the full handler stack next to their bare DynamoDB (and presign) calls
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./internal/apigw/ | tee bench.out
 	@med() { grep "^$$1-" bench.out | awk '{print $$3}' | sort -n | awk '{a[NR]=$$1} END {print a[int((NR+1)/2)]}'; }; \
-	  for p in Check Activate; do h=$$(med Benchmark$${p}Handler); d=$$(med Benchmark$${p}DynamoDB); \
+	  for p in Check Activate Updates; do h=$$(med Benchmark$${p}Handler); d=$$(med Benchmark$${p}DynamoDB); \
 	    echo "$$p: median $$h ns/op through the handler, $$d ns/op bare DynamoDB: the handler adds $$(( (h - d) * 100 / d ))%"; done
 
 .PHONY: rie invoke

@@ -16,13 +16,19 @@ import (
 	"github.com/clsvc/license-service/internal/token"
 )
 
-// command is one subcommand: its name ("brand create"), its flags (all
-// required strings) and what it does.
+// command is one subcommand: its name ("brand create"), its flags and what
+// it does.
 type command struct {
 	name    string
 	summary string
-	flags   []flagSpec
-	run     func(ctx context.Context, ops app.Ops, v values) (result, error)
+	// flags are required strings.
+	flags []flagSpec
+	// optional flags may be left out (their value is then ""); one without a
+	// meta is a switch, "true" when given.
+	optional []flagSpec
+	// bucket: the command needs the release bucket (--bucket).
+	bucket bool
+	run    func(ctx context.Context, ops app.Ops, v values) (result, error)
 	// runOn, when set, runs instead of run, for a command that needs more
 	// than the use cases (the table itself, another AWS service).
 	runOn func(ctx context.Context, g *globals, v values, getenv func(string) string, stderr io.Writer) (result, error)
@@ -36,11 +42,21 @@ type flagSpec struct {
 // values are a command's parsed flags, by name.
 type values map[string]string
 
-// synopsis is the command with its flags, as typed.
+// isSwitch reports whether the flag is a switch (a boolean): an optional flag
+// without a meta.
+func (f flagSpec) isSwitch() bool { return f.meta == "" }
+
+// typed is the flag as typed: --name META, or --name for a switch.
+func (f flagSpec) typed() string { return strings.TrimSpace("--" + f.name + " " + f.meta) }
+
+// synopsis is the command with its flags, as typed; optional ones in brackets.
 func (c command) synopsis() string {
 	parts := []string{c.name}
 	for _, f := range c.flags {
-		parts = append(parts, "--"+f.name+" "+f.meta)
+		parts = append(parts, f.typed())
+	}
+	for _, f := range c.optional {
+		parts = append(parts, "["+f.typed()+"]")
 	}
 	return strings.Join(parts, " ")
 }
@@ -175,6 +191,37 @@ var commands = []command{
 			p, err := ops.CreateProduct(ctx, v["brand"], v["slug"], v["name"])
 			return productCreated{ID: p.ID, Brand: p.Brand, Slug: p.Slug, Name: p.Name, CreatedAt: stamp(p.CreatedAt)}, err
 		},
+	},
+	{
+		name: "release create", summary: "create a release of a product from its local zip (size and SHA-256 computed) and upload the zip " +
+			"through the presigned URL, so that it is ready to publish; --no-upload only creates it and prints the upload URL",
+		flags:    []flagSpec{brandFlag, productFlag, versionFlag, fileFlag},
+		optional: releaseCreateFlags,
+		bucket:   true,
+		runOn:    createRelease,
+	},
+	{
+		name: "release upload", summary: "upload the zip of a pending_upload release through a fresh presigned URL; " +
+			"refused, before uploading, when the file's size or SHA-256 are not the release's",
+		flags:  []flagSpec{brandFlag, productFlag, versionFlag, fileFlag},
+		bucket: true,
+		runOn:  uploadRelease,
+	},
+	{
+		name: "release publish", summary: "offer an uploaded release to sites (its package is read back and checked first)",
+		flags:  []flagSpec{brandFlag, productFlag, versionFlag},
+		bucket: true,
+		runOn:  publishRelease,
+	},
+	{
+		name: "release list", summary: "list a product's releases, newest version first",
+		flags: []flagSpec{brandFlag, productFlag},
+		runOn: listReleases,
+	},
+	{
+		name: "release yank", summary: "withdraw a release for good: no site is offered it again, its download links stop working",
+		flags: []flagSpec{brandFlag, productFlag, versionFlag},
+		runOn: yankRelease,
 	},
 }
 

@@ -1,6 +1,8 @@
 // Command licensectl is the operator's CLI of the license service: it onboards
-// brands, issues, lists and revokes their API keys and adds products, straight
-// on the DynamoDB table (real AWS, DynamoDB Local or the embedded engine).
+// brands, issues, lists and revokes their API keys, adds products and
+// creates, uploads, publishes and yanks their releases, straight on the
+// DynamoDB table (real AWS, DynamoDB Local or the embedded engine) and the
+// release bucket (S3 or an S3-compatible server).
 //
 //	licensectl [global flags] <command> [flags]
 //
@@ -73,6 +75,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	for _, f := range cmd.flags {
 		vals[f.name] = fs.String(f.name, "", f.usage)
 	}
+	opts := make(map[string]*string, len(cmd.optional))
+	switches := make(map[string]*bool, len(cmd.optional))
+	for _, f := range cmd.optional {
+		if f.isSwitch() {
+			switches[f.name] = fs.Bool(f.name, false, f.usage)
+		} else {
+			opts[f.name] = fs.String(f.name, "", f.usage)
+		}
+	}
 	err = fs.Parse(rest)
 	out.json = g.json
 	if errors.Is(err, flag.ErrHelp) {
@@ -97,8 +108,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if len(missing) > 0 {
 		return out.usageError(fmt.Sprintf("%s: missing required flag(s) %s", cmd.name, strings.Join(missing, ", ")), cmd)
 	}
+	for name, s := range opts {
+		v[name] = strings.TrimSpace(*s)
+	}
+	for name, on := range switches {
+		v[name] = ""
+		if *on {
+			v[name] = "true"
+		}
+	}
 	if strings.TrimSpace(g.table) == "" {
 		return out.usageError("--table must not be empty", cmd)
+	}
+	if cmd.bucket && strings.TrimSpace(g.bucket) == "" {
+		return out.usageError(cmd.name+": no release bucket: set --bucket or $RELEASE_BUCKET", cmd)
 	}
 
 	var res result
@@ -122,17 +145,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 
 // globals are the flags every command takes, before or after the command.
 type globals struct {
-	endpoint string
-	table    string
-	region   string
-	json     bool
+	endpoint   string
+	table      string
+	region     string
+	s3Endpoint string
+	bucket     string
+	json       bool
 }
 
 func defaultGlobals(getenv func(string) string) *globals {
 	g := &globals{
 		endpoint: getenv("DYNAMODB_ENDPOINT"),
 		table:    getenv("TABLE_NAME"),
-		region:   getenv("AWS_REGION"),
+		region:     getenv("AWS_REGION"),
+		s3Endpoint: getenv("S3_ENDPOINT"),
+		bucket:     getenv("RELEASE_BUCKET"),
 	}
 	if g.table == "" {
 		g.table = "licenses"
@@ -145,6 +172,8 @@ var globalFlags = []flagSpec{
 	{"endpoint", "URL", "DynamoDB endpoint, such as http://127.0.0.1:8000 (default $DYNAMODB_ENDPOINT; empty: AWS)"},
 	{"table", "NAME", `table name (default $TABLE_NAME, else "licenses")`},
 	{"region", "REGION", "AWS region (default $AWS_REGION, else the AWS configuration's)"},
+	{"s3-endpoint", "URL", "S3 endpoint of the release bucket, such as http://127.0.0.1:9000 (default $S3_ENDPOINT; empty: AWS)"},
+	{"bucket", "NAME", "the release bucket, for release create, upload and publish (default $RELEASE_BUCKET)"},
 	{"json", "", "print one JSON document on stdout (errors too)"},
 }
 
@@ -154,7 +183,9 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.endpoint, "endpoint", g.endpoint, globalFlags[0].usage)
 	fs.StringVar(&g.table, "table", g.table, globalFlags[1].usage)
 	fs.StringVar(&g.region, "region", g.region, globalFlags[2].usage)
-	fs.BoolVar(&g.json, "json", g.json, globalFlags[3].usage)
+	fs.StringVar(&g.s3Endpoint, "s3-endpoint", g.s3Endpoint, globalFlags[3].usage)
+	fs.StringVar(&g.bucket, "bucket", g.bucket, globalFlags[4].usage)
+	fs.BoolVar(&g.json, "json", g.json, globalFlags[5].usage)
 }
 
 // connect builds the operator use cases on the configured table.
@@ -208,7 +239,7 @@ func lookup(args []string) (*command, []string, string) {
 
 // writeUsage writes the help: every command with its flags, and the global flags.
 func writeUsage(w io.Writer) {
-	fmt.Fprint(w, `licensectl: the license service's operator CLI (brands, API keys, products).
+	fmt.Fprint(w, `licensectl: the license service's operator CLI (brands, API keys, products, releases).
 
 Usage:
   licensectl [global flags] <command> [flags] [global flags]
@@ -223,10 +254,13 @@ Commands:
 		for _, f := range c.flags {
 			fmt.Fprintf(tw, "        --%s %s\t%s\n", f.name, f.meta, f.usage)
 		}
+		for _, f := range c.optional {
+			fmt.Fprintf(tw, "        [%s]\t%s\n", f.typed(), f.usage)
+		}
 	}
 	fmt.Fprintf(tw, "  help\n      show this help (also -h, --help)\n")
 	_ = tw.Flush()
-	fmt.Fprint(w, "\nEvery flag of a command is required.\n\nGlobal flags:\n")
+	fmt.Fprint(w, "\nA command's flags are required, except those in [brackets].\n\nGlobal flags:\n")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, f := range globalFlags {
 		fmt.Fprintf(tw, "  --%s\t%s\n", strings.TrimSpace(f.name+" "+f.meta), f.usage)

@@ -1,7 +1,9 @@
 // Command local-api runs the whole license service on this machine (`make
 // run`): every route of template.yaml on http://127.0.0.1:3000, on the
 // embedded DynamoDB-compatible engine at 127.0.0.1:8000 (or DYNAMODB_ENDPOINT),
-// seeded with demo brands, products and local-only API keys. The events the
+// seeded with demo brands, products and local-only API keys, and with the
+// embedded S3-compatible server of release packages at 127.0.0.1:9000 (or
+// S3_ENDPOINT). The events the
 // service commits are relayed as the publish-events function does in AWS: to
 // the EventBridge API at EVENTBRIDGE_ENDPOINT, bus EVENT_BUS_NAME (default
 // license-events), or without an endpoint printed to stdout as JSON lines.
@@ -40,6 +42,7 @@ func run() error {
 	flag.StringVar(&o.Template, "template", "template.yaml", "SAM template whose routes and table to serve")
 	flag.StringVar(&o.APIAddr, "addr", "127.0.0.1:3000", "address of the API")
 	flag.StringVar(&o.DynamoAddr, "dynamodb-addr", "127.0.0.1:8000", "address of the embedded DynamoDB engine (unused with DYNAMODB_ENDPOINT)")
+	flag.StringVar(&o.S3Addr, "s3-addr", "127.0.0.1:9000", "address of the embedded S3-compatible server of release packages (unused with S3_ENDPOINT)")
 	flag.BoolVar(&o.Seed, "seed", devserver.Loopback(o.Config.DynamoDBEndpoint),
 		"seed demo brands, products and API keys (default: only into the embedded engine or a loopback DYNAMODB_ENDPOINT; never elsewhere)")
 	flag.Parse()
@@ -55,6 +58,7 @@ func run() error {
 
 	fmt.Printf("License service API  %s\n", srv.APIURL)
 	fmt.Printf("DynamoDB endpoint    %s (table %q)\n", srv.DynamoURL, o.Config.TableName)
+	fmt.Printf("S3 endpoint          %s (bucket %q)\n", srv.S3URL, srv.Service.Config.ReleaseBucket)
 	if o.Seed {
 		fmt.Println("Demo brands (local-only API keys):")
 		for _, b := range demo.Brands {
@@ -70,6 +74,7 @@ func run() error {
 	}
 	if o.Seed {
 		fmt.Printf("Demo license keys: %s (rankmath-pro, content-ai), %s (wp-rocket)\n", demo.RankMathKey, demo.WPRocketKey)
+		fmt.Printf("Demo releases: %s of every demo product, published; %s holds a seat of rankmath-pro\n", demo.ReleaseVersion, demo.DemoSite)
 	}
 	if o.EventBridgeEndpoint != "" {
 		fmt.Printf("Events: EventBridge at %s, bus %s\n", o.EventBridgeEndpoint, o.EventBusName)

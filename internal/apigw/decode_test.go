@@ -88,6 +88,8 @@ func TestEveryCodeHasAStatus(t *testing.T) {
 		licensing.CodeActivationNotFound, licensing.CodeBrandNotFound, licensing.CodeAPIKeyNotFound, licensing.CodeNoSeatsAvailable,
 		licensing.CodeInvalidTransition, licensing.CodeAlreadyExists, licensing.CodeRequestInProgress, licensing.CodePayloadTooLarge,
 		licensing.CodeIdempotencyKeyReused, licensing.CodeRateLimited, licensing.CodeServiceUnavailable, licensing.CodeInternal,
+		licensing.CodeReleaseNotFound, licensing.CodePackageMissing, licensing.CodePackageMismatch, licensing.CodeDownloadExpired,
+		licensing.CodeReleasesUnavailable,
 	}
 	want := map[licensing.Code]int{
 		licensing.CodeValidation: 400, licensing.CodeInvalidJSON: 400, licensing.CodeUnauthorized: 401,
@@ -96,6 +98,8 @@ func TestEveryCodeHasAStatus(t *testing.T) {
 		licensing.CodeNoSeatsAvailable: 409, licensing.CodeInvalidTransition: 409, licensing.CodeAlreadyExists: 409,
 		licensing.CodeRequestInProgress: 409, licensing.CodePayloadTooLarge: 413, licensing.CodeIdempotencyKeyReused: 422,
 		licensing.CodeRateLimited: 429, licensing.CodeServiceUnavailable: 503, licensing.CodeInternal: 500,
+		licensing.CodeReleaseNotFound: 404, licensing.CodePackageMissing: 409, licensing.CodePackageMismatch: 409,
+		licensing.CodeDownloadExpired: 403, licensing.CodeReleasesUnavailable: 503,
 	}
 	for _, c := range codes {
 		_, ok := statusOf[c]

@@ -65,6 +65,7 @@ type eddParams struct {
 	version  string // get_version: the version the site runs
 	beta     bool   // get_version: the site takes betas
 	id       string // package_download: the sealed download grant
+	slug     string // get_version: the plugin's slug, as older updaters send it
 
 	// itemNameAlt is item_name URL-decoded once more, when that succeeds and
 	// differs from itemName: EDD's sample code sends urlencode(name) (or
@@ -180,10 +181,7 @@ func parseEDDRequest(req events.APIGatewayProxyRequest) (eddParams, error) {
 		version:  last("version"),
 		beta:     truthy(last("beta")),
 		id:       last("id"),
-	}
-	if p.itemID == "" && p.itemName == "" && p.action == eddGetVersion {
-		// Older updaters name the item by its slug alone.
-		p.itemName = eddName(unset(last("slug")))
+		slug:     unset(last("slug")),
 	}
 	if dec, err := url.QueryUnescape(rawName); err == nil {
 		if alt := eddName(dec); alt != p.itemName {

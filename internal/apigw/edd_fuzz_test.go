@@ -105,7 +105,7 @@ func FuzzParseEDDRequest(f *testing.F) {
 			return
 		}
 
-		require.Contains(t, []string{eddActivate, eddCheck, eddDeactivate}, p.action)
+		require.Contains(t, []string{eddActivate, eddCheck, eddDeactivate, eddGetVersion, eddDownload}, p.action)
 		bound := len(rawQuery) + len(body)
 		for name, v := range map[string]string{"license": p.license, "item_id": p.itemID, "url": p.url} {
 			require.Equal(t, strings.TrimSpace(v), v, "%s is trimmed", name)

@@ -94,7 +94,14 @@ func TestEDDParseRequest(t *testing.T) {
 		{"a numeric item_id and a double-encoded item_name, as the newer sample plugin sends them",
 			eddPost("edd_action=activate_license&license=RM-DEMA-2222-3333-4444&item_id=4242&item_name=Rank%2520Math%2520Pro&url=https%3A%2F%2Fexample.com%2Fshop&environment=production", false),
 			eddParams{action: eddActivate, license: "RM-DEMA-2222-3333-4444", itemID: "4242", itemName: "Rank%20Math%20Pro", itemNameAlt: "Rank Math Pro", url: "https://example.com/shop", product: "4242"}},
-		{"the other parameters of EDD's updater are ignored", eddPost(form+"&version=1.2.3&slug=seo-by-rank-math-pro&beta=false&environment=production&php_version=8.3&wp_version=6.8", false), want},
+		{"the other parameters of EDD's updater are ignored", eddPost(form+"&author=Rank+Math&environment=production&php_version=8.3&wp_version=6.8", false), want},
+		{"get_version's version and beta are read", eddPost(strings.Replace(form, "activate_license", "get_version", 1)+"&version=1.2.3&beta=1&item_id=0", false),
+			func() eddParams { w := want; w.action, w.version, w.beta = eddGetVersion, "1.2.3", true; return w }()},
+		{"get_version: item_name and item_id sent as false (0) name nothing; the slug is kept",
+			eddPost("edd_action=get_version&license=k&item_name=0&item_id=0&slug=wp-rocket&beta=", false),
+			eddParams{action: eddGetVersion, license: "k", slug: "wp-rocket"}},
+		{"package_download carries its grant", eddGet(map[string]string{"edd_action": "package_download", "id": "abc.def"}),
+			eddParams{action: eddDownload, id: "abc.def"}},
 		{"a form sent as JSON reads as a form", func() events.APIGatewayProxyRequest {
 			r := eddPost(form, false)
 			r.Headers = map[string]string{"Content-Type": "application/json"}
@@ -121,7 +128,7 @@ func TestEDDParseRequestErrors(t *testing.T) {
 	}{
 		{"no edd_action", eddGet(map[string]string{"license": "k"}), licensing.CodeValidation, "edd_action"},
 		{"no parameters at all", eddGet(nil), licensing.CodeValidation, "edd_action"},
-		{"an unknown edd_action", eddGet(map[string]string{"edd_action": "get_version"}), licensing.CodeValidation, "edd_action"},
+		{"an unknown edd_action", eddGet(map[string]string{"edd_action": "get_versions"}), licensing.CodeValidation, "edd_action"},
 		{"edd_action in another case", eddGet(map[string]string{"edd_action": "Check_License"}), licensing.CodeValidation, "edd_action"},
 		{"an unknown edd_action in the body", eddPost("edd_action=drop_tables", false), licensing.CodeValidation, "edd_action"},
 		{"a JSON body", func() events.APIGatewayProxyRequest {
@@ -192,7 +199,7 @@ func TestEDDAnswer(t *testing.T) {
 	var none eddParams
 	b, err := json.Marshal(none.answer(false, eddInvalid, eddErrMissing, nil))
 	require.NoError(t, err)
-	assert.JSONEq(t, `{"success":false,"license":"invalid","item_id":false,"item_name":"","expires":false,"payment_id":0,
+	assert.JSONEq(t, `{"success":false,"license":"invalid","item_id":false,"item_name":"","expires":false,"payment_id":0,"price_id":false,
 		"customer_name":"","customer_email":"","license_limit":0,"site_count":0,"activations_left":0,"error":"missing"}`, string(b))
 
 	long := eddParams{itemName: strings.Repeat("x", maxEDDItemName+1)}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/clsvc/license-service/internal/app"
 	"github.com/clsvc/license-service/internal/licensing"
+	"github.com/clsvc/license-service/internal/markdown"
 	"github.com/clsvc/license-service/internal/phpserial"
 )
 
@@ -89,12 +90,25 @@ func (h *API) eddGetVersion(ctx context.Context, p *eddParams, req events.APIGat
 		channel = licensing.ChannelBeta
 	}
 	var u app.Updates
-	err := h.eddRun(ctx, p, func() error {
+	run := func() error {
 		var err error
 		u, err = h.app.CheckUpdates(ctx, app.UpdatesInput{LicenseKey: p.license, InstanceIdentifier: p.url,
 			InstanceType: string(licensing.InstanceURL), Product: p.product, Channel: string(channel)})
 		return err
-	})
+	}
+	var err error
+	if p.itemID == "" && !p.named() && p.slug != "" {
+		// Older updaters name the item by the plugin's slug alone, which is
+		// the plugin's folder, not necessarily the product's slug: tried
+		// first, then the key's only product.
+		p.product = eddSlug(p.slug)
+		if err = run(); p.product != "" && eddProductMiss(err) {
+			p.product = ""
+			err = run()
+		}
+	} else {
+		err = h.eddRun(ctx, p, run)
+	}
 	if err != nil {
 		code, ok := p.eddError(err)
 		if !ok {
@@ -118,8 +132,10 @@ func (h *API) eddGetVersion(ctx context.Context, p *eddParams, req events.APIGat
 		if r.PublishedAt != nil {
 			out.LastUpdated = r.PublishedAt.UTC().Format(eddDateLayout)
 		}
-		out.Sections = phpserial.Array(phpserial.Pair{Key: "description", Value: r.ProductName},
-			phpserial.Pair{Key: "changelog", Value: r.Changelog})
+		// Sections are HTML in the "View details" screen: the changelog's
+		// Markdown is rendered (and escaped) for it.
+		out.Sections = phpserial.Array(phpserial.Pair{Key: "description", Value: markdown.HTML(r.ProductName)},
+			phpserial.Pair{Key: "changelog", Value: markdown.HTML(r.Changelog)})
 		if r.Channel != licensing.ChannelStable {
 			if stable, ok, err := h.app.LatestStable(ctx, l); err != nil {
 				return result{}, err

@@ -4,6 +4,7 @@
 package apigw
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -80,8 +81,14 @@ func errorResponse(err error) events.APIGatewayProxyResponse {
 	return resp
 }
 
+// jsonResponse renders body as JSON without HTML escaping: presigned URLs
+// keep their "&" (not "\u0026"), so that a shell script can cut them out.
 func jsonResponse(status int, body any) events.APIGatewayProxyResponse {
-	b, err := json.Marshal(body)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(body)
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if err != nil { // only plain DTOs are rendered; this is a programming error
 		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal_error","message":"internal error"}}`)
 	}

@@ -69,8 +69,12 @@ func SeedReleases(ctx context.Context, a *app.App, client *http.Client) error {
 	return nil
 }
 
-// Upload makes a presigned upload with its signed headers.
+// Upload makes a presigned upload with its signed headers (client nil: a
+// default one).
 func Upload(ctx context.Context, client *http.Client, up app.Presigned, body []byte) error {
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
 	req, err := http.NewRequestWithContext(ctx, up.Method, up.URL, bytes.NewReader(body))
 	if err != nil {
 		return err

@@ -61,7 +61,7 @@ func TestReadmeExamples(t *testing.T) {
 		require.True(t, ok, "an example block is closed")
 		blocks = append(blocks, block)
 	}
-	require.Len(t, blocks, 2, "the brand and the product examples")
+	require.Len(t, blocks, 3, "the brand, the product and the release examples")
 
 	srv := start(t)
 	var output strings.Builder
@@ -89,4 +89,12 @@ func TestReadmeExamples(t *testing.T) {
 	assert.Contains(t, out, "Idempotent-Replayed: true")
 	assert.Contains(t, out, `"is_valid":false,"reason":"license_suspended"`)
 	assert.Contains(t, out, `"instance_identifier":"example.com"`)
+	// Shipping an update: the downloaded package is the declared one, a
+	// site without a seat gets no package, a yanked release is not offered.
+	m := regexp.MustCompile(`downloaded sha256: ([0-9a-f]{64}) \(declared ([0-9a-f]{64})\)`).FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	assert.Equal(t, m[2], m[1], "the package's bytes hash to package_sha256")
+	assert.Contains(t, out, `"package":null,"reason":"site_inactive"`)
+	assert.Contains(t, out, `"new_version":"1.1.0"`)
+	assert.Regexp(t, `"update_available":false,"latest":\{"version":"1.0.0"`, out, "after the yank 1.0.0 is offered again")
 }

@@ -135,6 +135,11 @@ func (s *Store) Releases(ctx context.Context, brand, productID string) ([]licens
 	return p.releases, err
 }
 
+// maxReleaseAttempts bounds the optimistic retries of UpdateRelease: every
+// publish of a product rewrites the same LATEST items, so a release pipeline
+// publishing many versions at once contends on them.
+const maxReleaseAttempts = 24
+
 // UpdateRelease reads the product's releases, applies change to the one of
 // version and writes it, the LATEST item of every channel whose offer
 // changes (licensing.LatestRelease decides) and the change's events in one
@@ -142,7 +147,7 @@ func (s *Store) Releases(ctx context.Context, brand, productID string) ([]licens
 // concurrent change.
 func (s *Store) UpdateRelease(ctx context.Context, brand, productID string, v licensing.Version,
 	change func(licensing.Release) (licensing.Release, []licensing.Event, error)) (licensing.Release, error) {
-	for attempt := range maxUpdateAttempts {
+	for attempt := range maxReleaseAttempts {
 		p, err := s.readReleases(ctx, brand, productID)
 		if err != nil {
 			return licensing.Release{}, err

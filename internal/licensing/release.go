@@ -213,7 +213,7 @@ type Release struct {
 
 // ObjectKey is where the release's package lives in the release bucket.
 func (r Release) ObjectKey() string {
-	return "releases/" + r.Brand + "/" + r.ProductID + "/" + r.Version.String() + ".zip"
+	return "packages/" + r.Brand + "/" + r.ProductID + "/" + r.Version.String() + ".zip"
 }
 
 // FileName is the name a site saves the package under: <slug>-<version>.zip.

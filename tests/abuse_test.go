@@ -617,7 +617,11 @@ func TestLogsKeepSecretsOut(t *testing.T) {
 		{"edd", edd(http.MethodPost, "deactivate_license", lower, "edd-logs.example.com"), http.StatusOK, "deactivated"},
 		{"edd", edd(http.MethodGet, "check_license", unknownLicenseKey, ""), http.StatusOK, "missing"},
 		{"edd", edd(http.MethodPost, "activate_license", lower, ""), http.StatusOK, "missing_url"},
-		{"edd", edd(http.MethodGet, "get_version", demo.RankMathKey, ""), http.StatusBadRequest, "validation_error"},
+		{"edd", edd(http.MethodGet, "get_version", demo.RankMathKey, ""), http.StatusOK, "missing_url"},
+		{"edd", edd(http.MethodPost, "get_version", lower, "https://"+demo.DemoSite), http.StatusOK, "entitled"},
+		{"edd", edd(http.MethodPost, "get_version", unknownLicenseKey, "https://"+demo.DemoSite), http.StatusOK, "missing"},
+		{"product-updates", call{method: http.MethodGet, path: "/api/v1/product/updates?license_key=" + lower + "&instance_identifier=" + demo.DemoSite + "&product=rankmath-pro"}, http.StatusOK, ""},
+		{"product-updates", call{method: http.MethodGet, path: "/api/v1/product/updates?license_key=" + unknownLicenseKey + "&instance_identifier=" + demo.DemoSite}, http.StatusNotFound, "license_not_found"},
 	}
 	secrets := []string{demo.RankMathKey, demo.WPRocketKey, unknownLicenseKey, rmKey, wprKey, attemptedAPIKey}
 	for _, s := range steps {

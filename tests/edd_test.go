@@ -468,7 +468,7 @@ func TestEDDNotAnEDDRequest(t *testing.T) {
 	e := start(t)
 	for _, p := range []eddParams{
 		{"license": demo.RankMathKey, "item_name": "Rank Math Pro", "url": demo.DemoSite},
-		{"edd_action": "get_version", "license": demo.RankMathKey},
+		{"edd_action": "get_versions", "license": demo.RankMathKey},
 		{"edd_action": "activate_license; drop", "license": demo.RankMathKey},
 	} {
 		for _, method := range []string{http.MethodGet, http.MethodPost} {
@@ -497,6 +497,11 @@ func TestEDDEngineDown(t *testing.T) {
 		{http.MethodPost, act(demo.RankMathKey, "Rank Math Pro", "down.example.com")},
 		{http.MethodPost, act(demo.RankMathKey, "Rank Math Pro™", "down.example.com")},
 		{http.MethodPost, deact(demo.RankMathKey, "Rank Math Pro", demo.DemoSite)},
+		// The updater's get_version answers 200 for every license verdict,
+		// but an outage is a 503 (the updater retries after an hour), never
+		// "no update".
+		{http.MethodPost, eddParams{"edd_action": "get_version", "license": demo.RankMathKey, "item_name": "Rank Math Pro", "item_id": "0",
+			"version": "0.9.0", "url": "https://" + demo.DemoSite, "beta": ""}},
 	} {
 		t.Run(tc.method+" "+tc.p["edd_action"]+" "+tc.p["item_name"], func(t *testing.T) {
 			e.unchanged(t, func() {

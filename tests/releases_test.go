@@ -284,9 +284,13 @@ func (e *env) relSite(t *testing.T, email, site string) (string, string) {
 
 // relPutObject writes an object straight into the embedded S3, past the
 // presigned URL's checks, as a misbehaving pipeline with bucket access could.
-func (e *env) relPutObject(t *testing.T, key string, body []byte) {
+func (e *env) relPutObject(t *testing.T, up relUploadJSON, body []byte) {
 	t.Helper()
 	ctx := context.Background()
+	u, err := url.Parse(up.URL)
+	require.NoError(t, err)
+	key, ok := strings.CutPrefix(u.Path, "/"+devserver.DefaultReleaseBucket+"/")
+	require.True(t, ok, "the upload URL %s is not path-style in bucket %s", up.URL, devserver.DefaultReleaseBucket)
 	st, err := bucket.New(ctx, bucket.Config{Bucket: devserver.DefaultReleaseBucket, Endpoint: e.srv.S3URL, Region: "us-east-1"})
 	require.NoError(t, err)
 	_, err = st.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(devserver.DefaultReleaseBucket), Key: aws.String(key),
@@ -529,9 +533,6 @@ func TestReleaseRefusals(t *testing.T) {
 	publish := func(version string) call {
 		return call{method: http.MethodPost, path: relActionPath("rankmath-pro", version, "publish"), apiKey: rmKey}
 	}
-	objectKey := func(version string) string {
-		return "releases/rankmath/" + ids["rankmath-pro"] + "/" + version + ".zip"
-	}
 	pkg := relPackage("refusals", 5000)
 
 	t.Run("validation", func(t *testing.T) {
@@ -567,6 +568,13 @@ func TestReleaseRefusals(t *testing.T) {
 		wp["requires_wp"] = "six"
 		expectInvalid(t, e, create(rmKey, "rankmath-pro", wp), "requires_wp")
 		expectError(t, e, create(rmKey, "rankmath-pro", "{not json"), http.StatusBadRequest, "invalid_json")
+	})
+	t.Run("a changelog of 64 KiB", func(t *testing.T) {
+		body := relBody("2.2.0", "", pkg)
+		log := strings.Repeat("- a \"fix\" <b>\t\n", 64<<10/8)[:64<<10]
+		body["changelog"] = log
+		c := e.relCreate(t, rmKey, "rankmath-pro", body)
+		require.Equal(t, log, c.Release.Changelog)
 	})
 	t.Run("already_exists", func(t *testing.T) {
 		expectError(t, e, create(rmKey, "rankmath-pro", relBody("1.0.0", "", pkg)), http.StatusConflict, "already_exists")
@@ -623,24 +631,24 @@ func TestReleaseRefusals(t *testing.T) {
 		e.relPublish(t, rmKey, "rankmath-pro", "4.1.0")
 	})
 	t.Run("package_mismatch: wrong size", func(t *testing.T) {
-		e.relCreate(t, rmKey, "rankmath-pro", relBody("4.2.0", "", pkg))
-		e.relPutObject(t, objectKey("4.2.0"), append(append([]byte{}, pkg...), "more"...))
+		c := e.relCreate(t, rmKey, "rankmath-pro", relBody("4.2.0", "", pkg))
+		e.relPutObject(t, c.Upload, append(append([]byte{}, pkg...), "more"...))
 		got := expectError(t, e, publish("4.2.0"), http.StatusConflict, "package_mismatch")
 		require.Contains(t, got.Message, fmt.Sprint(len(pkg)))
-		e.relPutObject(t, objectKey("4.2.0"), pkg[:100])
+		e.relPutObject(t, c.Upload, pkg[:100])
 		expectError(t, e, publish("4.2.0"), http.StatusConflict, "package_mismatch")
 	})
 	t.Run("package_mismatch: wrong hash", func(t *testing.T) {
-		e.relCreate(t, rmKey, "rankmath-pro", relBody("4.3.0", "", pkg))
-		e.relPutObject(t, objectKey("4.3.0"), relPackage("same-size-other-bytes", len(pkg)))
+		c := e.relCreate(t, rmKey, "rankmath-pro", relBody("4.3.0", "", pkg))
+		e.relPutObject(t, c.Upload, relPackage("same-size-other-bytes", len(pkg)))
 		expectError(t, e, publish("4.3.0"), http.StatusConflict, "package_mismatch")
 		// A declared size and hash that differ from what is uploaded.
 		declared := relBody("4.4.0", "", relPackage("declared", 777))
-		e.relCreate(t, rmKey, "rankmath-pro", declared)
-		e.relPutObject(t, objectKey("4.4.0"), pkg)
+		c2 := e.relCreate(t, rmKey, "rankmath-pro", declared)
+		e.relPutObject(t, c2.Upload, pkg)
 		expectError(t, e, publish("4.4.0"), http.StatusConflict, "package_mismatch")
 		// Once the right bytes are there, it publishes.
-		e.relPutObject(t, objectKey("4.3.0"), pkg)
+		e.relPutObject(t, c.Upload, pkg)
 		e.relPublish(t, rmKey, "rankmath-pro", "4.3.0")
 	})
 
@@ -648,6 +656,6 @@ func TestReleaseRefusals(t *testing.T) {
 	for _, r := range e.relList(t, rmKey, "rankmath-pro") {
 		got[r.Version] = r.Status
 	}
-	require.Equal(t, map[string]string{"1.0.0": "published", "2.1.0": "pending_upload", "4.0.0": "pending_upload", "4.1.0": "published",
+	require.Equal(t, map[string]string{"1.0.0": "published", "2.1.0": "pending_upload", "2.2.0": "pending_upload", "4.0.0": "pending_upload", "4.1.0": "published",
 		"4.2.0": "pending_upload", "4.3.0": "published", "4.4.0": "pending_upload"}, got, "no refusal published anything")
 }

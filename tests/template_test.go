@@ -322,7 +322,7 @@ func TestTemplateTableMatchesTheCode(t *testing.T) {
 // "*" resources, data actions only on the table.
 func TestTemplatePoliciesAreLeast(t *testing.T) {
 	tpl := loadTemplate(t)
-	readers := map[string]bool{"list-products": true, "list-licenses": true, "get-license": true, "license-events": true}
+	readers := map[string]bool{"list-products": true, "list-licenses": true, "get-license": true, "license-events": true, "list-releases": true}
 	for id, fn := range tpl.GetAllServerlessFunctionResources() {
 		uc := fn.Environment.Variables["USE_CASE"]
 		raw, err := json.Marshal(fn.Policies)
@@ -375,14 +375,18 @@ func TestTemplatePoliciesAreLeast(t *testing.T) {
 		if uc == "publish-events" {
 			assert.ElementsMatch(t, []string{"events:PutEvents", "sqs:SendMessage"}, actions, "the relay only publishes and dead-letters")
 		} else {
-			signs := uc == "check-license" || uc == "activate-license" || uc == "product-keys"
+			var objects []string
 			for _, a := range actions {
-				if a == "secretsmanager:GetSecretValue" {
-					assert.True(t, signs, "%s reads the signing key but signs nothing", id)
-					continue
+				switch {
+				case a == "secretsmanager:GetSecretValue":
+					assert.True(t, signingUseCases[uc], "%s reads the signing key but signs nothing", id)
+				case strings.HasPrefix(a, "s3:"):
+					objects = append(objects, a)
+				default:
+					assert.True(t, strings.HasPrefix(a, "dynamodb:"), "%s: %s", id, a)
 				}
-				assert.True(t, strings.HasPrefix(a, "dynamodb:"), "%s: %s", id, a)
 			}
+			assert.ElementsMatch(t, bucketUseCases[uc], objects, "%s: the release bucket's actions its use case needs, and no other", id)
 		}
 	}
 }
@@ -393,6 +397,24 @@ var resourceOf = map[string]string{
 	"events":         "getatt:LicenseEventBus.Arn",
 	"sqs":            "getatt:EventsDeadLetterQueue.Arn",
 	"secretsmanager": "ref:SigningKeySecret",
+	"s3":             "getatt:ReleaseBucket.Arn/*", // the bucket's objects: !Sub "${ReleaseBucket.Arn}/*"
+}
+
+// signingUseCases are the functions that read the signing key secret: they
+// sign license tokens, or seal EDD download links (edd).
+var signingUseCases = map[string]bool{"check-license": true, "activate-license": true, "product-keys": true, "edd": true}
+
+// bucketUseCases are the functions that reach the release bucket, with the
+// object actions each needs (IAM authorizes a presigned request as the
+// action of the request it signs, with the signer's grants): create-release
+// signs the brand's PUT; publish-release makes a HeadObject and a GetObject
+// (IAM has no s3:HeadObject: a HEAD is authorized as s3:GetObject);
+// product-updates and edd sign the sites' GETs of the package.
+var bucketUseCases = map[string][]string{
+	"create-release":  {"s3:PutObject"},
+	"publish-release": {"s3:GetObject"},
+	"product-updates": {"s3:GetObject"},
+	"edd":             {"s3:GetObject"},
 }
 
 func walkStatements(v any, fn func(map[string]any)) {
@@ -707,8 +729,7 @@ func TestTemplateScheduleSecretAndRoutes(t *testing.T) {
 	require.NoError(t, err, "the signing keys live in a declared secret")
 	for id, fn := range tpl.GetAllServerlessFunctionResources() {
 		uc := fn.Environment.Variables["USE_CASE"]
-		signs := uc == "check-license" || uc == "activate-license" || uc == "product-keys"
-		assert.Equal(t, signs, fn.Environment.Variables["SIGNING_KEY_SECRET_ID"] == "ref:SigningKeySecret", "%s: the secret id only where tokens are signed", id)
+		assert.Equal(t, signingUseCases[uc], fn.Environment.Variables["SIGNING_KEY_SECRET_ID"] == "ref:SigningKeySecret", "%s: the secret id only where tokens are signed or links sealed", id)
 	}
 
 	local, err := stack.Load(templatePath(t))

@@ -155,8 +155,8 @@ type globals struct {
 
 func defaultGlobals(getenv func(string) string) *globals {
 	g := &globals{
-		endpoint: getenv("DYNAMODB_ENDPOINT"),
-		table:    getenv("TABLE_NAME"),
+		endpoint:   getenv("DYNAMODB_ENDPOINT"),
+		table:      getenv("TABLE_NAME"),
 		region:     getenv("AWS_REGION"),
 		s3Endpoint: getenv("S3_ENDPOINT"),
 		bucket:     getenv("RELEASE_BUCKET"),

@@ -397,8 +397,11 @@ func TestHelp(t *testing.T) {
 			for _, fl := range c.flags {
 				assert.Contains(t, o.stdout, "--"+fl.name+" "+fl.meta+"  ", args)
 			}
+			for _, fl := range c.optional {
+				assert.Contains(t, o.stdout, "["+fl.typed()+"]  ", args)
+			}
 		}
-		for _, g := range []string{"--endpoint URL", "--table NAME", "--region REGION", "--json", "help"} {
+		for _, g := range []string{"--endpoint URL", "--table NAME", "--region REGION", "--s3-endpoint URL", "--bucket NAME", "--json", "help"} {
 			assert.Contains(t, o.stdout, "  "+g, args)
 		}
 	}

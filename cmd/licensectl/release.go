@@ -152,10 +152,6 @@ func createRelease(ctx context.Context, g *globals, v values, _ func(string) str
 		PackageSHA256: pkg.sha256, PackageSize: &size,
 	})
 	if err != nil {
-		if out.Release.Rev > 0 { // created, but its upload could not be presigned
-			return nil, fmt.Errorf("release %s of %s was created, but its upload could not be presigned: %w; upload it with licensectl release upload",
-				out.Release.Version, out.Release.ProductSlug, err)
-		}
 		return nil, err
 	}
 	res := releasePackage{Release: toReleaseView(out.Release), File: pkg.path, created: true}

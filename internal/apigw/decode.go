@@ -21,10 +21,18 @@ import (
 // MaxBodyBytes bounds a request body; API Gateway itself allows 10 MB.
 const MaxBodyBytes = 16 << 10
 
+// MaxReleaseBodyBytes bounds the body of a release's creation, whose
+// changelog may hold licensing.MaxChangelogBytes of Markdown, which JSON
+// escaping can grow up to six-fold (\u00XX).
+const MaxReleaseBodyBytes = MaxBodyBytes + 6*licensing.MaxChangelogBytes
+
 // body returns the raw request body, decoding base64 when API Gateway sent it so.
-func body(req events.APIGatewayProxyRequest) ([]byte, error) {
-	if len(req.Body) > 2*MaxBodyBytes {
-		return nil, tooLarge()
+func body(req events.APIGatewayProxyRequest) ([]byte, error) { return bodyUpTo(req, MaxBodyBytes) }
+
+// bodyUpTo is body for a route that takes up to limit bytes.
+func bodyUpTo(req events.APIGatewayProxyRequest, limit int) ([]byte, error) {
+	if len(req.Body) > 2*limit {
+		return nil, tooLarge(limit)
 	}
 	b := []byte(req.Body)
 	if req.IsBase64Encoded {
@@ -33,21 +41,26 @@ func body(req events.APIGatewayProxyRequest) ([]byte, error) {
 			return nil, licensing.Errorf(licensing.CodeInvalidJSON, "the body is not valid base64")
 		}
 	}
-	if len(b) > MaxBodyBytes {
-		return nil, tooLarge()
+	if len(b) > limit {
+		return nil, tooLarge(limit)
 	}
 	return b, nil
 }
 
-func tooLarge() error {
-	return licensing.Errorf(licensing.CodePayloadTooLarge, "the request body is larger than %d bytes", MaxBodyBytes)
+func tooLarge(limit int) error {
+	return licensing.Errorf(licensing.CodePayloadTooLarge, "the request body is larger than %d bytes", limit)
 }
 
 // decodeJSON strictly decodes a JSON object body into dst: valid UTF-8, one
 // object, no unknown fields, each field of its declared type. An empty body
 // reads as {}.
 func decodeJSON(req events.APIGatewayProxyRequest, dst any) error {
-	b, err := body(req)
+	return decodeJSONUpTo(req, dst, MaxBodyBytes)
+}
+
+// decodeJSONUpTo is decodeJSON for a route that takes up to limit bytes.
+func decodeJSONUpTo(req events.APIGatewayProxyRequest, dst any, limit int) error {
+	b, err := bodyUpTo(req, limit)
 	if err != nil {
 		return err
 	}

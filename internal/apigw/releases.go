@@ -69,7 +69,8 @@ func renderPresigned(p app.Presigned) presignedJSON {
 func (h *API) CreateRelease(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 	return h.brand("create-release", func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error) {
 		var in createReleaseRequest
-		if err := decodeJSON(req, &in); err != nil {
+		// The changelog alone may be 64 KiB: more than other routes take.
+		if err := decodeJSONUpTo(req, &in, MaxReleaseBodyBytes); err != nil {
 			return result{}, err
 		}
 		out, err := h.app.CreateRelease(ctx, t, req.PathParameters["product"], licensing.ReleaseInput{
@@ -102,30 +103,27 @@ func (h *API) ListReleases(ctx context.Context, req events.APIGatewayProxyReques
 
 // PublishRelease is POST /api/v1/brand/products/{product}/releases/{version}/publish.
 func (h *API) PublishRelease(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
-	return h.brand("publish-release", func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error) {
-		if err := decodeJSON(req, &struct{}{}); err != nil {
-			return result{}, err
-		}
-		r, err := h.app.PublishRelease(ctx, t, req.PathParameters["product"], req.PathParameters["version"])
-		if err != nil {
-			return result{}, err
-		}
-		return result{status: http.StatusOK, body: map[string]any{"release": renderRelease(r)}}, nil
-	})(ctx, req)
+	return h.brand("publish-release", h.releaseChange(h.app.PublishRelease))(ctx, req)
 }
 
 // YankRelease is POST /api/v1/brand/products/{product}/releases/{version}/yank.
 func (h *API) YankRelease(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
-	return h.brand("yank-release", func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error) {
+	return h.brand("yank-release", h.releaseChange(h.app.YankRelease))(ctx, req)
+}
+
+// releaseChange runs a change of the release the path names (the body, if
+// any, must be an empty object) and answers 200 with the release.
+func (h *API) releaseChange(change func(ctx context.Context, t licensing.Tenant, product, version string) (licensing.Release, error)) brandFunc {
+	return func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error) {
 		if err := decodeJSON(req, &struct{}{}); err != nil {
 			return result{}, err
 		}
-		r, err := h.app.YankRelease(ctx, t, req.PathParameters["product"], req.PathParameters["version"])
+		r, err := change(ctx, t, req.PathParameters["product"], req.PathParameters["version"])
 		if err != nil {
 			return result{}, err
 		}
 		return result{status: http.StatusOK, body: map[string]any{"release": renderRelease(r)}}, nil
-	})(ctx, req)
+	}
 }
 
 type latestJSON struct {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -19,6 +20,7 @@ import (
 	"github.com/clsvc/license-service/internal/bucket/buckettest"
 	"github.com/clsvc/license-service/internal/demo"
 	"github.com/clsvc/license-service/internal/licensing"
+	"github.com/clsvc/license-service/internal/token"
 )
 
 // updatesFixture is the full handler stack with the release bucket, a
@@ -35,7 +37,7 @@ func newUpdatesStack(tb testing.TB, releases int) *updatesFixture {
 	s3 := buckettest.Start(tb)
 	a := app.New(f.eng.Store, nil)
 	a.UsePackages(s3.Store)
-	f.api = apigw.New(a, nil, apigw.Options{})
+	f.api = apigw.New(a, nil, apigw.Options{Signer: signer(tb)})
 	ctx := context.Background()
 	t := licensing.Tenant{Brand: demo.Brands[0].Slug, KeyPrefix: demo.Brands[0].Prefix}
 	for i := range releases {
@@ -53,6 +55,15 @@ func newUpdatesStack(tb testing.TB, releases int) *updatesFixture {
 	require.NoError(tb, err)
 	require.Equal(tb, 201, resp.StatusCode, resp.Body)
 	return &updatesFixture{stackFixture: f, app: a, s3: s3}
+}
+
+func signer(tb testing.TB) *token.Signer {
+	tb.Helper()
+	keys, err := token.LocalKeyring()
+	require.NoError(tb, err)
+	s, err := token.NewSigner(keys...)
+	require.NoError(tb, err)
+	return s
 }
 
 func updatesRequest(key, site string) events.APIGatewayProxyRequest {
@@ -79,6 +90,26 @@ func TestUpdatesRoundTripsDoNotGrowWithReleases(t *testing.T) {
 		require.Equal(t, fmt.Sprintf("1.%d.0", n-1), out.Latest.Version)
 		require.NotNil(t, out.Package, resp.Body)
 		require.Equal(t, map[string]int{"Query": 1, "GetItem": 1}, f.counter.ByOperation(), "%d releases", n)
+
+		// EDD's get_version costs the same; following its download link
+		// reads the key and the release named.
+		f.counter.Reset()
+		resp, err = f.api.EDD(context.Background(), events.APIGatewayProxyRequest{HTTPMethod: "POST", Headers: map[string]string{"Host": "api.example.com"},
+			Body: "edd_action=get_version&license=" + f.key + "&item_id=rankmath-pro&url=https://a.example.com&version=1.0.0"})
+		require.NoError(t, err)
+		require.Equal(t, 200, resp.StatusCode, resp.Body)
+		require.Equal(t, map[string]int{"Query": 1, "GetItem": 1}, f.counter.ByOperation(), "get_version, %d releases", n)
+		var v struct{ Package string }
+		require.NoError(t, json.Unmarshal([]byte(resp.Body), &v))
+		link, err := url.Parse(v.Package)
+		require.NoError(t, err)
+		require.Equal(t, "https://api.example.com/api/v1/product/edd", link.Scheme+"://"+link.Host+link.Path)
+		f.counter.Reset()
+		resp, err = f.api.EDD(context.Background(), events.APIGatewayProxyRequest{HTTPMethod: "GET",
+			QueryStringParameters: map[string]string{"edd_action": "package_download", "id": link.Query().Get("id")}})
+		require.NoError(t, err)
+		require.Equal(t, 302, resp.StatusCode, resp.Body)
+		require.Equal(t, map[string]int{"Query": 1, "GetItem": 1}, f.counter.ByOperation(), "package_download")
 	}
 }
 

@@ -131,13 +131,7 @@ func (a *App) PublishRelease(ctx context.Context, t licensing.Tenant, product, v
 	if sum != r.SHA256 || size != r.Size {
 		return r, licensing.Errorf(licensing.CodePackageMismatch, "the uploaded package's SHA-256 is %s, the release declares %s", sum, r.SHA256)
 	}
-	return a.store.UpdateRelease(ctx, t.Brand, r.ProductID, r.Version, func(cur licensing.Release) (licensing.Release, []licensing.Event, error) {
-		next, err := cur.Publish(a.now())
-		if err != nil {
-			return next, nil, err
-		}
-		return next, []licensing.Event{licensing.ReleaseEvent(licensing.EventReleasePublished, next, licensing.ActorOf(t))}, nil
-	})
+	return a.changeRelease(ctx, t, r, licensing.Release.Publish, licensing.EventReleasePublished)
 }
 
 // YankRelease withdraws a release for good: no site is offered it again,
@@ -147,12 +141,19 @@ func (a *App) YankRelease(ctx context.Context, t licensing.Tenant, product, vers
 	if err != nil {
 		return r, err
 	}
+	return a.changeRelease(ctx, t, r, licensing.Release.Yank, licensing.EventReleaseYanked)
+}
+
+// changeRelease applies a transition to a release and writes it with its
+// event (and the channels' offers) in one transaction.
+func (a *App) changeRelease(ctx context.Context, t licensing.Tenant, r licensing.Release,
+	transition func(licensing.Release, time.Time) (licensing.Release, error), event licensing.EventType) (licensing.Release, error) {
 	return a.store.UpdateRelease(ctx, t.Brand, r.ProductID, r.Version, func(cur licensing.Release) (licensing.Release, []licensing.Event, error) {
-		next, err := cur.Yank(a.now())
+		next, err := transition(cur, a.now())
 		if err != nil {
 			return next, nil, err
 		}
-		return next, []licensing.Event{licensing.ReleaseEvent(licensing.EventReleaseYanked, next, licensing.ActorOf(t))}, nil
+		return next, []licensing.Event{licensing.ReleaseEvent(event, next, licensing.ActorOf(t))}, nil
 	})
 }
 
@@ -192,7 +193,8 @@ type Updates struct {
 }
 
 // CheckUpdates reads the key (one Query, as check does) and what the
-// channel offers (one GetItem by key).
+// channel offers (one GetItem by key): two round trips whatever the number
+// of releases.
 func (a *App) CheckUpdates(ctx context.Context, in UpdatesInput) (Updates, error) {
 	var u Updates
 	r, err := SeatInput{LicenseKey: in.LicenseKey, InstanceIdentifier: in.InstanceIdentifier, InstanceType: in.InstanceType, Product: in.Product}.validate()
@@ -209,11 +211,7 @@ func (a *App) CheckUpdates(ctx context.Context, in UpdatesInput) (Updates, error
 		}
 		u.Current = &v
 	}
-	st, err := a.store.KeyState(ctx, r.key, false)
-	if err != nil {
-		return u, err
-	}
-	if u.License, err = st.LicenseFor(r.product); err != nil {
+	if u.License, u.Activation, u.Reason, err = a.seat(ctx, r); err != nil {
 		return u, err
 	}
 	latest, ok, err := a.store.LatestRelease(ctx, u.License.Brand, u.License.ProductID, u.Channel)
@@ -224,21 +222,39 @@ func (a *App) CheckUpdates(ctx context.Context, in UpdatesInput) (Updates, error
 		u.Latest = &latest
 		u.UpdateAvailable = u.Current == nil || latest.Version.Compare(*u.Current) > 0
 	}
-	if act, found := st.ActivationOf(u.License.ProductSlug, r.instance); found {
-		u.Activation = &act
-		a.seen(ctx, act)
-	}
 	switch {
-	case u.License.InvalidReason(a.now()) != nil:
-		u.Reason = licensing.ErrorCode(u.License.InvalidReason(a.now()))
-	case u.Activation == nil:
-		u.Reason = licensing.CodeSiteInactive
+	case u.Reason != "":
 	case u.Latest == nil:
 		u.Reason = licensing.CodeNoRelease
 	default:
 		u.Entitled = true
 	}
 	return u, nil
+}
+
+// seat reads the key (one Query, as check does) and tells whether the
+// instance may have the license's packages: refusal is empty for a usable
+// license (valid, not expired) on which the instance holds a seat, else why
+// not (license_expired, license_suspended, license_cancelled, site_inactive).
+func (a *App) seat(ctx context.Context, r seatRequest) (l licensing.License, act *licensing.Activation, refusal licensing.Code, err error) {
+	st, err := a.store.KeyState(ctx, r.key, false)
+	if err != nil {
+		return l, nil, "", err
+	}
+	if l, err = st.LicenseFor(r.product); err != nil {
+		return l, nil, "", err
+	}
+	if found, ok := st.ActivationOf(l.ProductSlug, r.instance); ok {
+		act = &found
+		a.seen(ctx, found)
+	}
+	switch {
+	case l.InvalidReason(a.now()) != nil:
+		refusal = licensing.ErrorCode(l.InvalidReason(a.now()))
+	case act == nil:
+		refusal = licensing.CodeSiteInactive
+	}
+	return l, act, refusal, nil
 }
 
 // PackageURL presigns a download of an offered release for at most ttl
@@ -267,23 +283,24 @@ type DownloadInput struct {
 // release (the license still usable, the site still holding its seat, the
 // release still published) and presigns its package for ttl.
 func (a *App) Download(ctx context.Context, in DownloadInput, ttl time.Duration) (licensing.Release, Presigned, error) {
-	u, err := a.CheckUpdates(ctx, UpdatesInput{LicenseKey: in.LicenseKey, InstanceIdentifier: in.Instance,
-		InstanceType: string(licensing.InstanceURL), Product: in.ProductID})
+	req, err := SeatInput{LicenseKey: in.LicenseKey, InstanceIdentifier: in.Instance, InstanceType: string(licensing.InstanceURL), Product: in.ProductID}.validate()
 	if err != nil {
 		return licensing.Release{}, Presigned{}, err
 	}
-	switch u.Reason {
-	case "", licensing.CodeNoRelease:
-	case licensing.CodeSiteInactive:
+	l, _, refusal, err := a.seat(ctx, req)
+	switch {
+	case err != nil:
+		return licensing.Release{}, Presigned{}, err
+	case refusal == licensing.CodeSiteInactive:
 		return licensing.Release{}, Presigned{}, licensing.Errorf(licensing.CodeActivationNotFound, "this site holds no seat on the license")
-	default:
-		return licensing.Release{}, Presigned{}, u.License.InvalidReason(a.now())
+	case refusal != "":
+		return licensing.Release{}, Presigned{}, l.InvalidReason(a.now())
 	}
 	v, err := licensing.ParseVersion("version", in.Version)
 	if err != nil {
 		return licensing.Release{}, Presigned{}, licensing.Errorf(licensing.CodeReleaseNotFound, "no such release")
 	}
-	r, err := a.store.GetRelease(ctx, u.License.Brand, u.License.ProductID, v)
+	r, err := a.store.GetRelease(ctx, l.Brand, l.ProductID, v)
 	if err != nil {
 		return r, Presigned{}, err
 	}

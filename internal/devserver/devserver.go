@@ -36,9 +36,9 @@ type Options struct {
 	// 127.0.0.1:9000; empty: a free loopback port), unless
 	// Config.S3Endpoint names another S3 API.
 	S3Addr string
-	Config     service.Config
-	Seed       bool
-	Log        *slog.Logger
+	Config service.Config
+	Seed   bool
+	Log    *slog.Logger
 	// Now is the service's clock (time.Now when nil); tests move it to
 	// see licenses expire.
 	Now func() time.Time

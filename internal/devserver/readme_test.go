@@ -37,13 +37,15 @@ var (
 // The README's example blocks run, in order, against a fresh local API, and
 // every request answers the status its comment promises.
 func TestReadmeExamples(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		// Locally the examples need curl; in CI (CI=true) a missing curl
-		// must not pass the README off as checked.
-		if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
-			t.Fatalf("curl is not installed, and CI=%q requires the README examples to run: %v", ci, err)
+	for _, tool := range []string{"curl", "zip", "sha256sum"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			// Locally the examples need these tools; in CI (CI=true) a
+			// missing one must not pass the README off as checked.
+			if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
+				t.Fatalf("%s is not installed, and CI=%q requires the README examples to run: %v", tool, ci, err)
+			}
+			t.Skip(tool + " is not installed")
 		}
-		t.Skip("curl is not installed")
 	}
 	root := filepath.Dir(dynamotest.TemplatePath(t))
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
@@ -61,7 +63,14 @@ func TestReadmeExamples(t *testing.T) {
 		require.True(t, ok, "an example block is closed")
 		blocks = append(blocks, block)
 	}
-	require.Len(t, blocks, 3, "the brand, the product and the release examples")
+	require.Len(t, blocks, 4, "the brand, the product and the two release examples")
+
+	// The release example runs the ops CLI, built once.
+	licensectl := filepath.Join(t.TempDir(), "licensectl")
+	build := exec.Command("go", "build", "-o", licensectl, "./cmd/licensectl")
+	build.Dir = root
+	built, err := build.CombinedOutput()
+	require.NoError(t, err, string(built))
 
 	srv := start(t)
 	var output strings.Builder
@@ -74,7 +83,9 @@ func TestReadmeExamples(t *testing.T) {
 		}
 		require.NotEmpty(t, want)
 		cmd := exec.Command("bash", "-euo", "pipefail", "-c", block)
-		cmd.Env = append(os.Environ(), "API="+srv.APIURL)
+		cmd.Env = append(os.Environ(), "API="+srv.APIURL, "LICENSECTL="+licensectl,
+			"DYNAMODB_ENDPOINT="+srv.DynamoURL, "S3_ENDPOINT="+srv.S3URL, "RELEASE_BUCKET="+srv.Service.Config.ReleaseBucket,
+			"TABLE_NAME="+srv.Service.Config.TableName)
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, string(out))
 		var got []string
@@ -97,4 +108,7 @@ func TestReadmeExamples(t *testing.T) {
 	assert.Contains(t, out, `"package":null,"reason":"site_inactive"`)
 	assert.Contains(t, out, `"new_version":"1.1.0"`)
 	assert.Regexp(t, `"update_available":false,"latest":\{"version":"1.0.0"`, out, "after the yank 1.0.0 is offered again")
+	assert.Contains(t, out, "Published release 1.1.0 of content-ai")
+	assert.Regexp(t, `"product":"content-ai","channel":"stable","current_version":"1.0.0","update_available":true,"latest":\{"version":"1.1.0"`, out)
+	assert.Contains(t, out, `"status":"yanked"`)
 }

@@ -3,7 +3,11 @@ package tests
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"io"
 	"maps"
 	"net/http"
 	"os"
@@ -19,6 +23,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/clsvc/license-service/internal/app"
 	"github.com/clsvc/license-service/internal/demo"
 	"github.com/clsvc/license-service/internal/licensing"
 	"github.com/clsvc/license-service/internal/relay"
@@ -82,6 +87,11 @@ var evCases = map[string]evCase{
 	"product-keys":      {status: http.StatusOK, check: evJWKS},
 	"edd":               {status: http.StatusOK, check: evEDD},
 	"reclaim-seats":     {run: evRunReclaim},
+	"create-release":    {status: http.StatusCreated, check: evCreatedRelease},
+	"list-releases":     {status: http.StatusOK, check: evListedReleases},
+	"publish-release":   {run: evRunPublish},
+	"yank-release":      {status: http.StatusOK, check: evReleaseIs(demo.ReleaseVersion, "yanked")},
+	"product-updates":   {status: http.StatusOK, check: evUpdates},
 }
 
 // evDir is the events/ directory at the module root.
@@ -588,4 +598,121 @@ func evRunReclaim(t *testing.T, e *env, file string) {
 	res, err = handler(ctx, ev)
 	require.NoError(t, err)
 	assert.Equal(t, 0, res.Seats)
+}
+
+// evRelease is a release as the release routes render it.
+type evRelease struct {
+	Product       string `json:"product"`
+	Version       string `json:"version"`
+	Channel       string `json:"channel"`
+	Status        string `json:"status"`
+	PackageSHA256 string `json:"package_sha256"`
+	PackageSize   int64  `json:"package_size"`
+}
+
+// evReleaseIs checks an answer of a change of a release.
+func evReleaseIs(version, status string) func(*testing.T, events.APIGatewayProxyResponse) {
+	return func(t *testing.T, resp events.APIGatewayProxyResponse) {
+		var out struct {
+			Release evRelease `json:"release"`
+		}
+		evBody(t, resp, &out)
+		assert.Equal(t, "rankmath-pro", out.Release.Product)
+		assert.Equal(t, version, out.Release.Version)
+		assert.Equal(t, status, out.Release.Status)
+	}
+}
+
+// evCreatedRelease: 1.1.0 of rankmath-pro waits for its package, the demo
+// package (whose size and SHA-256 the event declares), which its presigned
+// PUT takes.
+func evCreatedRelease(t *testing.T, resp events.APIGatewayProxyResponse) {
+	var out struct {
+		Release evRelease `json:"release"`
+		Upload  struct {
+			URL     string            `json:"url"`
+			Method  string            `json:"method"`
+			Headers map[string]string `json:"headers"`
+		} `json:"upload"`
+	}
+	evBody(t, resp, &out)
+	pkg := demo.Package("rankmath-pro")
+	sum := sha256.Sum256(pkg)
+	assert.Equal(t, evRelease{Product: "rankmath-pro", Version: "1.1.0", Channel: "stable", Status: "pending_upload",
+		PackageSHA256: hex.EncodeToString(sum[:]), PackageSize: int64(len(pkg))}, out.Release)
+	assert.Equal(t, http.MethodPut, out.Upload.Method)
+	assert.Equal(t, base64.StdEncoding.EncodeToString(sum[:]), out.Upload.Headers["x-amz-checksum-sha256"], "the upload is bound to the declared SHA-256")
+	require.NoError(t, demo.Upload(context.Background(), nil, app.Presigned{URL: out.Upload.URL, Method: out.Upload.Method, Headers: out.Upload.Headers}, pkg))
+}
+
+// evListedReleases: the demo release of rankmath-pro, published.
+func evListedReleases(t *testing.T, resp events.APIGatewayProxyResponse) {
+	var out struct {
+		Product  productJSON `json:"product"`
+		Releases []evRelease `json:"releases"`
+	}
+	evBody(t, resp, &out)
+	assert.Equal(t, "rankmath-pro", out.Product.Slug)
+	require.Len(t, out.Releases, 1)
+	assert.Equal(t, demo.ReleaseVersion, out.Releases[0].Version)
+	assert.Equal(t, "published", out.Releases[0].Status)
+}
+
+// evRunPublish: on fresh demo data there is no 1.1.0 to publish (404);
+// once create-release.json has made it, publishing waits for the package
+// (409 package_missing), and once the demo package is PUT to the upload
+// URL it is published.
+func evRunPublish(t *testing.T, e *env, _ string) {
+	resp := evInvoke(t, e, "publish-release")
+	checkError(t, reply{status: resp.StatusCode, header: evHeader(resp), body: []byte(resp.Body)}, http.StatusNotFound, "release_not_found")
+
+	created := evInvoke(t, e, "create-release")
+	require.Equal(t, http.StatusCreated, created.StatusCode, created.Body)
+	resp = evInvoke(t, e, "publish-release")
+	checkError(t, reply{status: resp.StatusCode, header: evHeader(resp), body: []byte(resp.Body)}, http.StatusConflict, "package_missing")
+
+	evCreatedRelease(t, created) // uploads the demo package
+	resp = evInvoke(t, e, "publish-release")
+	require.Equal(t, http.StatusOK, resp.StatusCode, resp.Body)
+	evReleaseIs("1.1.0", "published")(t, resp)
+}
+
+// evUpdates: the demo site runs 0.9.0 and holds a seat: 1.0.0 is offered
+// with a presigned download of the demo package, in a private answer.
+func evUpdates(t *testing.T, resp events.APIGatewayProxyResponse) {
+	var out struct {
+		Product         string  `json:"product"`
+		Channel         string  `json:"channel"`
+		CurrentVersion  *string `json:"current_version"`
+		UpdateAvailable bool    `json:"update_available"`
+		Latest          *struct {
+			Version string `json:"version"`
+		} `json:"latest"`
+		Package *struct {
+			URL    string `json:"url"`
+			SHA256 string `json:"sha256"`
+			Size   int64  `json:"size"`
+		} `json:"package"`
+	}
+	evBody(t, resp, &out)
+	assert.Equal(t, "rankmath-pro", out.Product)
+	assert.Equal(t, "stable", out.Channel)
+	require.NotNil(t, out.CurrentVersion)
+	assert.Equal(t, "0.9.0", *out.CurrentVersion)
+	assert.True(t, out.UpdateAvailable)
+	require.NotNil(t, out.Latest, resp.Body)
+	assert.Equal(t, demo.ReleaseVersion, out.Latest.Version)
+	require.NotNil(t, out.Package, resp.Body)
+	pkg := demo.Package("rankmath-pro")
+	sum := sha256.Sum256(pkg)
+	assert.Equal(t, hex.EncodeToString(sum[:]), out.Package.SHA256)
+	assert.Equal(t, int64(len(pkg)), out.Package.Size)
+	assert.Equal(t, "private, no-store", resp.Headers["Cache-Control"])
+	dl, err := http.Get(out.Package.URL)
+	require.NoError(t, err)
+	defer dl.Body.Close()
+	body, err := io.ReadAll(dl.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, dl.StatusCode, "%s", body)
+	assert.Equal(t, pkg, body, "the presigned URL serves the demo package")
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -24,13 +26,24 @@ import (
 // change rankmath's data.
 
 // isoTarget names the resources an id-addressed route points at.
-type isoTarget struct{ license, activation string }
+type isoTarget struct {
+	license, activation string
+	// product is a product id or slug, release a version of it.
+	product, release string
+}
+
+// isoRelease is the version of rankmath-pro that the release routes' setups
+// create (the demo data has 1.0.0 of every product).
+const isoRelease = "1.1.0"
 
 var (
-	// isoRankMath is rankmath's demo license and the seat it holds.
-	isoRankMath = isoTarget{license: demo.RankMathProLicense, activation: demo.DemoActivation}
+	// isoRankMath is rankmath's demo license and the seat it holds, and
+	// rankmath-pro's release isoRelease; isoRun fills in the product's id,
+	// which is random on every run.
+	isoRankMath = isoTarget{license: demo.RankMathProLicense, activation: demo.DemoActivation, release: isoRelease}
 	// isoUnknown is well-formed ids that nobody has.
-	isoUnknown = isoTarget{license: "lic_isounknown2222222222", activation: "act_isounknown2222222222"}
+	isoUnknown = isoTarget{license: "lic_isounknown2222222222", activation: "act_isounknown2222222222",
+		product: "prd_isounknown2222222222", release: "9.9.9"}
 )
 
 // isoCaller is the brand a request is built for; create routes send the
@@ -156,7 +169,61 @@ func isoRoutes() map[string]isoRoute {
 				return call{method: http.MethodDelete, path: licensePath(tg.license) + "/activations/" + tg.activation}
 			},
 		},
+		// The release routes address one of rankmath's products: another
+		// brand naming it (by id or slug) gets the unknown product's 404,
+		// whether it creates, lists, publishes or yanks.
+		"POST /api/v1/brand/products/{product}/releases": {
+			own: http.StatusCreated, byID: true,
+			request: func(tg isoTarget, _ isoCaller) call {
+				b, _ := json.Marshal(relBody(tg.release, "stable", isoPackage))
+				return post(relPath(tg.product), string(b))
+			},
+		},
+		"GET /api/v1/brand/products/{product}/releases": {
+			own: http.StatusOK, byID: true,
+			setup: func(t *testing.T, e *env) []string { return isoPendingRelease(t, e, false) },
+			request: func(tg isoTarget, _ isoCaller) call { return get(relPath(tg.product)) },
+		},
+		"POST /api/v1/brand/products/{product}/releases/{version}/publish": {
+			// The package is uploaded: only the key stands between the
+			// request and a published release.
+			own: http.StatusOK, byID: true,
+			setup: func(t *testing.T, e *env) []string { return isoPendingRelease(t, e, true) },
+			request: func(tg isoTarget, _ isoCaller) call {
+				return post(relActionPath(tg.product, tg.release, "publish"), `{}`)
+			},
+		},
+		"POST /api/v1/brand/products/{product}/releases/{version}/yank": {
+			own: http.StatusOK, byID: true,
+			setup: func(t *testing.T, e *env) []string {
+				ids := isoPendingRelease(t, e, true)
+				e.relPublish(t, rmKey, "rankmath-pro", isoRelease)
+				return ids
+			},
+			request: func(tg isoTarget, _ isoCaller) call {
+				return post(relActionPath(tg.product, tg.release, "yank"), `{}`)
+			},
+		},
 	}
+}
+
+// isoPackage is the package of the release routes' rankmath release.
+var isoPackage = relPackage("isolation-"+isoRelease, 1500)
+
+// isoPendingRelease creates rankmath-pro's release isoRelease with
+// rankmath's own key, and uploads its package through the presigned URL if
+// upload; it returns what identifies the release (its package's digest and
+// its object key) so that no other answer may show them.
+func isoPendingRelease(t *testing.T, e *env, upload bool) []string {
+	t.Helper()
+	c := e.relCreate(t, rmKey, "rankmath-pro", relBody(isoRelease, "stable", isoPackage))
+	if upload {
+		status, msg := relPut(t, c.Upload, isoPackage)
+		require.Equal(t, http.StatusOK, status, "upload: %s", msg)
+	}
+	u, err := url.Parse(c.Upload.URL)
+	require.NoError(t, err)
+	return []string{relSum(isoPackage), u.Path}
 }
 
 func isoProvisionBody(c isoCaller) string {
@@ -302,6 +369,7 @@ func TestIsolation(t *testing.T) {
 type isoAttempt struct {
 	name   string
 	apiKey string
+	target isoTarget
 	// status and code of the refusal; status 0 for a collection route's
 	// success on the caller's own data.
 	status int
@@ -317,14 +385,23 @@ func isoRun(t *testing.T, rt isoRoute) {
 	}
 	rmLeaks := isoBrandLeaks(t, e, "rankmath", extra...)
 	wprLeaks := isoBrandLeaks(t, e, "wp-rocket")
+	// rankmath's product by id (random on every run), and by slug.
+	own := isoRankMath
+	own.product = e.productIDs(t, rmKey)["rankmath-pro"]
+	require.NotEmpty(t, own.product)
+	ownBySlug := own
+	ownBySlug.product = "rankmath-pro"
 
 	var attempts []isoAttempt
-	attempts = append(attempts, isoAttempt{name: "another brand's key", apiKey: wprKey})
-	attempts = append(attempts, isoAttempt{name: "revoked key", apiKey: revoked, status: http.StatusUnauthorized, code: "unauthorized"})
-	for kname, key := range isoMalformedKeys() {
-		attempts = append(attempts, isoAttempt{name: "malformed key: " + kname, apiKey: key, status: http.StatusUnauthorized, code: "unauthorized"})
+	attempts = append(attempts, isoAttempt{name: "another brand's key", apiKey: wprKey, target: own})
+	if rt.request(ownBySlug, isoOther).path != rt.request(own, isoOther).path {
+		attempts = append(attempts, isoAttempt{name: "another brand's key, the product by slug", apiKey: wprKey, target: ownBySlug})
 	}
-	attempts = append(attempts, isoAttempt{name: "no key", status: http.StatusUnauthorized, code: "unauthorized"})
+	attempts = append(attempts, isoAttempt{name: "revoked key", apiKey: revoked, target: own, status: http.StatusUnauthorized, code: "unauthorized"})
+	for kname, key := range isoMalformedKeys() {
+		attempts = append(attempts, isoAttempt{name: "malformed key: " + kname, apiKey: key, target: own, status: http.StatusUnauthorized, code: "unauthorized"})
+	}
+	attempts = append(attempts, isoAttempt{name: "no key", target: own, status: http.StatusUnauthorized, code: "unauthorized"})
 
 	// What an unknown id answers another brand: a rankmath id must answer
 	// exactly the same.
@@ -341,7 +418,7 @@ func isoRun(t *testing.T, rt isoRoute) {
 		if a.apiKey == wprKey {
 			caller = isoOther
 		}
-		c := rt.request(isoRankMath, caller)
+		c := rt.request(a.target, caller)
 		c.apiKey = a.apiKey
 		before := e.snapshot(t)
 		r := e.do(t, c)
@@ -369,7 +446,7 @@ func isoRun(t *testing.T, rt isoRoute) {
 
 	// Last, the owner: the same request works, so the refusals above were
 	// about the key and nothing else.
-	c := rt.request(isoRankMath, isoOwner)
+	c := rt.request(own, isoOwner)
 	c.apiKey = rmKey
 	r := e.do(t, c)
 	require.Equal(t, rt.own, r.status, "own key: %s %s: %s", c.method, c.path, r.body)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"mime"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/clsvc/license-service/internal/demo"
 	"github.com/clsvc/license-service/internal/rie"
 )
 
@@ -91,12 +93,38 @@ func TestRIE(t *testing.T) {
 		resp = rieInvoke(t, e, event, false)
 		assert.Contains(t, resp.Body, `"is_valid":true`)
 	})
+
+	t.Run("product-updates", func(t *testing.T) {
+		t.Parallel()
+		event, err := os.ReadFile(filepath.Join(root, "events", "product-updates.json"))
+		require.NoError(t, err)
+		srv := start(t).srv // the engine, the local S3 and the demo releases
+		// The bucket as `make invoke` hands it over (see cmd/invoke).
+		e := rieStart(t, root, emulator, "product-updates", srv.DynamoURL,
+			"RELEASE_BUCKET="+srv.Service.Config.ReleaseBucket, "S3_ENDPOINT="+srv.S3URL)
+		resp := rieInvoke(t, e, string(event), true)
+		var body struct {
+			Package *struct {
+				URL string `json:"url"`
+			} `json:"package"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(resp.Body), &body), resp.Body)
+		require.NotNil(t, body.Package, "the demo site is offered the package: %s", resp.Body)
+		// The presigned URL the bootstrap signed is good for the package.
+		dl, err := http.Get(body.Package.URL)
+		require.NoError(t, err)
+		defer dl.Body.Close()
+		pkg, err := io.ReadAll(dl.Body)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, dl.StatusCode, "%s", pkg)
+		assert.Equal(t, demo.Package("rankmath-pro"), pkg)
+	})
 }
 
 // rieStart builds the function and starts it under the emulator with the
-// environment template.yaml gives it; the emulator stops with the test, and
-// nothing it started may outlive it.
-func rieStart(t *testing.T, root, emulator, fn, dynamoURL string) *rie.Emulator {
+// environment template.yaml gives it (and extra KEY=VALUE variables); the
+// emulator stops with the test, and nothing it started may outlive it.
+func rieStart(t *testing.T, root, emulator, fn, dynamoURL string, extra ...string) *rie.Emulator {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -106,10 +134,10 @@ func rieStart(t *testing.T, root, emulator, fn, dynamoURL string) *rie.Emulator 
 	e, err := rie.Start(ctx, rie.Config{
 		Emulator:  emulator,
 		Bootstrap: bootstrap,
-		Env: []string{
+		Env: append([]string{
 			"TABLE_NAME=licenses", "DYNAMODB_ENDPOINT=" + dynamoURL, "AWS_REGION=us-east-1",
 			"USE_CASE=" + fn, "LOG_LEVEL=WARN", "AWS_LAMBDA_FUNCTION_NAME=" + fn,
-		},
+		}, extra...),
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() {

@@ -3,9 +3,11 @@ package tests
 import (
 	"context"
 	"crypto/md5"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -34,10 +36,12 @@ import (
 
 	"github.com/clsvc/license-service/internal/apigw"
 	"github.com/clsvc/license-service/internal/app"
+	"github.com/clsvc/license-service/internal/bucket"
 	"github.com/clsvc/license-service/internal/demo"
 	"github.com/clsvc/license-service/internal/dynamo"
 	"github.com/clsvc/license-service/internal/dynamo/dynamotest"
 	"github.com/clsvc/license-service/internal/licensing"
+	"github.com/clsvc/license-service/internal/locals3"
 	"github.com/clsvc/license-service/internal/relay"
 	"github.com/clsvc/license-service/internal/schedule"
 	"github.com/clsvc/license-service/internal/service"
@@ -562,7 +566,25 @@ func TestTemplateEveryFunctionHasAnErrorsAlarm(t *testing.T) {
 // Every route that needs no API key (the usage plan throttles the others per
 // key) has its own method throttle in the stage's MethodSettings.
 func TestTemplateThrottlesEveryKeylessRoute(t *testing.T) {
-	tpl := loadTemplate(t)
+	throttled := methodThrottles(t, loadTemplate(t))
+	local, err := stack.Load(templatePath(t))
+	require.NoError(t, err)
+	n := 0
+	for _, r := range local.Routes() {
+		if r.ApiKeyRequired {
+			continue
+		}
+		n++
+		path := throttlePath(r.Path)
+		assert.True(t, throttled[r.Method+" "+path], "%s %s (%s) needs no API key but has no throttle in MethodSettings (ResourcePath %q)", r.Method, r.Path, r.LogicalID, path)
+	}
+	assert.GreaterOrEqual(t, n, 7, "the product routes and health")
+}
+
+// methodThrottles are the "METHOD ResourcePath" of LicenseApi's
+// MethodSettings that set both a rate and a burst limit.
+func methodThrottles(t *testing.T, tpl *cloudformation.Template) map[string]bool {
+	t.Helper()
 	api, err := tpl.GetServerlessApiWithName("LicenseApi")
 	require.NoError(t, err)
 	raw, err := json.Marshal(api.MethodSettings)
@@ -578,20 +600,12 @@ func TestTemplateThrottlesEveryKeylessRoute(t *testing.T) {
 			throttled[s.HttpMethod+" "+s.ResourcePath] = true
 		}
 	}
-	local, err := stack.Load(templatePath(t))
-	require.NoError(t, err)
-	n := 0
-	for _, r := range local.Routes() {
-		if r.ApiKeyRequired {
-			continue
-		}
-		n++
-		// MethodSettings name a resource path with each "/" written "~1".
-		path := "/" + strings.ReplaceAll(r.Path, "/", "~1")
-		assert.True(t, throttled[r.Method+" "+path], "%s %s (%s) needs no API key but has no throttle in MethodSettings (ResourcePath %q)", r.Method, r.Path, r.LogicalID, path)
-	}
-	assert.GreaterOrEqual(t, n, 7, "the product routes and health")
+	return throttled
 }
+
+// throttlePath is a resource path as MethodSettings name it: each "/"
+// written "~1".
+func throttlePath(path string) string { return "/" + strings.ReplaceAll(path, "/", "~1") }
 
 // API Gateway's own answers are part of the API definition (SAM's
 // GatewayResponses), not separate AWS::ApiGateway::GatewayResponse
@@ -743,6 +757,117 @@ func TestTemplateScheduleSecretAndRoutes(t *testing.T) {
 	}
 }
 
+// The release bucket: private (every public access block on, objects owned
+// by the bucket owner), encrypted by default, versioned, kept when the
+// stack goes or the bucket is replaced, reachable over TLS only; only the
+// four functions that need it may touch its objects, and the release
+// routes have the auth of their kind (brand routes: usage-plan key and the
+// brand authorizer; updates: keyless, throttled).
+func TestTemplateReleaseBucket(t *testing.T) {
+	tpl := loadTemplate(t)
+	assert.Len(t, tpl.GetAllS3BucketResources(), 1, "one bucket: the release packages")
+	b, err := tpl.GetS3BucketWithName("ReleaseBucket")
+	require.NoError(t, err)
+	assert.Equal(t, "Retain", string(b.AWSCloudFormationDeletionPolicy))
+	assert.Equal(t, "Retain", string(b.AWSCloudFormationUpdateReplacePolicy))
+	require.NotNil(t, b.PublicAccessBlockConfiguration, "the bucket blocks public access")
+	pab := b.PublicAccessBlockConfiguration
+	for name, flag := range map[string]*bool{"BlockPublicAcls": pab.BlockPublicAcls, "BlockPublicPolicy": pab.BlockPublicPolicy,
+		"IgnorePublicAcls": pab.IgnorePublicAcls, "RestrictPublicBuckets": pab.RestrictPublicBuckets} {
+		assert.True(t, flag != nil && *flag, "PublicAccessBlockConfiguration.%s is true", name)
+	}
+	assert.Nil(t, b.AccessControl, "no canned ACL")
+	assert.Nil(t, b.WebsiteConfiguration, "not a website")
+	require.NotNil(t, b.OwnershipControls)
+	require.Len(t, b.OwnershipControls.Rules, 1)
+	assert.Equal(t, "BucketOwnerEnforced", deref(b.OwnershipControls.Rules[0].ObjectOwnership, nil), "ACLs are off")
+	require.NotNil(t, b.BucketEncryption, "encrypted by default")
+	require.NotEmpty(t, b.BucketEncryption.ServerSideEncryptionConfiguration)
+	for _, rule := range b.BucketEncryption.ServerSideEncryptionConfiguration {
+		require.NotNil(t, rule.ServerSideEncryptionByDefault)
+		assert.Contains(t, []string{"AES256", "aws:kms", "aws:kms:dsse"}, rule.ServerSideEncryptionByDefault.SSEAlgorithm)
+	}
+	require.NotNil(t, b.VersioningConfiguration)
+	assert.Equal(t, "Enabled", b.VersioningConfiguration.Status, "an overwritten or deleted package can be recovered")
+	assert.Equal(t, "ref:ReleaseBucket", tpl.Outputs["ReleaseBucketName"].Value)
+
+	// Its policy only denies: any request not over TLS, on the bucket and
+	// on every object.
+	policy, err := tpl.GetS3BucketPolicyWithName("ReleaseBucketPolicy")
+	require.NoError(t, err)
+	assert.Equal(t, "ref:ReleaseBucket", policy.Bucket)
+	tls := false
+	walkStatements(policy.PolicyDocument, func(st map[string]any) {
+		assert.Equal(t, "Deny", st["Effect"], "the bucket policy grants nothing: %v", st)
+		cond, _ := st["Condition"].(map[string]any)
+		boolCond, _ := cond["Bool"].(map[string]any)
+		if st["Principal"] == "*" && slices.Equal(strings_(st["Action"]), []string{"s3:*"}) && fmt.Sprint(boolCond["aws:SecureTransport"]) == "false" {
+			assert.ElementsMatch(t, []string{"getatt:ReleaseBucket.Arn", "getatt:ReleaseBucket.Arn/*"}, strings_(st["Resource"]))
+			tls = true
+		}
+	})
+	assert.True(t, tls, "the bucket policy denies every request without TLS (aws:SecureTransport false)")
+
+	// Only the functions that need the bucket name it, and may act on it.
+	for id, fn := range tpl.GetAllServerlessFunctionResources() {
+		uc := fn.Environment.Variables["USE_CASE"]
+		_, needs := bucketUseCases[uc]
+		assert.Equal(t, needs, fn.Environment.Variables["RELEASE_BUCKET"] == "ref:ReleaseBucket", "%s: RELEASE_BUCKET only where the bucket is used", id)
+		raw, err := json.Marshal(fn.Policies)
+		require.NoError(t, err)
+		var policies any
+		require.NoError(t, json.Unmarshal(raw, &policies))
+		var actions []string
+		walkStatements(policies, func(st map[string]any) {
+			for _, a := range strings_(st["Action"]) {
+				if strings.HasPrefix(a, "s3:") {
+					actions = append(actions, a)
+					assert.Equal(t, []string{"getatt:ReleaseBucket.Arn/*"}, strings_(st["Resource"]), "%s: %s on the bucket's objects only", id, a)
+				}
+			}
+			for _, r := range strings_(st["Resource"]) {
+				if strings.Contains(r, "ReleaseBucket") {
+					assert.True(t, needs, "%s is granted %v on %s", id, st["Action"], r)
+				}
+			}
+		})
+		assert.ElementsMatch(t, bucketUseCases[uc], actions, "%s: its S3 actions", id)
+	}
+
+	// The release routes.
+	type route struct{ method, path string }
+	want := map[string]route{
+		"CreateReleaseFunction":  {"POST", "/api/v1/brand/products/{product}/releases"},
+		"ListReleasesFunction":   {"GET", "/api/v1/brand/products/{product}/releases"},
+		"PublishReleaseFunction": {"POST", "/api/v1/brand/products/{product}/releases/{version}/publish"},
+		"YankReleaseFunction":    {"POST", "/api/v1/brand/products/{product}/releases/{version}/yank"},
+		"ProductUpdatesFunction": {"GET", "/api/v1/product/updates"},
+	}
+	throttled := methodThrottles(t, tpl)
+	for id, w := range want {
+		fn, err := tpl.GetServerlessFunctionWithName(id)
+		require.NoError(t, err)
+		require.Len(t, fn.Events, 1, "%s serves one route", id)
+		for name, ev := range fn.Events {
+			api := ev.Properties.ApiEvent
+			require.True(t, ev.Type == "Api" && api != nil, "%s: event %s is an Api event", id, name)
+			assert.Equal(t, w, route{strings.ToUpper(api.Method), api.Path}, id)
+			assert.Equal(t, "ref:LicenseApi", deref(api.RestApiId, nil), "%s is on LicenseApi", id)
+			if strings.HasPrefix(w.path, "/api/v1/brand/") {
+				require.NotNil(t, api.Auth, "%s: brand routes declare Auth", id)
+				assert.True(t, api.Auth.ApiKeyRequired != nil && *api.Auth.ApiKeyRequired, "%s: a usage-plan key", id)
+				assert.Equal(t, "BrandAuthorizer", deref(api.Auth.Authorizer, nil), "%s: the brand authorizer", id)
+				continue
+			}
+			if api.Auth != nil {
+				assert.False(t, api.Auth.ApiKeyRequired != nil && *api.Auth.ApiKeyRequired, "%s: sites have no API key", id)
+				assert.Contains(t, []string{"", "NONE"}, deref(api.Auth.Authorizer, nil), "%s: the license key is the credential", id)
+			}
+			assert.True(t, throttled[w.method+" "+throttlePath(w.path)], "%s: %s %s is throttled in MethodSettings", id, w.method, w.path)
+		}
+	}
+}
+
 // --- IAM: every AWS call of every function is allowed by its policy ----------
 
 // IAM authorizes each call on its own, and a transaction item by item: a
@@ -755,8 +880,10 @@ func TestTemplateScheduleSecretAndRoutes(t *testing.T) {
 // stand-ins for its resources), driven through the paths of its use case,
 // and each AWS call it makes — DynamoDB (through dynamotest.Actions, which
 // splits transactions into their items' actions and names the index of a
-// Query), EventBridge, SQS and Secrets Manager (through iamFakeAWS) — must be
-// allowed by a statement of its policy on that resource. A function whose
+// Query), EventBridge, SQS and Secrets Manager (through iamFakeAWS), S3
+// (through iamS3, which also sees the presigned requests the function signed
+// and the scenario then makes as a brand or a site would) — must be allowed
+// by a statement of its policy on that resource. A function whose
 // USE_CASE has no scenario fails the test, so a new function cannot be
 // skipped silently.
 func TestTemplatePoliciesAllowEveryCall(t *testing.T) {
@@ -833,6 +960,7 @@ const (
 	iamBus    = "license-events"
 	iamSecret = "license-signing-keys"
 	iamQueue  = "/123456789012/license-events-dlq"
+	iamBucket = "license-releases"
 )
 
 // iamWorld is one function, wired from its environment, on a fresh engine
@@ -843,8 +971,9 @@ type iamWorld struct {
 	clock  *iamClock
 	dynamo *dynamotest.Actions
 	aws    *iamFakeAWS
+	s3     *iamS3
 	eng    *dynamotest.Engine
-	setup  *app.App // unrecorded: arranges state
+	setup  *app.App // unrecorded: arranges state, with the bucket reached past the recorder
 	svc    *service.Service
 	auth   map[string]any // what the brand authorizer hands the brand functions
 }
@@ -858,6 +987,7 @@ func newIAMWorld(t *testing.T, id, uc string, fn *serverless.Function) *iamWorld
 	recorded := httptest.NewServer(w.dynamo.Wrap(w.eng.Server))
 	t.Cleanup(recorded.Close)
 	w.aws = newIAMFakeAWS(t)
+	w.s3 = newIAMS3(t)
 
 	// The process environment of the function, as Lambda would set it.
 	env := map[string]string{}
@@ -868,8 +998,9 @@ func newIAMWorld(t *testing.T, id, uc string, fn *serverless.Function) *iamWorld
 	for k, v := range map[string]string{
 		"DYNAMODB_ENDPOINT": recorded.URL, "AWS_REGION": "us-east-1",
 		"EVENTBRIDGE_ENDPOINT": w.aws.srv.URL, "SQS_ENDPOINT": w.aws.srv.URL,
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER": w.aws.srv.URL,
-		"AWS_ACCESS_KEY_ID":                "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "", "AWS_PROFILE": "",
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": w.aws.srv.URL, "S3_ENDPOINT": w.s3.srv.URL,
+		// The local S3 checks presigned URLs' signatures with its secret.
+		"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": locals3.SecretKey, "AWS_SESSION_TOKEN": "", "AWS_PROFILE": "",
 		"AWS_CONFIG_FILE": filepath.Join(t.TempDir(), "none"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(t.TempDir(), "none"),
 		"AWS_EC2_METADATA_DISABLED": "true",
 	} {
@@ -878,6 +1009,12 @@ func newIAMWorld(t *testing.T, id, uc string, fn *serverless.Function) *iamWorld
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
+	// The setup reaches the bucket past the recorder, and publishes the
+	// demo releases (1.0.0 of every demo product) as the dev server does.
+	setupBucket, err := bucket.New(ctx, bucket.Config{Bucket: iamBucket, Endpoint: w.s3.direct.URL, Region: "us-east-1"})
+	require.NoError(t, err)
+	w.setup.UsePackages(setupBucket)
+	require.NoError(t, demo.SeedReleases(ctx, w.setup, nil))
 	if uc != "publish-events" { // its main wires the relay alone (see iamRelay)
 		svc, err := service.New(ctx, service.ConfigFromEnv(), slog.New(slog.DiscardHandler), w.clock.Now)
 		require.NoError(t, err, "%s starts", id)
@@ -929,6 +1066,8 @@ func (w *iamWorld) localValue(name, value string) string {
 		return iamSecret
 	case "!Ref EventsDeadLetterQueue":
 		return w.aws.srv.URL + iamQueue
+	case "!Ref ReleaseBucket":
+		return iamBucket
 	case "!Ref LogLevel":
 		return "ERROR"
 	case "!Ref Stage":
@@ -957,7 +1096,8 @@ func (w *iamWorld) calls() []dynamotest.Action {
 		}
 		out = append(out, a)
 	}
-	return append(out, w.aws.seen()...)
+	out = append(out, w.aws.seen()...)
+	return append(out, w.s3.seen()...)
 }
 
 // call sends a proxy request to the function's handler and requires the status.
@@ -1134,6 +1274,27 @@ var iamScenarios = map[string]func(w *iamWorld){
 		post := iamReq("POST", "/api/v1/product/edd", nil, form.Encode())
 		post.Headers["Content-Type"] = "application/x-www-form-urlencoded"
 		w.call(200, post)
+
+		// An update check of the demo site, which holds a seat: the answer
+		// links to this endpoint's package_download, which redirects to a
+		// presigned GET the function signs, and the site follows.
+		resp := w.call(200, iamQuery("/api/v1/product/edd", edd("get_version", "https://"+demo.DemoSite, map[string]string{"version": "0.9.0"})))
+		var version struct {
+			NewVersion   string `json:"new_version"`
+			DownloadLink string `json:"download_link"`
+		}
+		require.NoError(w.t, json.Unmarshal([]byte(resp.Body), &version), resp.Body)
+		require.Equal(w.t, demo.ReleaseVersion, version.NewVersion, resp.Body)
+		link, err := url.Parse(version.DownloadLink)
+		require.NoError(w.t, err)
+		require.Equal(w.t, "/api/v1/product/edd", link.Path, "the download link is package_download: %s", version.DownloadLink)
+		query := map[string]string{}
+		for k := range link.Query() {
+			query[k] = link.Query().Get(k)
+		}
+		require.Equal(w.t, "package_download", query["edd_action"])
+		resp = w.call(302, iamQuery("/api/v1/product/edd", query))
+		iamFetch(w.t, resp.Headers["Location"], demo.Package("rankmath-pro"))
 	},
 	"reclaim-seats": func(w *iamWorld) {
 		require.NoError(w.t, w.setup.Ops().ConfigureBrand(context.Background(), demo.Brands[0].Slug, licensing.BrandSettings{StaleAfterDays: 30}))
@@ -1143,6 +1304,51 @@ var iamScenarios = map[string]func(w *iamWorld){
 		require.Positive(w.t, res.Seats, "a stale seat is reclaimed")
 	},
 	"product-keys": func(w *iamWorld) { w.call(200, iamReq("GET", "/api/v1/product/keys", nil, "")) },
+	"create-release": func(w *iamWorld) {
+		pkg, body := iamPackage("1.1.0")
+		resp := w.brand(201, iamReq("POST", iamReleasesPath, iamProduct, body))
+		var out struct {
+			Upload struct {
+				URL     string            `json:"url"`
+				Method  string            `json:"method"`
+				Headers map[string]string `json:"headers"`
+			} `json:"upload"`
+		}
+		require.NoError(w.t, json.Unmarshal([]byte(resp.Body), &out), resp.Body)
+		// The brand's PUT of the package, with the function's signature.
+		up := app.Presigned{URL: out.Upload.URL, Method: out.Upload.Method, Headers: out.Upload.Headers}
+		require.NoError(w.t, demo.Upload(context.Background(), nil, up, pkg))
+		_, again := iamPackage(demo.ReleaseVersion)
+		w.brand(409, iamReq("POST", iamReleasesPath, iamProduct, again)) // the version exists
+	},
+	"list-releases": func(w *iamWorld) {
+		resp := w.brand(200, iamReq("GET", iamReleasesPath, iamProduct, ""))
+		require.Contains(w.t, resp.Body, `"version":"`+demo.ReleaseVersion+`"`)
+		w.brand(404, iamReq("GET", iamReleasesPath, map[string]string{"product": "nope"}, ""))
+	},
+	"publish-release": func(w *iamWorld) {
+		w.arrangeRelease("1.1.0", true)
+		w.brand(200, iamReq("POST", iamReleasesPath+"/{version}/publish", iamRelease("1.1.0"), `{}`)) // HeadObject, then GetObject
+		w.arrangeRelease("1.2.0", false)
+		w.brand(409, iamReq("POST", iamReleasesPath+"/{version}/publish", iamRelease("1.2.0"), `{}`)) // package_missing: HeadObject finds nothing
+	},
+	"yank-release": func(w *iamWorld) {
+		w.brand(200, iamReq("POST", iamReleasesPath+"/{version}/yank", iamRelease(demo.ReleaseVersion), `{}`))
+		w.brand(409, iamReq("POST", iamReleasesPath+"/{version}/yank", iamRelease(demo.ReleaseVersion), `{}`)) // yanked already
+	},
+	"product-updates": func(w *iamWorld) {
+		w.clock.Advance(48 * time.Hour) // the seat's last_seen_at is refreshed
+		resp := w.call(200, iamQuery("/api/v1/product/updates", map[string]string{
+			"license_key": demo.RankMathKey, "instance_identifier": demo.DemoSite, "product": "rankmath-pro", "version": "0.9.0"}))
+		var out struct {
+			Package *struct {
+				URL string `json:"url"`
+			} `json:"package"`
+		}
+		require.NoError(w.t, json.Unmarshal([]byte(resp.Body), &out), resp.Body)
+		require.NotNil(w.t, out.Package, resp.Body)
+		iamFetch(w.t, out.Package.URL, demo.Package("rankmath-pro")) // the site's GET, with the function's signature
+	},
 	"publish-events": func(w *iamWorld) {
 		var batch events.DynamoDBEvent
 		evDecode(w.t, evFile(w.t, "publish-events"), &batch)
@@ -1299,4 +1505,114 @@ func (f *iamFakeAWS) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = json.NewEncoder(w).Encode(out)
+}
+
+// iamS3 is the embedded S3 (locals3, which checks presigned URLs as S3
+// does) behind a recorder that notes each request as the IAM action S3
+// authorizes it as, on the template resource it names. srv is the
+// functions' S3_ENDPOINT, so that both the calls a function makes (HeadObject,
+// GetObject) and the presigned requests it signed and a brand or a site then
+// makes (a presigned URL carries its signer's credentials: S3 authorizes it
+// with the signer's grants) are recorded against it; direct serves the same
+// bucket unrecorded, for the setup.
+type iamS3 struct {
+	s3      *locals3.Server
+	srv     *httptest.Server
+	direct  *httptest.Server
+	mu      sync.Mutex
+	actions map[dynamotest.Action]bool
+}
+
+func newIAMS3(t *testing.T) *iamS3 {
+	s3, err := locals3.New(iamBucket)
+	require.NoError(t, err)
+	s := &iamS3{s3: s3, actions: map[dynamotest.Action]bool{}}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.srv.Close)
+	s.direct = httptest.NewServer(s3)
+	t.Cleanup(s.direct.Close)
+	return s
+}
+
+// iamS3Subresources are the query parameters that make an object request
+// another operation (its ACL, tags, a multipart upload, …), which the
+// release functions never make: each reads as an action no policy grants.
+var iamS3Subresources = []string{"acl", "tagging", "attributes", "legal-hold", "retention", "torrent", "restore", "select",
+	"uploads", "uploadId", "partNumber", "versionId"}
+
+// serve records the request, then hands it to the local S3. Requests are
+// path-style (/<bucket>/<key>), as the adapter and the presigner send them
+// to an S3_ENDPOINT.
+func (s *iamS3) serve(w http.ResponseWriter, r *http.Request) {
+	bucketName, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	action := "s3:" + r.Method + " " + r.URL.Path // unexpected: no policy grants it
+	switch {
+	case key == "":
+		// A bucket-level request (ListObjectsV2, HeadBucket, …).
+	case slices.ContainsFunc(iamS3Subresources, r.URL.Query().Has):
+		action += "?" + r.URL.RawQuery
+	case r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") == "":
+		action = "s3:PutObject"
+	case r.Method == http.MethodGet, r.Method == http.MethodHead:
+		// IAM has no s3:HeadObject action: a HEAD of an object (the
+		// adapter's Stat) is authorized as s3:GetObject, as a GET is.
+		action = "s3:GetObject"
+	}
+	s.mu.Lock()
+	s.actions[dynamotest.Action{Name: action, Resource: iamResource(bucketName, iamBucket, "getatt:ReleaseBucket.Arn/*")}] = true
+	s.mu.Unlock()
+	s.s3.ServeHTTP(w, r)
+}
+
+func (s *iamS3) seen() []dynamotest.Action {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Collect(maps.Keys(s.actions))
+}
+
+// iamFetch makes a GET of a presigned URL, as a site does, and requires
+// the package's bytes.
+func iamFetch(t *testing.T, rawURL string, want []byte) {
+	t.Helper()
+	require.NotEmpty(t, rawURL)
+	resp, err := http.Get(rawURL)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "GET %s: %s", rawURL, body)
+	require.Equal(t, want, body, "the package's bytes")
+}
+
+// iamPackage is a release package of rankmath-pro and its create-release body.
+func iamPackage(version string) ([]byte, string) {
+	pkg := append(demo.Package("rankmath-pro"), []byte(version)...) // other bytes than the demo release's
+	sum := sha256.Sum256(pkg)
+	b, _ := json.Marshal(map[string]any{"version": version, "changelog": "- IAM", "package_sha256": hex.EncodeToString(sum[:]), "package_size": len(pkg)})
+	return pkg, string(b)
+}
+
+// arrangeRelease creates a release of rankmath-pro (pending its upload) on
+// the setup wiring and, with upload, uploads its package past the recorder.
+func (w *iamWorld) arrangeRelease(version string, upload bool) {
+	w.t.Helper()
+	ctx := context.Background()
+	pkg, _ := iamPackage(version)
+	sum := sha256.Sum256(pkg)
+	size := int64(len(pkg))
+	tenant := licensing.Tenant{Brand: demo.Brands[0].Slug, KeyPrefix: demo.Brands[0].Prefix}
+	out, err := w.setup.CreateRelease(ctx, tenant, "rankmath-pro", licensing.ReleaseInput{Version: version, PackageSHA256: hex.EncodeToString(sum[:]), PackageSize: &size})
+	require.NoError(w.t, err)
+	if upload {
+		require.NoError(w.t, demo.Upload(ctx, nil, out.Upload, pkg))
+	}
+}
+
+var (
+	iamProduct      = map[string]string{"product": "rankmath-pro"}
+	iamReleasesPath = pathProducts + "/{product}/releases"
+)
+
+func iamRelease(version string) map[string]string {
+	return map[string]string{"product": "rankmath-pro", "version": version}
 }

@@ -5,9 +5,12 @@
 // prints the response and the function's init duration.
 //
 // The function talks to the DynamoDB endpoint of `make run`
-// (DYNAMODB_ENDPOINT, default http://127.0.0.1:8000; loopback only). When
-// nothing answers there, invoke starts the local service itself, with its
-// embedded engine on that address and the demo data, for as long as it runs.
+// (DYNAMODB_ENDPOINT, default http://127.0.0.1:8000; loopback only) and to
+// its S3 API of release packages (S3_ENDPOINT, default
+// http://127.0.0.1:9000; loopback only). When nothing answers at the
+// DynamoDB endpoint, invoke starts the local service itself, with its
+// embedded engine on that address, its embedded S3 and the demo data, for as
+// long as it runs.
 //
 // The function's environment is what template.yaml gives it, with local
 // stand-ins for the stack's resources (see functionEnv); EventBridge is a
@@ -50,6 +53,9 @@ const (
 	tableName       = "licenses"
 	region          = "us-east-1"
 	defaultEndpoint = "http://127.0.0.1:8000"
+	// defaultS3Endpoint is where `make run` serves its S3 API (local-api's
+	// -s3-addr).
+	defaultS3Endpoint = "http://127.0.0.1:9000"
 )
 
 // usageError is a mistake in how invoke was called.
@@ -72,9 +78,9 @@ func main() {
 }
 
 type options struct {
-	fn, event, emulator, endpoint, logLevel string
-	runs                                    int
-	verbose                                 bool
+	fn, event, emulator, endpoint, s3Endpoint, logLevel string
+	runs                                                int
+	verbose                                             bool
 }
 
 func run() error {
@@ -83,6 +89,7 @@ func run() error {
 	flag.StringVar(&o.event, "event", "", "file with the event JSON (make invoke EVENT=...)")
 	flag.StringVar(&o.emulator, "rie", "", "aws-lambda-rie binary (default: "+rie.ToolPath+", else on PATH)")
 	flag.StringVar(&o.endpoint, "dynamodb-endpoint", envOr("DYNAMODB_ENDPOINT", defaultEndpoint), "DynamoDB endpoint of the function")
+	flag.StringVar(&o.s3Endpoint, "s3-endpoint", envOr("S3_ENDPOINT", defaultS3Endpoint), "S3 endpoint of the function (release packages)")
 	flag.StringVar(&o.logLevel, "log-level", envOr("LOG_LEVEL", "INFO"), "the function's LOG_LEVEL")
 	flag.IntVar(&o.runs, "runs", 1, "cold starts to run, each in a fresh emulator; more than one prints the median init duration")
 	flag.BoolVar(&o.verbose, "v", false, "show the emulator's own log lines too, as they come")
@@ -118,7 +125,7 @@ func run() error {
 	fmt.Fprintf(os.Stderr, "built %s for %s/%s (%s) in %.1fs\n",
 		rel(root, bootstrap), runtime.GOOS, runtime.GOARCH, fileSize(bootstrap), time.Since(began).Seconds())
 
-	endpoint, stopDB, err := ensureDynamo(ctx, root, o.endpoint)
+	endpoint, s3Endpoint, stopDB, err := ensureDynamo(ctx, root, o.endpoint, o.s3Endpoint)
 	if err != nil {
 		return err
 	}
@@ -133,7 +140,7 @@ func run() error {
 	cfg := rie.Config{
 		Emulator:  o.emulator,
 		Bootstrap: bootstrap,
-		Env:       functionEnv(o.fn, endpoint, bus.URL, o.logLevel),
+		Env:       functionEnv(o.fn, endpoint, bus.URL, s3Endpoint, o.logLevel),
 	}
 	if o.verbose {
 		cfg.Output = os.Stderr
@@ -177,25 +184,27 @@ func run() error {
 // functions (Globals and their own), or "" for those left unset locally, with
 // why. functionEnv sets them; a test holds it to the template.
 var localEnv = map[string]string{
-	"TABLE_NAME":            tableName,                     // !Ref LicensesTable: the local engine's table
-	"EVENT_BUS_NAME":        devserver.DefaultEventBusName, // !Ref LicenseEventBus: the bus of `make run`
-	"STAGE":                 "local",                       // !Ref Stage
-	"USE_CASE":              "",                            // the function's own: FN
-	"LOG_LEVEL":             "",                            // !Ref LogLevel: LOG_LEVEL (-log-level)
-	"CHECK_CACHE_MAX_AGE":   "",                            // unset: the default, 60 s
-	"SIGNING_KEY_SECRET_ID": "",                            // unset: a fresh local signing key at start
-	"DEAD_LETTER_QUEUE_URL": "",                            // unset: the relay logs the events it cannot publish
+	"TABLE_NAME":            tableName,                      // !Ref LicensesTable: the local engine's table
+	"EVENT_BUS_NAME":        devserver.DefaultEventBusName,  // !Ref LicenseEventBus: the bus of `make run`
+	"STAGE":                 "local",                        // !Ref Stage
+	"USE_CASE":              "",                             // the function's own: FN
+	"LOG_LEVEL":             "",                             // !Ref LogLevel: LOG_LEVEL (-log-level)
+	"CHECK_CACHE_MAX_AGE":   "",                             // unset: the default, 60 s
+	"SIGNING_KEY_SECRET_ID": "",                             // unset: a fresh local signing key at start
+	"DEAD_LETTER_QUEUE_URL": "",                             // unset: the relay logs the events it cannot publish
+	"RELEASE_BUCKET":        devserver.DefaultReleaseBucket, // !Ref ReleaseBucket: the bucket of `make run`, at S3_ENDPOINT
 }
 
 // functionEnv is the process environment of the function under the
 // emulator: template.yaml's variables with their local values, and the
-// endpoints of the local engine and the local EventBridge bus.
-func functionEnv(fn, dynamoEndpoint, busEndpoint, logLevel string) []string {
+// endpoints of the local engine, the local EventBridge bus and the local S3.
+func functionEnv(fn, dynamoEndpoint, busEndpoint, s3Endpoint, logLevel string) []string {
 	env := []string{
 		"USE_CASE=" + fn,
 		"LOG_LEVEL=" + logLevel,
 		"DYNAMODB_ENDPOINT=" + dynamoEndpoint,
 		"EVENTBRIDGE_ENDPOINT=" + busEndpoint,
+		"S3_ENDPOINT=" + s3Endpoint,
 		"AWS_REGION=" + region,
 		"AWS_LAMBDA_FUNCTION_NAME=" + fn,
 	}
@@ -255,13 +264,56 @@ func checkArgs(o options, root string, fns []string) ([]byte, error) {
 }
 
 // ensureDynamo makes sure a DynamoDB engine with the table answers at
-// endpoint: the one of `make run` if it is up, else the local service started
-// here. It returns the endpoint for the function and how to stop what it
-// started.
-func ensureDynamo(ctx context.Context, root, endpoint string) (string, func(), error) {
+// endpoint: the one of `make run` if it is up (with its S3 API at
+// s3Endpoint), else the local service started here (with its own embedded
+// S3). It returns the DynamoDB and S3 endpoints for the function and how to
+// stop what it started.
+func ensureDynamo(ctx context.Context, root, endpoint, s3Endpoint string) (string, string, func(), error) {
+	addr, err := loopbackAddr("DYNAMODB_ENDPOINT", endpoint, defaultEndpoint, "engine")
+	if err != nil {
+		return "", "", nil, err
+	}
+	s3Addr, err := loopbackAddr("S3_ENDPOINT", s3Endpoint, defaultS3Endpoint, "S3 API")
+	if err != nil {
+		return "", "", nil, err
+	}
+	if answers(addr) {
+		if err := checkTable(ctx, endpoint); err != nil {
+			return "", "", nil, fmt.Errorf("something answers at %s, but not a DynamoDB engine with table %q (is `make run` running?): %w",
+				endpoint, tableName, err)
+		}
+		fmt.Fprintf(os.Stderr, "DynamoDB: using %s (table %q is there)\n", endpoint, tableName)
+		if answers(s3Addr) {
+			fmt.Fprintf(os.Stderr, "S3: using %s (bucket %q)\n", s3Endpoint, devserver.DefaultReleaseBucket)
+		} else {
+			fmt.Fprintf(os.Stderr, "S3: nothing answers at %s (S3_ENDPOINT): the release functions will answer 503\n", s3Endpoint)
+		}
+		return endpoint, s3Endpoint, func() {}, nil
+	}
+	srv, err := devserver.Start(ctx, devserver.Options{
+		Template:   filepath.Join(root, "template.yaml"),
+		APIAddr:    "127.0.0.1:0",
+		DynamoAddr: addr,
+		// Its embedded S3 on a free port: the function gets its URL.
+		S3Addr: "127.0.0.1:0",
+		Config: service.Config{TableName: tableName},
+		Seed:   true,
+	})
+	if err != nil {
+		return "", "", nil, fmt.Errorf("nothing answers at %s, and starting the local service there failed: %w", endpoint, err)
+	}
+	fmt.Fprintf(os.Stderr, "DynamoDB: nothing answered at %s, so the local service runs in this process for this invoke "+
+		"(embedded engine at %s, table %q, embedded S3 at %s, bucket %q, demo data seeded); `make run` keeps one up between invokes\n",
+		endpoint, srv.DynamoURL, tableName, srv.S3URL, srv.Service.Config.ReleaseBucket)
+	return srv.DynamoURL, srv.S3URL, srv.Close, nil
+}
+
+// loopbackAddr is the host:port of a local endpoint, which must be a
+// loopback URL.
+func loopbackAddr(name, endpoint, example, what string) (string, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || u.Host == "" {
-		return "", nil, usageError{fmt.Sprintf("DYNAMODB_ENDPOINT=%q is not a URL like %s", endpoint, defaultEndpoint)}
+		return "", usageError{fmt.Sprintf("%s=%q is not a URL like %s", name, endpoint, example)}
 	}
 	port := u.Port()
 	if port == "" {
@@ -271,32 +323,19 @@ func ensureDynamo(ctx context.Context, root, endpoint string) (string, func(), e
 		}
 	}
 	if !isLoopback(u.Hostname()) {
-		return "", nil, usageError{fmt.Sprintf("DYNAMODB_ENDPOINT=%s is not a loopback address: invoke runs functions against a local engine only", endpoint)}
+		return "", usageError{fmt.Sprintf("%s=%s is not a loopback address: invoke runs functions against a local %s only", name, endpoint, what)}
 	}
-	addr := net.JoinHostPort(u.Hostname(), port)
+	return net.JoinHostPort(u.Hostname(), port), nil
+}
+
+// answers tells whether something accepts TCP connections at addr.
+func answers(addr string) bool {
 	conn, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
-	if err == nil {
-		_ = conn.Close()
-		if err := checkTable(ctx, endpoint); err != nil {
-			return "", nil, fmt.Errorf("something answers at %s, but not a DynamoDB engine with table %q (is `make run` running?): %w",
-				endpoint, tableName, err)
-		}
-		fmt.Fprintf(os.Stderr, "DynamoDB: using %s (table %q is there)\n", endpoint, tableName)
-		return endpoint, func() {}, nil
-	}
-	srv, err := devserver.Start(ctx, devserver.Options{
-		Template:   filepath.Join(root, "template.yaml"),
-		APIAddr:    "127.0.0.1:0",
-		DynamoAddr: addr,
-		Config:     service.Config{TableName: tableName},
-		Seed:       true,
-	})
 	if err != nil {
-		return "", nil, fmt.Errorf("nothing answers at %s, and starting the local service there failed: %w", endpoint, err)
+		return false
 	}
-	fmt.Fprintf(os.Stderr, "DynamoDB: nothing answered at %s, so the local service runs in this process for this invoke "+
-		"(embedded engine at %s, table %q, demo data seeded); `make run` keeps one up between invokes\n", endpoint, srv.DynamoURL, tableName)
-	return srv.DynamoURL, srv.Close, nil
+	_ = conn.Close()
+	return true
 }
 
 func checkTable(ctx context.Context, endpoint string) error {

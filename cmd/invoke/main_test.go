@@ -62,7 +62,7 @@ func TestFunctionEnvCoversTheTemplate(t *testing.T) {
 		if !slices.Contains(fns, useCase) {
 			t.Errorf("%s: USE_CASE %q is not a directory under functions/", id, useCase)
 		}
-		env := strings.Join(functionEnv(useCase, "http://127.0.0.1:8000", "http://127.0.0.1:9", "INFO"), "\n") + "\n"
+		env := strings.Join(functionEnv(useCase, "http://127.0.0.1:8000", "http://127.0.0.1:9", "http://127.0.0.1:9000", "INFO"), "\n") + "\n"
 		for _, names := range []map[string]yaml.Node{tpl.Globals.Function.Environment.Variables, vars} {
 			for name := range names {
 				value, ok := localEnv[name]
@@ -74,7 +74,7 @@ func TestFunctionEnvCoversTheTemplate(t *testing.T) {
 				}
 			}
 		}
-		for _, want := range []string{"USE_CASE=" + useCase, "EVENTBRIDGE_ENDPOINT=http://127.0.0.1:9", "DYNAMODB_ENDPOINT=http://127.0.0.1:8000"} {
+		for _, want := range []string{"USE_CASE=" + useCase, "EVENTBRIDGE_ENDPOINT=http://127.0.0.1:9", "DYNAMODB_ENDPOINT=http://127.0.0.1:8000", "S3_ENDPOINT=http://127.0.0.1:9000"} {
 			if !strings.Contains("\n"+env, "\n"+want+"\n") {
 				t.Errorf("%s: no %s in its environment", id, want)
 			}

@@ -2,12 +2,16 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +20,8 @@ import (
 	miniserver "github.com/truora/minidyn/server"
 
 	"github.com/clsvc/license-service/internal/demo"
+	"github.com/clsvc/license-service/internal/devserver"
+	"github.com/clsvc/license-service/internal/locals3"
 	"github.com/clsvc/license-service/internal/stack"
 )
 
@@ -38,6 +44,16 @@ type fltRoute struct {
 	form bool
 	// setup puts the demo data in a state where the request is valid.
 	setup func(t *testing.T, e *env)
+	// queryOf, when set, makes the query after setup, from what the
+	// service handed out (a download link of get_version).
+	queryOf func(t *testing.T, e *env) string
+	// actions are further valid requests of the same route (the EDD
+	// endpoint's get_version and package_download), each a case of its own.
+	actions map[string]fltRoute
+	// s3 marks routes that call S3 (publish reads the uploaded package
+	// back): while S3 fails they answer 503 and change nothing. Every other
+	// route at most presigns URLs, which needs no S3 call, and works on.
+	s3 bool
 }
 
 // fltRoutes holds a valid request for every route, keyed "METHOD path" as
@@ -47,7 +63,16 @@ func fltRoutes() map[string]fltRoute {
 	seat := func(site string) string {
 		return `{"license_key":"` + demo.RankMathKey + `","instance_identifier":"` + site + `","product":"rankmath-pro"}`
 	}
-	return map[string]fltRoute{
+	product := map[string]string{"product": "rankmath-pro"}
+	release := func(version string) map[string]string {
+		return map[string]string{"product": "rankmath-pro", "version": version}
+	}
+	createRelease, err := json.Marshal(relBody(isoRelease, "stable", isoPackage))
+	if err != nil {
+		panic(err)
+	}
+	getVersion := fltGetVersion()
+	table := map[string]fltRoute{
 		fltHealthRoute:                {ok: http.StatusOK},
 		"POST /api/v1/brand/products": {brand: true, ok: http.StatusCreated, body: `{"slug":"fault-product","name":"Fault Product"}`},
 		"GET /api/v1/brand/products":  {brand: true, ok: http.StatusOK},
@@ -75,8 +100,88 @@ func fltRoutes() map[string]fltRoute {
 			body: "edd_action=activate_license&license=" + demo.RankMathKey + "&item_name=Rank+Math+Pro&url=fault.example.com"},
 		"GET /api/v1/product/licenses/check": {ok: http.StatusOK,
 			query: "license_key=" + demo.RankMathKey + "&instance_identifier=" + demo.DemoSite + "&product=rankmath-pro"},
+		"POST /api/v1/brand/products/{product}/releases": {brand: true, ok: http.StatusCreated, params: product,
+			body: string(createRelease)},
+		"GET /api/v1/brand/products/{product}/releases": {brand: true, ok: http.StatusOK, params: product},
+		"POST /api/v1/brand/products/{product}/releases/{version}/publish": {brand: true, ok: http.StatusOK, s3: true,
+			params: release(isoRelease),
+			// Created and uploaded: only the publish is left to do.
+			setup: func(t *testing.T, e *env) { isoPendingRelease(t, e, true) }},
+		"POST /api/v1/brand/products/{product}/releases/{version}/yank": {brand: true, ok: http.StatusOK,
+			params: release(demo.ReleaseVersion)},
+		// The demo seat on rankmath-pro: a package is offered.
+		"GET /api/v1/product/updates": {ok: http.StatusOK,
+			query: "license_key=" + demo.RankMathKey + "&instance_identifier=" + demo.DemoSite + "&product=rankmath-pro&version=0.9.0"},
 	}
+	// The EDD endpoint's update actions: get_version answers 200 for any
+	// license, so only a 503 tells the updater that the service failed,
+	// rather than that its license is unknown; package_download must not
+	// call a failure an expired link either.
+	edd := table["GET /api/v1/product/edd"]
+	edd.actions = map[string]fltRoute{
+		"get_version":      {ok: http.StatusOK, query: getVersion.Encode()},
+		"package_download": {ok: http.StatusFound, queryOf: fltDownloadQuery},
+	}
+	table["GET /api/v1/product/edd"] = edd
+	edd = table["POST /api/v1/product/edd"]
+	edd.actions = map[string]fltRoute{"get_version": {ok: http.StatusOK, form: true, body: getVersion.Encode()}}
+	table["POST /api/v1/product/edd"] = edd
+	return table
 }
+
+// fltDownloadQuery asks get_version for the demo seat's download link and
+// returns its query (edd_action=package_download&id=…).
+func fltDownloadQuery(t *testing.T, e *env) string {
+	t.Helper()
+	r := e.get(t, pathEDD+"?"+fltGetVersion().Encode(), "")
+	var a struct {
+		DownloadLink string `json:"download_link"`
+	}
+	expectOK(t, r, http.StatusOK, &a)
+	require.NotEmpty(t, a.DownloadLink, "no download link for the demo seat: %s", r.body)
+	u, err := url.Parse(a.DownloadLink)
+	require.NoError(t, err)
+	require.Equal(t, "package_download", u.Query().Get("edd_action"), "download link %s", a.DownloadLink)
+	return u.RawQuery
+}
+
+// fltGetVersion is EDD_SL_Plugin_Updater's get_version for the demo seat.
+func fltGetVersion() url.Values {
+	return url.Values{"edd_action": {"get_version"}, "license": {demo.RankMathKey}, "item_name": {"Rank Math Pro"},
+		"url": {"https://" + demo.DemoSite}, "version": {"0.9.0"}}
+}
+
+// cases are the route's requests: its own (named "") and its actions.
+func (rt fltRoute) cases() map[string]fltRoute {
+	out := map[string]fltRoute{"": rt}
+	for name, a := range rt.actions {
+		out[name] = a
+	}
+	return out
+}
+
+// fltCaseName names a case's subtest: the route, then the action, if any.
+func fltCaseName(key, action string) string {
+	if action == "" {
+		return key
+	}
+	return key + "/" + action
+}
+
+// prepare runs setup and queryOf: the request is valid now.
+func (rt fltRoute) prepare(t *testing.T, e *env) fltRoute {
+	t.Helper()
+	if rt.setup != nil {
+		rt.setup(t, e)
+	}
+	if rt.queryOf != nil {
+		rt.query = rt.queryOf(t, e)
+	}
+	return rt
+}
+
+// fltNoRedirect keeps a redirect (package_download's 302) as the answer.
+func fltNoRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // fltTemplateRoutes returns every route of template.yaml.
 func fltTemplateRoutes(t *testing.T) []stack.FunctionRoute {
@@ -185,7 +290,7 @@ func fltUnavailable(t *testing.T, key string, r reply) {
 		_, err := http.ParseTime(ra)
 		require.NoError(t, err, "Retry-After %q is neither seconds nor an HTTP date", ra)
 	}
-	if key == "GET /api/v1/product/licenses/check" {
+	if strings.HasPrefix(key, "GET /api/v1/product/") {
 		// An edge cache must not keep serving the outage.
 		require.Contains(t, r.header.Get("Cache-Control"), "no-store")
 	}
@@ -234,43 +339,50 @@ func TestFaultEngineDown(t *testing.T) {
 			t.Errorf("route %s has no entry (see TestFaultTableCoversEveryRoute)", key)
 			continue
 		}
-		for _, m := range modes {
-			t.Run(key+"/"+m.name, func(t *testing.T) {
-				t.Parallel()
-				e := start(t)
-				if rt.setup != nil {
-					rt.setup(t, e)
-				}
-				c := rt.call(t, r)
-				before := e.snapshot(t)
-				got := func() reply {
-					m.fail(e)
-					defer m.fix(e)
-					return e.do(t, c)
-				}()
-				require.Equal(t, lines(before), lines(e.snapshot(t)), "the failed request changed the table")
-				switch {
-				case key == fltHealthRoute:
-					fltHealth(t, got, true)
-				case rt.static:
-					require.Equal(t, rt.ok, got.status, "a static answer does not need DynamoDB: %s", got.body)
-				default:
-					fltUnavailable(t, key, got)
-				}
-
-				// DynamoDB is back: the same request works, as if the
-				// failed one had never been made.
-				again := e.do(t, c)
-				if key == fltHealthRoute {
-					fltHealth(t, again, false)
-					return
-				}
-				require.Equal(t, rt.ok, again.status, "%s %s after recovery: %s", c.method, c.path, again.body)
-				require.True(t, hasJSONContentType(again.header) || again.status == http.StatusNoContent)
-				require.Empty(t, again.header.Get("Idempotent-Replayed"), "the failed request recorded an answer")
-			})
+		for action, rt := range rt.cases() {
+			for _, m := range modes {
+				t.Run(fltCaseName(key, action)+"/"+m.name, func(t *testing.T) {
+					t.Parallel()
+					fltEngineDown(t, key, r, rt, m.fail, m.fix)
+				})
+			}
 		}
 	}
+}
+
+// fltEngineDown sends one valid request while DynamoDB fails, then again
+// once it works.
+func fltEngineDown(t *testing.T, key string, r stack.FunctionRoute, rt fltRoute, fail, fix func(e *env)) {
+	e := start(t)
+	e.client.CheckRedirect = fltNoRedirect
+	rt = rt.prepare(t, e)
+	c := rt.call(t, r)
+	before := e.snapshot(t)
+	got := func() reply {
+		fail(e)
+		defer fix(e)
+		return e.do(t, c)
+	}()
+	require.Equal(t, lines(before), lines(e.snapshot(t)), "the failed request changed the table")
+	switch {
+	case key == fltHealthRoute:
+		fltHealth(t, got, true)
+	case rt.static:
+		require.Equal(t, rt.ok, got.status, "a static answer does not need DynamoDB: %s", got.body)
+	default:
+		fltUnavailable(t, key, got)
+	}
+
+	// DynamoDB is back: the same request works, as if the
+	// failed one had never been made.
+	again := e.do(t, c)
+	if key == fltHealthRoute {
+		fltHealth(t, again, false)
+		return
+	}
+	require.Equal(t, rt.ok, again.status, "%s %s after recovery: %s", c.method, c.path, again.body)
+	require.True(t, hasJSONContentType(again.header) || again.status == http.StatusNoContent)
+	require.Empty(t, again.header.Get("Idempotent-Replayed"), "the failed request recorded an answer")
 }
 
 // fltReply turns a Lambda proxy response into a reply.
@@ -340,25 +452,135 @@ func TestFaultDeadlinePassedEveryRoute(t *testing.T) {
 			t.Errorf("route %s has no entry (see TestFaultTableCoversEveryRoute)", key)
 			continue
 		}
-		t.Run(key, func(t *testing.T) {
-			t.Parallel()
-			e := start(t)
-			if rt.setup != nil {
-				rt.setup(t, e)
-			}
-			h := e.srv.Service.API.Handlers()[r.UseCase]
-			require.NotNil(t, h, "no handler for use case %q", r.UseCase)
-			var got reply
-			e.unchanged(t, func() { got = fltPastDeadline(t, h, rt.event(t, r)) })
-			if key == fltHealthRoute {
-				fltHealth(t, got, true)
-				return
-			}
-			if rt.static {
-				require.Equal(t, rt.ok, got.status)
-				return
-			}
-			fltUnavailable(t, key, got)
-		})
+		for action, rt := range rt.cases() {
+			t.Run(fltCaseName(key, action), func(t *testing.T) {
+				t.Parallel()
+				e := start(t)
+				rt := rt.prepare(t, e)
+				h := e.srv.Service.API.Handlers()[r.UseCase]
+				require.NotNil(t, h, "no handler for use case %q", r.UseCase)
+				var got reply
+				e.unchanged(t, func() { got = fltPastDeadline(t, h, rt.event(t, r)) })
+				if key == fltHealthRoute {
+					fltHealth(t, got, true)
+					return
+				}
+				if rt.static {
+					require.Equal(t, rt.ok, got.status)
+					return
+				}
+				fltUnavailable(t, key, got)
+			})
+		}
 	}
+}
+
+// The release bucket failing: the embedded S3 server behind a switch.
+
+// fltS3Mode is how S3 fails.
+type fltS3Mode int32
+
+const (
+	fltS3Up      fltS3Mode = iota
+	fltS3Error             // every call answers 500 InternalError, as S3 does in an outage
+	fltS3Dropped           // every connection is closed unanswered, as when the server stops
+)
+
+// fltS3 is the release bucket's S3 endpoint: the embedded S3 server, or a
+// failure.
+type fltS3 struct {
+	s3     *locals3.Server
+	mode   atomic.Int32
+	failed atomic.Int64 // S3 calls made while failing
+}
+
+func (f *fltS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch fltS3Mode(f.mode.Load()) {
+	case fltS3Error:
+		f.failed.Add(1)
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code>`+
+			`<Message>We encountered an internal error. Please try again.</Message></Error>`)
+	case fltS3Dropped:
+		f.failed.Add(1)
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			_ = conn.Close()
+		}
+	default:
+		f.s3.ServeHTTP(w, r)
+	}
+}
+
+func (f *fltS3) fail(m fltS3Mode) { f.mode.Store(int32(m)) }
+
+// fltStartS3 starts the service with its release bucket behind a switch.
+func fltStartS3(t *testing.T) (*env, *fltS3) {
+	t.Helper()
+	s3, err := locals3.New(devserver.DefaultReleaseBucket)
+	require.NoError(t, err)
+	f := &fltS3{s3: s3}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	e := start(t, func(o *devserver.Options) { o.Config.S3Endpoint = srv.URL })
+	return e, f
+}
+
+// TestFaultS3Down: while S3 fails, a route that calls it (publish reads the
+// package back) answers 503 and publishes nothing; every other route,
+// including those that hand out presigned URLs (create-release, the update
+// checks, get_version), makes no S3 call and answers as usual.
+func TestFaultS3Down(t *testing.T) {
+	t.Parallel()
+	table := fltRoutes()
+	modes := []struct {
+		name string
+		mode fltS3Mode
+	}{{"error", fltS3Error}, {"dropped", fltS3Dropped}}
+	var s3Routes []string
+	for _, r := range fltTemplateRoutes(t) {
+		key := fltKey(r)
+		rt, ok := table[key]
+		if !ok {
+			t.Errorf("route %s has no entry (see TestFaultTableCoversEveryRoute)", key)
+			continue
+		}
+		for action, rt := range rt.cases() {
+			if rt.s3 {
+				s3Routes = append(s3Routes, fltCaseName(key, action))
+			}
+			for i, m := range modes {
+				if !rt.s3 && i > 0 {
+					continue // no S3 call: how S3 fails does not matter
+				}
+				t.Run(fltCaseName(key, action)+"/"+m.name, func(t *testing.T) {
+					t.Parallel()
+					e, s3 := fltStartS3(t)
+					e.client.CheckRedirect = fltNoRedirect
+					rt := rt.prepare(t, e)
+					c := rt.call(t, r)
+					before := e.snapshot(t)
+					got := func() reply {
+						s3.fail(m.mode)
+						defer s3.fail(fltS3Up)
+						return e.do(t, c)
+					}()
+					if !rt.s3 {
+						require.Equal(t, rt.ok, got.status, "%s %s needs no S3 call: %s", c.method, c.path, got.body)
+						require.Zero(t, s3.failed.Load(), "%s %s called S3: mark it s3 in fltRoutes", c.method, c.path)
+						return
+					}
+					require.Positive(t, s3.failed.Load(), "%s %s made no S3 call: it is not an s3 route", c.method, c.path)
+					require.Equal(t, lines(before), lines(e.snapshot(t)), "the failed request changed the table")
+					fltUnavailable(t, key, got)
+
+					// S3 is back: the same request works.
+					again := e.do(t, c)
+					require.Equal(t, rt.ok, again.status, "%s %s after recovery: %s", c.method, c.path, again.body)
+				})
+			}
+		}
+	}
+	require.Equal(t, []string{"POST /api/v1/brand/products/{product}/releases/{version}/publish"}, s3Routes,
+		"the routes that call S3")
 }

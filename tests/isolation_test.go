@@ -181,7 +181,7 @@ func isoRoutes() map[string]isoRoute {
 		},
 		"GET /api/v1/brand/products/{product}/releases": {
 			own: http.StatusOK, byID: true,
-			setup: func(t *testing.T, e *env) []string { return isoPendingRelease(t, e, false) },
+			setup:   func(t *testing.T, e *env) []string { return isoPendingRelease(t, e, false) },
 			request: func(tg isoTarget, _ isoCaller) call { return get(relPath(tg.product)) },
 		},
 		"POST /api/v1/brand/products/{product}/releases/{version}/publish": {

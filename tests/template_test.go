@@ -356,7 +356,7 @@ func TestTemplatePoliciesAreLeast(t *testing.T) {
 		assert.NotRegexp(t, `Policy"?:`, string(raw), "%s lists its actions in inline statements", id)
 		if readers[uc] {
 			for _, a := range actions {
-				assert.Contains(t, []string{"dynamodb:GetItem", "dynamodb:Query"}, a, "%s only reads", id)
+				assert.Contains(t, []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}, a, "%s only reads", id)
 			}
 			continue
 		}
@@ -367,7 +367,7 @@ func TestTemplatePoliciesAreLeast(t *testing.T) {
 			}
 		}
 		if uc == "check-license" {
-			assert.ElementsMatch(t, []string{"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "secretsmanager:GetSecretValue"}, actions,
+			assert.ElementsMatch(t, []string{"dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "secretsmanager:GetSecretValue"}, actions,
 				"check reads, refreshes last_seen_at at most daily, and reads its signing key")
 		}
 		if uc == "health" {
@@ -1245,14 +1245,19 @@ var iamScenarios = map[string]func(w *iamWorld){
 		activate(201, "staging.new-site.example.com", "")                      // a staging site: the brand's cap
 		activate(201, "moved-site.example.com", "new-site.example.com")        // a site move
 		activate(201, "live-site.example.com", "staging.new-site.example.com") // a move that takes a seat
+		// Without a product, the key's licenses are read first: this key
+		// covers two products, so the product is required.
+		w.call(400, iamReq("POST", "/api/v1/product/licenses/activate", nil, fmt.Sprintf(`{"license_key":%q,"instance_identifier":"x.example.com"}`, demo.RankMathKey)))
 	},
 	"check-license": func(w *iamWorld) {
 		w.clock.Advance(48 * time.Hour)
 		w.call(200, iamQuery("/api/v1/product/licenses/check", map[string]string{
 			"license_key": demo.RankMathKey, "instance_identifier": demo.DemoSite, "product": "rankmath-pro"}))
+		w.call(400, iamQuery("/api/v1/product/licenses/check", map[string]string{"license_key": demo.RankMathKey})) // the key's licenses, then "product is required"
 	},
 	"deactivate-seat": func(w *iamWorld) {
 		w.call(200, iamReq("POST", "/api/v1/product/licenses/deactivate", nil, iamSeatBody(demo.DemoSite, "")))
+		w.call(400, iamReq("POST", "/api/v1/product/licenses/deactivate", nil, fmt.Sprintf(`{"license_key":%q,"instance_identifier":"x.example.com"}`, demo.RankMathKey)))
 	},
 	"edd": func(w *iamWorld) {
 		edd := func(action, site string, extra map[string]string) map[string]string {
@@ -1348,6 +1353,10 @@ var iamScenarios = map[string]func(w *iamWorld){
 		require.NoError(w.t, json.Unmarshal([]byte(resp.Body), &out), resp.Body)
 		require.NotNil(w.t, out.Package, resp.Body)
 		iamFetch(w.t, out.Package.URL, demo.Package("rankmath-pro")) // the site's GET, with the function's signature
+		// Without a product, the key's licenses are read first: this key
+		// covers two products, so the product is required.
+		w.call(400, iamQuery("/api/v1/product/updates", map[string]string{
+			"license_key": demo.RankMathKey, "instance_identifier": demo.DemoSite, "version": "0.9.0"}))
 	},
 	"publish-events": func(w *iamWorld) {
 		var batch events.DynamoDBEvent

@@ -180,6 +180,7 @@ func (h *API) finish(ctx context.Context, req events.APIGatewayProxyRequest, use
 			resp.Headers[k] = v
 		}
 	}
+	rcu, wcu := telemetry.Consumed(ctx)
 	attrs := []slog.Attr{
 		slog.String("request_id", requestID(ctx, req)),
 		slog.String("use_case", useCase),
@@ -190,6 +191,7 @@ func (h *API) finish(ctx context.Context, req events.APIGatewayProxyRequest, use
 		slog.String("outcome", outcome),
 		slog.Int64("latency_ms", time.Since(start).Milliseconds()),
 		slog.Int64("dynamodb_round_trips", telemetry.RoundTrips(ctx)),
+		slog.Float64("dynamodb_rcu", rcu), slog.Float64("dynamodb_wcu", wcu),
 	}
 	if err != nil && resp.StatusCode >= 500 {
 		attrs = append(attrs, slog.String("error", err.Error()))
@@ -344,7 +346,11 @@ func (h *API) ListLicenses(ctx context.Context, req events.APIGatewayProxyReques
 // GetLicense is GET /api/v1/brand/licenses/{id}.
 func (h *API) GetLicense(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 	return h.brand("get-license", func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error) {
-		v, err := h.app.License(ctx, t, req.PathParameters["id"])
+		limit, err := pageLimit(req, app.MaxActivationsPage)
+		if err != nil {
+			return result{}, err
+		}
+		v, err := h.app.License(ctx, t, req.PathParameters["id"], req.QueryStringParameters["cursor"], limit)
 		if err != nil {
 			return result{}, err
 		}
@@ -422,13 +428,9 @@ type eventJSON struct {
 func (h *API) LicenseEvents(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 	return h.brand("license-events", func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error) {
 		id := req.PathParameters["id"]
-		limit := 0
-		if raw := req.QueryStringParameters["limit"]; raw != "" {
-			n, err := strconv.Atoi(raw)
-			if err != nil || n < 1 {
-				return result{}, licensing.Invalid("limit", "must be a whole number between 1 and %d", app.MaxHistoryPage)
-			}
-			limit = n
+		limit, err := pageLimit(req, app.MaxHistoryPage)
+		if err != nil {
+			return result{}, err
 		}
 		evs, next, err := h.app.LicenseHistory(ctx, t, id, req.QueryStringParameters["cursor"], limit)
 		if err != nil {
@@ -443,4 +445,17 @@ func (h *API) LicenseEvents(ctx context.Context, req events.APIGatewayProxyReque
 		}
 		return result{status: http.StatusOK, body: out}, nil
 	})(ctx, req)
+}
+
+// pageLimit reads a page's optional limit query parameter (0 when absent).
+func pageLimit(req events.APIGatewayProxyRequest, most int) (int, error) {
+	raw := req.QueryStringParameters["limit"]
+	if raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > most {
+		return 0, licensing.Invalid("limit", "must be a whole number between 1 and %d", most)
+	}
+	return n, nil
 }

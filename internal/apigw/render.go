@@ -42,6 +42,9 @@ type licenseDetailJSON struct {
 	licenseJSON
 	LicenseKey  keyJSON          `json:"license_key"`
 	Activations []activationJSON `json:"activations"`
+	// ActivationsNext is the cursor of the next page of seats
+	// (GET …/licenses/{id}?cursor=), null after the last.
+	ActivationsNext *string `json:"activations_next_cursor"`
 }
 
 type activationJSON struct {
@@ -96,6 +99,9 @@ func renderLicense(l licensing.License, now time.Time) licenseJSON {
 
 func renderLicenseDetail(v licensing.LicenseView, now time.Time) licenseDetailJSON {
 	out := licenseDetailJSON{licenseJSON: renderLicense(v.License, now), LicenseKey: renderKey(v.Key), Activations: make([]activationJSON, len(v.Activations))}
+	if v.NextActivations != "" {
+		out.ActivationsNext = &v.NextActivations
+	}
 	for i, a := range v.Activations {
 		seen := a.LastSeenAt
 		if seen.IsZero() {

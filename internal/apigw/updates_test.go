@@ -72,7 +72,8 @@ func updatesRequest(key, site string) events.APIGatewayProxyRequest {
 	}}
 }
 
-// An update check reads the key (one Query) and what the channel offers
+// An update check reads the key, the license and the site's seat (one
+// BatchGetItem) and what the channel offers
 // (one GetItem by key), however many releases the product has; presigning
 // is local signing, no round trip.
 func TestUpdatesRoundTripsDoNotGrowWithReleases(t *testing.T) {
@@ -89,7 +90,7 @@ func TestUpdatesRoundTripsDoNotGrowWithReleases(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(resp.Body), &out))
 		require.Equal(t, fmt.Sprintf("1.%d.0", n-1), out.Latest.Version)
 		require.NotNil(t, out.Package, resp.Body)
-		require.Equal(t, map[string]int{"Query": 1, "GetItem": 1}, f.counter.ByOperation(), "%d releases", n)
+		require.Equal(t, map[string]int{"BatchGetItem": 1, "GetItem": 1}, f.counter.ByOperation(), "%d releases", n)
 
 		// EDD's get_version costs the same; following its download link
 		// reads the key and the release named.
@@ -98,7 +99,7 @@ func TestUpdatesRoundTripsDoNotGrowWithReleases(t *testing.T) {
 			Body: "edd_action=get_version&license=" + f.key + "&item_id=rankmath-pro&url=https://a.example.com&version=1.0.0"})
 		require.NoError(t, err)
 		require.Equal(t, 200, resp.StatusCode, resp.Body)
-		require.Equal(t, map[string]int{"Query": 1, "GetItem": 1}, f.counter.ByOperation(), "get_version, %d releases", n)
+		require.Equal(t, map[string]int{"BatchGetItem": 1, "GetItem": 1}, f.counter.ByOperation(), "get_version, %d releases", n)
 		var v struct{ Package string }
 		require.NoError(t, json.Unmarshal([]byte(resp.Body), &v))
 		link, err := url.Parse(v.Package)
@@ -109,7 +110,7 @@ func TestUpdatesRoundTripsDoNotGrowWithReleases(t *testing.T) {
 			QueryStringParameters: map[string]string{"edd_action": "package_download", "id": link.Query().Get("id")}})
 		require.NoError(t, err)
 		require.Equal(t, 302, resp.StatusCode, resp.Body)
-		require.Equal(t, map[string]int{"Query": 1, "GetItem": 1}, f.counter.ByOperation(), "package_download")
+		require.Equal(t, map[string]int{"BatchGetItem": 1, "GetItem": 1}, f.counter.ByOperation(), "package_download")
 	}
 }
 
@@ -127,19 +128,22 @@ func BenchmarkUpdatesHandler(b *testing.B) {
 }
 
 // BenchmarkUpdatesDynamoDB is the I/O of an update check without the service:
-// the key's Query, the channel's GetItem and the presigning of the package.
+// the BatchGetItem of the key, the license and the site's seat, the
+// channel's GetItem and the presigning of the package.
 func BenchmarkUpdatesDynamoDB(b *testing.B) {
 	f := newUpdatesStack(b, 3)
 	ctx := context.Background()
 	var brand, productID string
-	q := &dynamodb.QueryInput{
-		TableName:                 aws.String(f.eng.Table),
-		KeyConditionExpression:    aws.String("pk = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: "KEY#" + f.key}},
+	pk := &types.AttributeValueMemberS{Value: "KEY#" + f.key}
+	item := func(sk string) map[string]types.AttributeValue {
+		return map[string]types.AttributeValue{"pk": pk, "sk": &types.AttributeValueMemberS{Value: sk}}
 	}
-	out, err := f.eng.Client.Query(ctx, q)
+	q := &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{f.eng.Table: {Keys: []map[string]types.AttributeValue{
+		item("KEY"), item("LIC#rankmath-pro"), item("ACT#rankmath-pro#url#a.example.com"),
+	}}}}
+	out, err := f.eng.Client.BatchGetItem(ctx, q)
 	require.NoError(b, err)
-	for _, it := range out.Items {
+	for _, it := range out.Responses[f.eng.Table] {
 		if s, ok := it["product_id"].(*types.AttributeValueMemberS); ok {
 			productID = s.Value
 			brand = it["brand"].(*types.AttributeValueMemberS).Value
@@ -152,9 +156,9 @@ func BenchmarkUpdatesDynamoDB(b *testing.B) {
 	}}
 	b.ReportAllocs()
 	for b.Loop() {
-		out, err := f.eng.Client.Query(ctx, q)
-		if err != nil || len(out.Items) != 3 {
-			b.Fatalf("%v %d", err, len(out.Items))
+		out, err := f.eng.Client.BatchGetItem(ctx, q)
+		if err != nil || len(out.Responses[f.eng.Table]) != 3 {
+			b.Fatalf("%v %d", err, len(out.Responses[f.eng.Table]))
 		}
 		rel, err := f.eng.Client.GetItem(ctx, get)
 		if err != nil || rel.Item == nil {

@@ -318,19 +318,51 @@ func (a *App) newProvisioned(t licensing.Tenant, req provisionRequest, products 
 	for _, prod := range products {
 		p.Licenses = append(p.Licenses, licensing.License{
 			ID: licensing.NewID(licensing.KindLicense), Key: key, Brand: t.Brand,
-			ProductID: prod.ID, ProductSlug: prod.Slug, Status: licensing.StatusValid,
+			ProductID: prod.ID, ProductSlug: prod.Slug, ProductName: prod.Name, Status: licensing.StatusValid,
 			SeatLimit: req.Seats, ExpiresAt: req.ExpiresAt, CreatedAt: now, UpdatedAt: now, Version: 1,
 		})
 	}
 	return p, nil
 }
 
-// License returns one of the tenant's licenses with its key.
-func (a *App) License(ctx context.Context, t licensing.Tenant, id string) (licensing.LicenseView, error) {
+// MaxActivationsPage bounds a page of a license's seats; it is also the
+// default page.
+const MaxActivationsPage = 100
+
+// License returns one of the tenant's licenses with its key and a page of
+// its seats: limit of them (0: MaxActivationsPage) from cursor ("" for the
+// first page); the view's NextActivations is the next page's cursor.
+func (a *App) License(ctx context.Context, t licensing.Tenant, id, cursor string, limit int) (licensing.LicenseView, error) {
+	if limit == 0 {
+		limit = MaxActivationsPage
+	}
+	if limit < 1 || limit > MaxActivationsPage {
+		return licensing.LicenseView{}, licensing.Invalid("limit", "must be between 1 and %d", MaxActivationsPage)
+	}
+	if len(cursor) > 512 {
+		return licensing.LicenseView{}, licensing.Invalid("cursor", "is not a cursor this API returned")
+	}
 	if !licensing.ValidID(licensing.KindLicense, id) {
 		return licensing.LicenseView{}, licenseNotFound()
 	}
-	return a.store.License(ctx, t.Brand, id)
+	v, err := a.store.License(ctx, t.Brand, id)
+	if err != nil {
+		return v, err
+	}
+	return a.withActivations(ctx, v, cursor, limit)
+}
+
+// withActivations adds a page of the license's seats to its view.
+func (a *App) withActivations(ctx context.Context, v licensing.LicenseView, cursor string, limit int) (licensing.LicenseView, error) {
+	acts, next, err := a.store.Activations(ctx, v.Key.Key, v.License.ProductSlug, cursor, limit)
+	if err != nil {
+		return licensing.LicenseView{}, err
+	}
+	for i := range acts {
+		acts[i].LicenseID, acts[i].Brand = v.License.ID, v.Key.Brand
+	}
+	v.Activations, v.NextActivations = acts, next
+	return v, nil
 }
 
 // MaxHistoryPage bounds a page of license history.
@@ -348,7 +380,10 @@ func (a *App) LicenseHistory(ctx context.Context, t licensing.Tenant, id, cursor
 	if len(cursor) > 512 {
 		return nil, "", licensing.Invalid("cursor", "is not a cursor this API returned")
 	}
-	if _, err := a.License(ctx, t, id); err != nil {
+	if !licensing.ValidID(licensing.KindLicense, id) {
+		return nil, "", licenseNotFound()
+	}
+	if _, err := a.store.License(ctx, t.Brand, id); err != nil {
 		return nil, "", err
 	}
 	return a.store.LicenseEvents(ctx, t.Brand, id, cursor, limit)
@@ -383,13 +418,17 @@ func (a *App) ChangeLicense(ctx context.Context, t licensing.Tenant, id string, 
 	if !licensing.ValidID(licensing.KindLicense, id) {
 		return licensing.LicenseView{}, licenseNotFound()
 	}
-	return a.store.UpdateLicense(ctx, t.Brand, id, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
+	v, err := a.store.UpdateLicense(ctx, t.Brand, id, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
 		next, err := v.License.Transition(in.Action, reason, expiry, a.now())
 		if err != nil {
 			return next, nil, err
 		}
 		return next, []licensing.Event{licensing.TransitionEvent(in.Action, v.Key, next, licensing.ActorOf(t))}, nil
 	})
+	if err != nil {
+		return v, err
+	}
+	return a.withActivations(ctx, v, "", MaxActivationsPage)
 }
 
 // CustomerLicenses is every key (with its licenses) a customer holds at a brand.

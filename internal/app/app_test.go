@@ -71,7 +71,7 @@ func TestProvisionAndRead(t *testing.T) {
 	assert.Regexp(t, `^RM(-[2-9A-HJ-NP-Z]{4}){4}$`, string(res.Key.Key))
 	require.Len(t, res.Licenses, 2)
 
-	v, err := f.app.License(ctx, f.tenant, res.Licenses[0].ID)
+	v, err := f.app.License(ctx, f.tenant, res.Licenses[0].ID, "", 0)
 	require.NoError(t, err)
 	assert.Equal(t, res.Key.Key, v.Key.Key)
 	assert.Equal(t, 3, v.License.SeatLimit)
@@ -83,7 +83,7 @@ func TestProvisionAndRead(t *testing.T) {
 	assert.Len(t, c.Keys[0].Licenses, 2)
 
 	// Another brand sees nothing of it.
-	_, err = f.app.License(ctx, f.other, res.Licenses[0].ID)
+	_, err = f.app.License(ctx, f.other, res.Licenses[0].ID, "", 0)
 	assert.Equal(t, licensing.CodeLicenseNotFound, licensing.ErrorCode(err))
 	c, err = f.app.LicensesByEmail(ctx, f.other, "jane@example.com")
 	require.NoError(t, err)
@@ -295,7 +295,7 @@ func TestConcurrentSuspendResume(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	v, err := f.app.License(ctx, f.tenant, id)
+	v, err := f.app.License(ctx, f.tenant, id, "", 0)
 	require.NoError(t, err)
 	// Suspends and resumes strictly alternate from valid, so the final state
 	// follows from how many of each were applied.
@@ -327,7 +327,7 @@ func TestLifecycleThroughTheApp(t *testing.T) {
 
 	// Past its expiry it reads as expired and can be renewed.
 	f.clock.Advance(31 * 24 * time.Hour)
-	v, err = f.app.License(ctx, f.tenant, id)
+	v, err = f.app.License(ctx, f.tenant, id, "", 0)
 	require.NoError(t, err)
 	assert.Equal(t, licensing.StatusExpired, v.License.EffectiveStatus(f.clock.Now()))
 	_, err = f.app.ChangeLicense(ctx, f.tenant, id, app.ChangeInput{Action: licensing.ActionSuspend})

@@ -97,7 +97,8 @@ func (o Ops) Import(ctx context.Context, p licensing.Provisioned, seats []licens
 	}
 	for _, a := range seats {
 		a.Environment = licensing.ClassifyInstance(a.Instance)
-		if _, _, _, err := o.app.store.Activate(ctx, a, a.ProductSlug, nil, o.app.now(), cli, o.app.stagingCap); err != nil {
+		q := SeatQuery{Key: a.Key, Product: a.ProductSlug, Instance: &a.Instance}
+		if _, err := o.app.takeSeat(ctx, q, a, o.app.now(), cli); err != nil {
 			return err
 		}
 	}

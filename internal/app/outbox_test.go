@@ -112,7 +112,7 @@ func useCases(f *fixture) []useCase {
 			return err
 		}},
 		{name: "free seat", want: []licensing.EventType{licensing.EventSeatDeactivated}, run: func(ctx context.Context, p licensing.Provisioned) error {
-			v, err := f.app.License(ctx, tenant, id(p))
+			v, err := f.app.License(ctx, tenant, id(p), "", 0)
 			if err != nil {
 				return err
 			}

@@ -59,38 +59,45 @@ type LicenseStore interface {
 	LicensesByEmail(ctx context.Context, brand, email string) ([]licensing.KeyLicenses, error)
 }
 
-// SeatStore keeps the seats (activations) of licenses.
+// SeatStore keeps the seats (activations) of licenses. Product paths read
+// the items they need by key — the license key, the license of the product
+// and the seats of the instances named — so that their cost does not depend
+// on how many seats a key has.
 type SeatStore interface {
-	// KeyState reads everything under a license key with one Query, strongly
-	// consistent or not; an unknown key fails with CodeLicenseNotFound.
-	KeyState(ctx context.Context, key licensing.LicenseKey, consistent bool) (licensing.KeyState, error)
-	// Activate takes a seat for the activation's instance on the license of
-	// product (a slug, an id, or empty for a key's only product): it reads the
-	// key, then one transaction increments seats_used from the count it read
-	// (under seats_used < seat_limit, status valid and not expired), puts the
-	// activation under attribute_not_exists and writes the LicenseActivated
-	// event; a concurrent change makes it read and try again. When the
-	// instance already holds a seat it returns that activation and created is
-	// false. Refusals are typed errors.
-	// Staging and local sites (a.Environment) count against stagingCap of the
-	// key's brand instead of the seat limit.
-	// With previous naming a site that holds a seat on the license, the seat
-	// moves to the new site in one transaction (SiteMoved).
-	Activate(ctx context.Context, a licensing.Activation, product string, previous *licensing.Instance, now time.Time, actor licensing.Actor, stagingCap func(ctx context.Context, brand string) (int, error)) (act licensing.Activation, after licensing.License, created bool, err error)
-	// Deactivate frees an instance's seat: one transaction deletes the
-	// activation (it must exist), decrements seats_used from the count read
-	// (never below zero) and writes the SeatDeactivated event, so a seat is
-	// never freed twice.
-	// The event is SeatDeactivated, or SeatReclaimed for a stale seat freed
-	// by the service. guard narrows which activation may be freed; one that
-	// does not match reads as activation_not_found.
-	Deactivate(ctx context.Context, key licensing.LicenseKey, product string, inst licensing.Instance, now time.Time, actor licensing.Actor, event licensing.EventType, guard SeatGuard) (licensing.License, error)
+	// Seat reads q's seat view by key, strongly consistent or not. An unknown
+	// key fails with CodeLicenseNotFound, a product the key has no license
+	// for with CodeProductNotFound.
+	Seat(ctx context.Context, q SeatQuery, consistent bool) (licensing.SeatView, error)
+	// ChangeSeat reads q's seat view (strongly consistent), lets decide
+	// return the change (a seat taken, moved or freed, or kept: nothing to
+	// write) and writes it with its event in one transaction conditioned on
+	// what was read; a concurrent change makes it read and decide again.
+	// decide's refusals are returned as they are.
+	ChangeSeat(ctx context.Context, q SeatQuery, decide func(licensing.SeatView) (licensing.SeatChange, error)) (licensing.SeatChange, error)
+	// KeyLicenses reads a key and its licenses (not its seats); an unknown
+	// key fails with CodeLicenseNotFound.
+	KeyLicenses(ctx context.Context, key licensing.LicenseKey) (licensing.KeyLicenses, error)
+	// Activations pages through the seats of a key's license for a product:
+	// at most limit, and the cursor of the next page ("" after the last).
+	Activations(ctx context.Context, key licensing.LicenseKey, productSlug, cursor string, limit int) ([]licensing.Activation, string, error)
+	// ActivationByID finds a seat of a key's license by activation id.
+	ActivationByID(ctx context.Context, key licensing.LicenseKey, productSlug, id string) (licensing.Activation, bool, error)
 	// Touch records that an activation was seen now, unless it was seen
 	// since notBefore: one conditional write, at most once a day.
 	Touch(ctx context.Context, a licensing.Activation, now, notBefore time.Time) error
 	// StaleActivations lists the activations of keys with the brand's prefix
 	// last seen before the cutoff.
 	StaleActivations(ctx context.Context, keyPrefix string, before time.Time) ([]licensing.Activation, error)
+}
+
+// SeatQuery names the items of a seat decision: the license key, the
+// product (a slug, an id, or "" for a key's only product), the instance
+// (nil: the license alone) and, for a site move, the previous instance.
+type SeatQuery struct {
+	Key      licensing.LicenseKey
+	Product  string
+	Instance *licensing.Instance
+	Previous *licensing.Instance
 }
 
 // IdempotencyStore claims and releases idempotency keys. Completion happens
@@ -141,18 +148,6 @@ type IdempotencyCompletion struct {
 	Hash      string
 	Result    []byte
 	ExpiresAt time.Time
-}
-
-// SeatGuard narrows the activation Deactivate may free, checked on the read
-// and again in the transaction's condition.
-type SeatGuard struct {
-	// ActivationID, when set, must be the activation's id: support frees the
-	// activation it looked at, never a newer one of the same site.
-	ActivationID string
-	// SeenBefore, when set, is the time the activation must not have been
-	// seen since: a stale-seat reclaim never frees a site that called in
-	// after the scan found it.
-	SeenBefore time.Time
 }
 
 // ReleaseStore keeps products' releases.

@@ -232,21 +232,19 @@ func (a *App) CheckUpdates(ctx context.Context, in UpdatesInput) (Updates, error
 	return u, nil
 }
 
-// seat reads the key (one Query, as check does) and tells whether the
-// instance may have the license's packages: refusal is empty for a usable
-// license (valid, not expired) on which the instance holds a seat, else why
-// not (license_expired, license_suspended, license_cancelled, site_inactive).
+// seat reads the key, the license and the instance's seat by key (as check
+// does) and tells whether the instance may have the license's packages:
+// refusal is empty for a usable license (valid, not expired) on which the
+// instance holds a seat, else why not (license_expired, license_suspended,
+// license_cancelled, site_inactive).
 func (a *App) seat(ctx context.Context, r seatRequest) (l licensing.License, act *licensing.Activation, refusal licensing.Code, err error) {
-	st, err := a.store.KeyState(ctx, r.key, false)
+	v, err := a.store.Seat(ctx, SeatQuery{Key: r.key, Product: r.product, Instance: &r.instance}, false)
 	if err != nil {
 		return l, nil, "", err
 	}
-	if l, err = st.LicenseFor(r.product); err != nil {
-		return l, nil, "", err
-	}
-	if found, ok := st.ActivationOf(l.ProductSlug, r.instance); ok {
-		act = &found
-		a.seen(ctx, found)
+	l, act = v.License, v.Current
+	if act != nil {
+		a.seen(ctx, *act)
 	}
 	switch {
 	case l.InvalidReason(a.now()) != nil:

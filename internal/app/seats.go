@@ -55,13 +55,16 @@ type Activation struct {
 }
 
 // Activate takes a seat on a license for a site or machine (US3). The same
-// instance again keeps its seat and activation id.
+// instance again keeps its seat and activation id; naming a previous site
+// that holds a seat moves that seat here. The store reads the key, the
+// license and the sites' seats by key, and writes what licensing.TakeSeat
+// decides in one conditional transaction.
 func (a *App) Activate(ctx context.Context, in SeatInput) (Activation, error) {
 	r, err := in.validate()
 	if err != nil {
 		return Activation{}, err
 	}
-	var previous *licensing.Instance
+	q := SeatQuery{Key: r.key, Product: r.product, Instance: &r.instance}
 	if in.PreviousInstanceIdentifier != "" {
 		p, err := licensing.ParseInstance(in.InstanceType, in.PreviousInstanceIdentifier)
 		if err != nil {
@@ -69,21 +72,30 @@ func (a *App) Activate(ctx context.Context, in SeatInput) (Activation, error) {
 			return Activation{}, e
 		}
 		if p != r.instance {
-			previous = &p
+			q.Previous = &p
 		}
 	}
 	now := a.now()
-	act, lic, created, err := a.store.Activate(ctx, licensing.Activation{
+	act := licensing.Activation{
 		ID: licensing.NewID(licensing.KindActivation), Key: r.key, Instance: r.instance, ActivatedAt: now,
 		Environment: licensing.ClassifyInstance(r.instance),
-	}, r.product, previous, now, licensing.Actor{Type: licensing.ActorProduct}, a.stagingCap)
+	}
+	return a.takeSeat(ctx, q, act, now, licensing.Actor{Type: licensing.ActorProduct})
+}
+
+// takeSeat writes what licensing.TakeSeat decides for act on q's view.
+func (a *App) takeSeat(ctx context.Context, q SeatQuery, act licensing.Activation, now time.Time, actor licensing.Actor) (Activation, error) {
+	ch, err := a.store.ChangeSeat(ctx, q, func(v licensing.SeatView) (licensing.SeatChange, error) {
+		stagingCap := func() (int, error) { return a.stagingCap(ctx, v.Key.Brand) }
+		return licensing.TakeSeat(v, act, stagingCap, now, actor)
+	})
 	if err != nil {
 		return Activation{}, err
 	}
-	if !created {
-		a.seen(ctx, act)
+	if ch.Kind == licensing.SeatKept {
+		a.seen(ctx, ch.Activation)
 	}
-	return Activation{Activation: act, License: lic, Created: created}, nil
+	return Activation{Activation: ch.Activation, License: ch.After, Created: ch.Kind != licensing.SeatKept}, nil
 }
 
 // CheckResult answers whether a license is valid and an instance holds a seat.
@@ -96,43 +108,54 @@ type CheckResult struct {
 }
 
 // Check answers validity, seats and whether this instance is active, with
-// one read of the key (US4). The instance is optional.
+// one eventually consistent read of the key, the license and the instance's
+// seat (US4). The instance is optional.
 func (a *App) Check(ctx context.Context, in SeatInput) (CheckResult, error) {
 	key, err := licensing.ParseLicenseKey("license_key", in.LicenseKey)
 	if err != nil {
 		return CheckResult{}, err
 	}
-	var inst *licensing.Instance
+	q := SeatQuery{Key: key}
 	if in.InstanceIdentifier != "" {
 		i, err := licensing.ParseInstance(in.InstanceType, in.InstanceIdentifier)
 		if err != nil {
 			return CheckResult{}, err
 		}
-		inst = &i
+		q.Instance = &i
 	}
-	product, err := parseProductRef(in.Product)
+	if q.Product, err = parseProductRef(in.Product); err != nil {
+		return CheckResult{}, err
+	}
+	v, err := a.store.Seat(ctx, q, false)
 	if err != nil {
 		return CheckResult{}, err
 	}
-	st, err := a.store.KeyState(ctx, key, false)
-	if err != nil {
-		return CheckResult{}, err
-	}
-	lic, err := st.LicenseFor(product)
-	if err != nil {
-		return CheckResult{}, err
-	}
-	res := CheckResult{License: lic, Valid: true, Instance: inst}
-	if err := lic.InvalidReason(a.now()); err != nil {
+	res := CheckResult{License: v.License, Valid: true, Instance: q.Instance, Activation: v.Current}
+	if err := v.License.InvalidReason(a.now()); err != nil {
 		res.Valid, res.Reason = false, licensing.ErrorCode(err)
 	}
-	if inst != nil {
-		if act, ok := st.ActivationOf(lic.ProductSlug, *inst); ok {
-			res.Activation = &act
-			a.seen(ctx, act)
-		}
+	if v.Current != nil {
+		a.seen(ctx, *v.Current)
 	}
 	return res, nil
+}
+
+// KeyProducts lists the products a license key covers, as its licenses name
+// them, with one read of the key and its licenses.
+func (a *App) KeyProducts(ctx context.Context, key string) ([]licensing.Product, error) {
+	k, err := licensing.ParseLicenseKey("license_key", key)
+	if err != nil {
+		return nil, err
+	}
+	kl, err := a.store.KeyLicenses(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]licensing.Product, len(kl.Licenses))
+	for i, l := range kl.Licenses {
+		out[i] = licensing.Product{ID: l.ProductID, Slug: l.ProductSlug, Name: l.ProductName, Brand: kl.Key.Brand}
+	}
+	return out, nil
 }
 
 // Deactivate frees an instance's seat, in every license status (US5).
@@ -141,8 +164,17 @@ func (a *App) Deactivate(ctx context.Context, in SeatInput) (licensing.License, 
 	if err != nil {
 		return licensing.License{}, r.instance, err
 	}
-	lic, err := a.store.Deactivate(ctx, r.key, r.product, r.instance, a.now(), licensing.Actor{Type: licensing.ActorProduct}, licensing.EventSeatDeactivated, SeatGuard{})
+	lic, err := a.freeSeat(ctx, SeatQuery{Key: r.key, Product: r.product, Instance: &r.instance}, licensing.SeatGuard{}, licensing.EventSeatDeactivated, licensing.Actor{Type: licensing.ActorProduct})
 	return lic, r.instance, err
+}
+
+// freeSeat writes what licensing.FreeSeat decides on q's view.
+func (a *App) freeSeat(ctx context.Context, q SeatQuery, guard licensing.SeatGuard, event licensing.EventType, actor licensing.Actor) (licensing.License, error) {
+	now := a.now()
+	ch, err := a.store.ChangeSeat(ctx, q, func(v licensing.SeatView) (licensing.SeatChange, error) {
+		return licensing.FreeSeat(v, guard, event, now, actor)
+	})
+	return ch.After, err
 }
 
 // FreeSeat lets a brand's support free one of its license's seats by
@@ -151,20 +183,25 @@ func (a *App) FreeSeat(ctx context.Context, t licensing.Tenant, licenseID, activ
 	if !licensing.ValidID(licensing.KindActivation, activationID) {
 		return licensing.LicenseView{}, activationNotFound()
 	}
-	v, err := a.License(ctx, t, licenseID)
+	if !licensing.ValidID(licensing.KindLicense, licenseID) {
+		return licensing.LicenseView{}, licenseNotFound()
+	}
+	v, err := a.store.License(ctx, t.Brand, licenseID)
 	if err != nil {
 		return v, err
 	}
-	for _, act := range v.Activations {
-		if act.ID != activationID {
-			continue
-		}
-		if _, err := a.store.Deactivate(ctx, v.Key.Key, act.ProductSlug, act.Instance, a.now(), licensing.ActorOf(t), licensing.EventSeatDeactivated, SeatGuard{ActivationID: act.ID}); err != nil {
-			return v, err
-		}
-		return a.store.License(ctx, t.Brand, licenseID)
+	act, found, err := a.store.ActivationByID(ctx, v.Key.Key, v.License.ProductSlug, activationID)
+	if err != nil {
+		return v, err
 	}
-	return licensing.LicenseView{}, activationNotFound()
+	if !found {
+		return licensing.LicenseView{}, activationNotFound()
+	}
+	q := SeatQuery{Key: v.Key.Key, Product: v.License.ProductSlug, Instance: &act.Instance}
+	if _, err := a.freeSeat(ctx, q, licensing.SeatGuard{ActivationID: act.ID}, licensing.EventSeatDeactivated, licensing.ActorOf(t)); err != nil {
+		return v, err
+	}
+	return a.License(ctx, t, licenseID, "", 0)
 }
 
 func activationNotFound() error {
@@ -213,8 +250,9 @@ func (a *App) ReclaimStale(ctx context.Context) ([]Reclaimed, error) {
 		}
 		r := Reclaimed{Brand: b.Slug}
 		for _, act := range stale {
-			guard := SeatGuard{ActivationID: act.ID, SeenBefore: cutoff}
-			_, err := a.store.Deactivate(ctx, act.Key, act.ProductSlug, act.Instance, now, licensing.Actor{Type: licensing.ActorSystem}, licensing.EventSeatReclaimed, guard)
+			q := SeatQuery{Key: act.Key, Product: act.ProductSlug, Instance: &act.Instance}
+			guard := licensing.SeatGuard{ActivationID: act.ID, SeenBefore: cutoff}
+			_, err := a.freeSeat(ctx, q, guard, licensing.EventSeatReclaimed, licensing.Actor{Type: licensing.ActorSystem})
 			if licensing.IsCode(err, licensing.CodeActivationNotFound) {
 				continue // freed, replaced or seen meanwhile
 			}

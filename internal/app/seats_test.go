@@ -28,13 +28,43 @@ func (f *fixture) license(t *testing.T, n int, products ...string) licensing.Pro
 	return res
 }
 
+// keyAudit is a key with its licenses and every one of their seats.
+type keyAudit struct {
+	licensing.KeyLicenses
+	Activations []licensing.Activation
+}
+
+// ActivationsOf lists the seats of a product's license.
+func (k keyAudit) ActivationsOf(productSlug string) []licensing.Activation {
+	var out []licensing.Activation
+	for _, a := range k.Activations {
+		if a.ProductSlug == productSlug {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // audit checks the seat invariant of every license under the key: seats_used
-// equals the number of activation items and never exceeds the limit.
-func (f *fixture) audit(t *testing.T, key licensing.LicenseKey) licensing.KeyState {
+// equals the number of activation items and never exceeds the limit. It
+// reads the seats a small page at a time, so paging is exercised too.
+func (f *fixture) audit(t *testing.T, key licensing.LicenseKey) keyAudit {
 	t.Helper()
-	st, err := f.eng.Store.KeyState(context.Background(), key, true)
+	ctx := context.Background()
+	kl, err := f.eng.Store.KeyLicenses(ctx, key)
 	require.NoError(t, err)
+	st := keyAudit{KeyLicenses: kl}
 	for _, l := range st.Licenses {
+		for cursor := ""; ; {
+			page, next, err := f.eng.Store.Activations(ctx, key, l.ProductSlug, cursor, 7)
+			require.NoError(t, err)
+			require.LessOrEqual(t, len(page), 7)
+			st.Activations = append(st.Activations, page...)
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
 		prod, nonProd := 0, 0
 		for _, a := range st.ActivationsOf(l.ProductSlug) {
 			if a.Environment == licensing.EnvProduction {

@@ -21,6 +21,7 @@ type licenseSnapshot struct {
 	ID          string     `json:"id"`
 	ProductID   string     `json:"product_id"`
 	ProductSlug string     `json:"product_slug"`
+	ProductName string     `json:"product_name,omitempty"`
 	SeatLimit   int        `json:"seat_limit"`
 	ExpiresAt   *time.Time `json:"expires_at"`
 }
@@ -28,7 +29,7 @@ type licenseSnapshot struct {
 func toSnapshot(p licensing.Provisioned) snapshot {
 	s := snapshot{KeyID: p.Key.ID, Key: string(p.Key.Key), Brand: p.Key.Brand, Email: p.Key.CustomerEmail, CreatedAt: p.Key.CreatedAt}
 	for _, l := range p.Licenses {
-		s.Licenses = append(s.Licenses, licenseSnapshot{ID: l.ID, ProductID: l.ProductID, ProductSlug: l.ProductSlug, SeatLimit: l.SeatLimit, ExpiresAt: l.ExpiresAt})
+		s.Licenses = append(s.Licenses, licenseSnapshot{ID: l.ID, ProductID: l.ProductID, ProductSlug: l.ProductSlug, ProductName: l.ProductName, SeatLimit: l.SeatLimit, ExpiresAt: l.ExpiresAt})
 	}
 	return s
 }
@@ -38,7 +39,7 @@ func (s snapshot) provisioned() licensing.Provisioned {
 	p := licensing.Provisioned{Key: licensing.KeyRecord{ID: s.KeyID, Key: key, Brand: s.Brand, CustomerEmail: s.Email, CreatedAt: s.CreatedAt}}
 	for _, l := range s.Licenses {
 		p.Licenses = append(p.Licenses, licensing.License{
-			ID: l.ID, Key: key, Brand: s.Brand, ProductID: l.ProductID, ProductSlug: l.ProductSlug,
+			ID: l.ID, Key: key, Brand: s.Brand, ProductID: l.ProductID, ProductSlug: l.ProductSlug, ProductName: l.ProductName,
 			Status: licensing.StatusValid, SeatLimit: l.SeatLimit, ExpiresAt: l.ExpiresAt,
 			CreatedAt: s.CreatedAt, UpdatedAt: s.CreatedAt, Version: 1,
 		})

@@ -231,13 +231,12 @@ func (s *Store) queryPrefix(ctx context.Context, pk, skPrefix string) ([]map[str
 	})
 }
 
-// maxQueryPages bounds how many pages one listing reads.
-const maxQueryPages = 20
-
+// queryAll reads every page of a Query, to the end: a listing is never
+// silently cut short.
 func (s *Store) queryAll(ctx context.Context, in *dynamodb.QueryInput) ([]map[string]types.AttributeValue, error) {
 	var items []map[string]types.AttributeValue
 	p := dynamodb.NewQueryPaginator(s.db, in)
-	for page := 0; p.HasMorePages() && page < maxQueryPages; page++ {
+	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, err

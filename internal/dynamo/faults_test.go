@@ -112,14 +112,18 @@ func TestTransactionConflictsAreRetried(t *testing.T) {
 	site, err := licensing.ParseInstance("url", "https://conflicted.com")
 	require.NoError(t, err)
 	act := licensing.Activation{ID: licensing.NewID(licensing.KindActivation), Key: p.Key.Key, Instance: site, ActivatedAt: t0, Environment: licensing.EnvProduction}
-	noCap := func(context.Context, string) (int, error) { return 0, nil }
+	noCap := func() (int, error) { return 0, nil }
 	product := licensing.Actor{Type: licensing.ActorProduct}
+	q := app.SeatQuery{Key: p.Key.Key, Product: lic.ProductSlug, Instance: &site}
+	take := func(v licensing.SeatView) (licensing.SeatChange, error) {
+		return licensing.TakeSeat(v, act, noCap, t0, product)
+	}
 
 	conflicts.Store(2)
-	_, after, created, err := store.Activate(ctx, act, lic.ProductSlug, nil, t0, product, noCap)
+	ch, err := store.ChangeSeat(ctx, q, take)
 	require.NoError(t, err)
-	assert.True(t, created)
-	assert.Equal(t, 1, after.SeatsUsed)
+	assert.Equal(t, licensing.SeatTaken, ch.Kind)
+	assert.Equal(t, 1, ch.After.SeatsUsed)
 	assert.Equal(t, int32(3), transactions.Load(), "two conflicts, then the transaction")
 
 	conflicts.Store(2)
@@ -134,9 +138,11 @@ func TestTransactionConflictsAreRetried(t *testing.T) {
 
 	conflicts.Store(2)
 	transactions.Store(0)
-	after, err = store.Deactivate(ctx, p.Key.Key, lic.ProductSlug, site, t0, product, licensing.EventSeatDeactivated, app.SeatGuard{})
+	ch, err = store.ChangeSeat(ctx, q, func(v licensing.SeatView) (licensing.SeatChange, error) {
+		return licensing.FreeSeat(v, licensing.SeatGuard{}, licensing.EventSeatDeactivated, t0, product)
+	})
 	require.NoError(t, err)
-	assert.Equal(t, 0, after.SeatsUsed)
+	assert.Equal(t, 0, ch.After.SeatsUsed)
 	assert.Equal(t, int32(3), transactions.Load())
 
 	// A conflict on every attempt: service_unavailable, nothing written.
@@ -147,7 +153,7 @@ func TestTransactionConflictsAreRetried(t *testing.T) {
 	require.NoError(t, err)
 	before := e.Dump(t)
 	conflicts.Store(1000)
-	_, _, _, err = store.Activate(ctx, act, lic.ProductSlug, nil, t0, product, noCap)
+	_, err = store.ChangeSeat(ctx, q, take)
 	assert.Equal(t, licensing.CodeServiceUnavailable, licensing.ErrorCode(err), "%v", err)
 	assert.Equal(t, before, e.Dump(t))
 }

@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"strings"
 	"time"
@@ -41,6 +42,7 @@ type licenseItem struct {
 	Brand       string     `dynamodbav:"brand"`
 	ProductID   string     `dynamodbav:"product_id"`
 	ProductSlug string     `dynamodbav:"product_slug"`
+	ProductName string     `dynamodbav:"product_name,omitempty"`
 	Status      string     `dynamodbav:"status"`
 	Reason      string     `dynamodbav:"status_reason,omitempty"`
 	SeatLimit   int        `dynamodbav:"seat_limit"`
@@ -57,7 +59,7 @@ type licenseItem struct {
 
 func (i licenseItem) license() licensing.License {
 	return licensing.License{
-		ID: i.LicenseID, Key: licensing.LicenseKey(i.Key), Brand: i.Brand, ProductID: i.ProductID, ProductSlug: i.ProductSlug,
+		ID: i.LicenseID, Key: licensing.LicenseKey(i.Key), Brand: i.Brand, ProductID: i.ProductID, ProductSlug: i.ProductSlug, ProductName: i.ProductName,
 		Status: licensing.Status(i.Status), Reason: i.Reason, SeatLimit: i.SeatLimit, SeatsUsed: i.SeatsUsed, NonProdUsed: i.NonProdUsed,
 		ExpiresAt: i.ExpiresAt, CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt, Version: i.Version,
 	}
@@ -140,62 +142,15 @@ func toLicenseItem(k licensing.KeyRecord, l licensing.License) licenseItem {
 	sk := licenseSK(l.ProductSlug)
 	return licenseItem{
 		PK: keyPK(k.Key), SK: sk, Type: "license", LicenseID: l.ID, Key: string(k.Key), Brand: k.Brand,
-		ProductID: l.ProductID, ProductSlug: l.ProductSlug, Status: string(l.Status), Reason: l.Reason,
+		ProductID: l.ProductID, ProductSlug: l.ProductSlug, ProductName: l.ProductName, Status: string(l.Status), Reason: l.Reason,
 		SeatLimit: l.SeatLimit, SeatsUsed: l.SeatsUsed, NonProdUsed: l.NonProdUsed, ExpiresAt: l.ExpiresAt, ExpiresUnix: unixOrZero(l.ExpiresAt),
 		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Version: l.Version,
 		GSI1PK: emailGSIPK(k.Brand, k.CustomerEmail), GSI1SK: emailSK(k, sk),
 	}
 }
 
-// keyPartition is everything stored under one license key.
-type keyPartition struct {
-	key         keyItem
-	licenses    []licenseItem
-	activations []activationItem
-}
-
-// readKeyPartition reads a key's partition with one Query.
-func (s *Store) readKeyPartition(ctx context.Context, k licensing.LicenseKey, consistent bool) (keyPartition, bool, error) {
-	items, err := s.queryAll(ctx, &dynamodb.QueryInput{
-		TableName:                 &s.table,
-		KeyConditionExpression:    aws.String("pk = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(keyPK(k))},
-		ConsistentRead:            aws.Bool(consistent),
-	})
-	if err != nil {
-		return keyPartition{}, false, err
-	}
-	var kp keyPartition
-	found := false
-	for _, it := range items {
-		sk, _ := it[AttrSK].(*types.AttributeValueMemberS)
-		if sk == nil {
-			continue
-		}
-		switch {
-		case sk.Value == skKey:
-			if err := attributevalue.UnmarshalMap(it, &kp.key); err != nil {
-				return kp, false, err
-			}
-			found = true
-		case strings.HasPrefix(sk.Value, "LIC#"):
-			var l licenseItem
-			if err := attributevalue.UnmarshalMap(it, &l); err != nil {
-				return kp, false, err
-			}
-			kp.licenses = append(kp.licenses, l)
-		case strings.HasPrefix(sk.Value, "ACT#"):
-			var a activationItem
-			if err := attributevalue.UnmarshalMap(it, &a); err != nil {
-				return kp, false, err
-			}
-			kp.activations = append(kp.activations, a)
-		}
-	}
-	return kp, found, nil
-}
-
-// License finds a brand's license by id: its pointer, then its key's partition.
+// License finds a brand's license by id: its pointer, then the key and the
+// license by their keys (never the key's seats).
 func (s *Store) License(ctx context.Context, brand, id string) (licensing.LicenseView, error) {
 	notFound := licensing.Errorf(licensing.CodeLicenseNotFound, "no such license")
 	ptr, found, err := getItem[pointerItem](ctx, s, licensePtrPK(brand, id), skPtr, false, "get license pointer")
@@ -205,20 +160,81 @@ func (s *Store) License(ctx context.Context, brand, id string) (licensing.Licens
 	if !found {
 		return licensing.LicenseView{}, notFound
 	}
-	kp, found, err := s.readKeyPartition(ctx, licensing.LicenseKey(ptr.Key), true)
-	if err != nil {
-		return licensing.LicenseView{}, fail("read license key", err)
-	}
-	if !found || kp.key.Brand != brand {
+	v, err := s.seat(ctx, app.SeatQuery{Key: licensing.LicenseKey(ptr.Key), Product: ptr.Product}, true)
+	if licensing.IsCode(err, licensing.CodeLicenseNotFound) || licensing.IsCode(err, licensing.CodeProductNotFound) {
 		return licensing.LicenseView{}, notFound
 	}
-	st := kp.state()
-	for _, l := range st.Licenses {
-		if l.ID == id {
-			return licensing.LicenseView{Key: st.Key, License: l, Activations: st.ActivationsOf(l.ProductSlug)}, nil
-		}
+	if err != nil {
+		return licensing.LicenseView{}, fail("read license", err)
 	}
-	return licensing.LicenseView{}, notFound
+	if v.Key.Brand != brand || v.License.ID != id {
+		return licensing.LicenseView{}, notFound
+	}
+	return licensing.LicenseView{Key: v.Key, License: v.License}, nil
+}
+
+// Activations pages through the seats of a key's license for a product, in
+// sort-key order (instance type, then identifier), at most limit a page,
+// strongly consistent; cursor is the opaque position a previous page
+// returned ("" for the first page, "" back when there are no more).
+func (s *Store) Activations(ctx context.Context, key licensing.LicenseKey, productSlug, cursor string, limit int) ([]licensing.Activation, string, error) {
+	prefix := "ACT#" + productSlug + "#"
+	in := &dynamodb.QueryInput{
+		TableName:                 &s.table,
+		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :act)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(keyPK(key)), ":act": str(prefix)},
+		ConsistentRead:            aws.Bool(true),
+		Limit:                     aws.Int32(int32(limit + 1)), // one more tells whether there is a next page
+	}
+	if cursor != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil || !strings.HasPrefix(string(raw), prefix) {
+			return nil, "", licensing.Invalid("cursor", "is not a cursor this API returned")
+		}
+		in.ExclusiveStartKey = keyOf(keyPK(key), string(raw))
+	}
+	out, err := s.db.Query(ctx, in)
+	if err != nil {
+		return nil, "", fail("list activations", err)
+	}
+	items, next := out.Items, ""
+	if len(items) > limit {
+		items = items[:limit]
+		next = base64.RawURLEncoding.EncodeToString([]byte(stringAttr(items[limit-1], AttrSK)))
+	}
+	acts := make([]licensing.Activation, 0, len(items))
+	for _, it := range items {
+		var a activationItem
+		if err := attributevalue.UnmarshalMap(it, &a); err != nil {
+			return nil, "", fail("decode activation", err)
+		}
+		acts = append(acts, a.activation(keyItem{Key: string(key)}))
+	}
+	return acts, next, nil
+}
+
+// ActivationByID finds one seat of a key's license by its activation id. An
+// id names no key of the table, so this pages through the license's seats
+// with a filter (to the end, never truncated): a support action, not a
+// product path.
+func (s *Store) ActivationByID(ctx context.Context, key licensing.LicenseKey, productSlug, id string) (licensing.Activation, bool, error) {
+	items, err := s.queryAll(ctx, &dynamodb.QueryInput{
+		TableName:              &s.table,
+		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :act)"),
+		FilterExpression:       aws.String("activation_id = :id"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(keyPK(key)), ":act": str("ACT#" + productSlug + "#"), ":id": str(id),
+		},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil || len(items) == 0 {
+		return licensing.Activation{}, false, fail("find activation", err)
+	}
+	var a activationItem
+	if err := attributevalue.UnmarshalMap(items[0], &a); err != nil {
+		return licensing.Activation{}, false, fail("decode activation", err)
+	}
+	return a.activation(keyItem{Key: string(key)}), true, nil
 }
 
 // maxUpdateAttempts bounds the optimistic retries of UpdateLicense.

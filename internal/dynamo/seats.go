@@ -51,139 +51,350 @@ func environmentOr(e string) licensing.Environment {
 	return licensing.Environment(e)
 }
 
-// seatCounter is the license attribute counting an environment's seats.
-func seatCounter(env licensing.Environment) string {
-	if env.TakesSeat() {
-		return "seats_used"
-	}
-	return "nonprod_used"
-}
+// A license key's partition, in sort-key order:
+//
+//	ACT#<product slug>#<type>#<instance>  one item per seat (any number)
+//	KEY                                   the key
+//	LIC#<product slug>                    one per product of the key (a few)
+//
+// Every product path addresses the items it needs by these keys: the key,
+// the license of the product named, and the seats of the instances named.
+// "KEY" ≤ sk ≤ "LIC$" ("$" sorts right after "#") is the key with its
+// licenses and none of its seats.
+const (
+	skKeyAndLicensesFrom = skKey
+	skKeyAndLicensesTo   = "LIC$"
+)
 
-// state turns a key's partition into the domain's view of it.
-func (kp keyPartition) state() licensing.KeyState {
-	st := licensing.KeyState{Key: kp.key.record()}
-	ids := map[string]string{}
-	for _, l := range kp.licenses {
-		st.Licenses = append(st.Licenses, l.license())
-		ids[l.ProductSlug] = l.LicenseID
-	}
-	for _, a := range kp.activations {
-		act := a.activation(kp.key)
-		act.LicenseID = ids[a.ProductSlug]
-		st.Activations = append(st.Activations, act)
-	}
-	return st
-}
-
-// KeyState reads a key's partition with one Query.
-func (s *Store) KeyState(ctx context.Context, key licensing.LicenseKey, consistent bool) (licensing.KeyState, error) {
-	kp, found, err := s.readKeyPartition(ctx, key, consistent)
+// keyLicenses reads a key and its licenses — never its seats — with one Query.
+func (s *Store) keyLicenses(ctx context.Context, k licensing.LicenseKey, consistent bool) (licensing.KeyLicenses, bool, error) {
+	items, err := s.queryAll(ctx, &dynamodb.QueryInput{
+		TableName:              &s.table,
+		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :from AND :to"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(keyPK(k)), ":from": str(skKeyAndLicensesFrom), ":to": str(skKeyAndLicensesTo),
+		},
+		ConsistentRead: aws.Bool(consistent),
+	})
 	if err != nil {
-		return licensing.KeyState{}, fail("read license key", err)
+		return licensing.KeyLicenses{}, false, err
+	}
+	var st licensing.KeyLicenses
+	found := false
+	for _, it := range items {
+		switch sk := stringAttr(it, AttrSK); {
+		case sk == skKey:
+			var ki keyItem
+			if err := attributevalue.UnmarshalMap(it, &ki); err != nil {
+				return st, false, err
+			}
+			st.Key, found = ki.record(), true
+		case strings.HasPrefix(sk, "LIC#"):
+			var l licenseItem
+			if err := attributevalue.UnmarshalMap(it, &l); err != nil {
+				return st, false, err
+			}
+			st.Licenses = append(st.Licenses, l.license())
+			s.learnSlug(l.license())
+		}
+	}
+	return st, found, nil
+}
+
+// learnSlug remembers which slug a product id has, from a license read: a
+// product's id and slug never change, so a product named by id is read by
+// key from then on, like one named by slug. The map only ever holds
+// products of stored licenses.
+func (s *Store) learnSlug(l licensing.License) {
+	if l.ProductID != "" && l.ProductSlug != "" {
+		s.slugs.Store(l.ProductID, l.ProductSlug)
+	}
+}
+
+// KeyLicenses reads a key and its licenses (not its seats) with one Query.
+func (s *Store) KeyLicenses(ctx context.Context, key licensing.LicenseKey) (licensing.KeyLicenses, error) {
+	st, found, err := s.keyLicenses(ctx, key, false)
+	if err != nil {
+		return st, fail("read license key", err)
 	}
 	if !found {
-		return licensing.KeyState{}, licensing.Errorf(licensing.CodeLicenseNotFound, "unknown license key")
+		return st, unknownKey()
 	}
-	return kp.state(), nil
+	return st, nil
 }
 
-// Activate reads the key (one Query), answers from it when the instance
-// already holds a seat or the license refuses one, and otherwise takes the
-// seat with one transaction: the license's seats_used goes from the count
-// read to the next (still under the limit, the license still valid and not
-// expired), the activation is put under attribute_not_exists and the
-// LicenseActivated event is written. A concurrent change cancels the
-// transaction; then it reads again and retries.
-func (s *Store) Activate(ctx context.Context, a licensing.Activation, product string, previous *licensing.Instance, now time.Time, actor licensing.Actor, stagingCap func(ctx context.Context, brand string) (int, error)) (licensing.Activation, licensing.License, bool, error) {
-	capacity, capKnown := 0, false
+func unknownKey() error {
+	return licensing.Errorf(licensing.CodeLicenseNotFound, "unknown license key")
+}
+
+// Seat reads the seat view of q by key. A product named by slug costs one
+// BatchGetItem of the key, the license and the instances' seats (three items
+// for a check). A product named by id, or left out for a key's only product,
+// costs one Query of the key and its licenses first (the key's seats are
+// never read), then the seats by key.
+//
+// A BatchGetItem reads each item committed, but not all of them at one
+// instant: next to a transaction it can see a site's new seat and the
+// license's counter from before it. A view whose held seat is not counted
+// is read again.
+func (s *Store) Seat(ctx context.Context, q app.SeatQuery, consistent bool) (licensing.SeatView, error) {
 	for attempt := range maxSeatAttempts {
-		st, err := s.KeyState(ctx, a.Key, true)
+		v, err := s.seat(ctx, q, consistent)
 		if err != nil {
-			return a, licensing.License{}, false, err
+			return v, fail("read seat", err)
 		}
-		lic, err := st.LicenseFor(product)
-		if err != nil {
-			return a, licensing.License{}, false, err
-		}
-		if err := lic.InvalidReason(now); err != nil {
-			return a, lic, false, err
-		}
-		if existing, ok := st.ActivationOf(lic.ProductSlug, a.Instance); ok {
-			return existing, lic, false, nil
-		}
-		var moving *licensing.Activation
-		if previous != nil {
-			if old, ok := st.ActivationOf(lic.ProductSlug, *previous); ok {
-				moving = &old
-			}
-		}
-		if !a.Environment.TakesSeat() && !capKnown {
-			// Only staging and local sites need the brand's cap.
-			if capacity, err = stagingCap(ctx, st.Key.Brand); err != nil {
-				return a, lic, false, err
-			}
-			capKnown = true
-		}
-		a.ProductSlug, a.LicenseID, a.Brand, a.LastSeenAt = lic.ProductSlug, lic.ID, st.Key.Brand, now
-		if moving != nil {
-			after, err := s.moveSeat(ctx, st, lic, *moving, a, capacity, now, actor)
-			if err == nil {
-				a.MovedFrom = moving.Instance.ID
-				return a, after, true, nil
-			}
-			if !contended(err) {
-				return a, lic, false, err
-			}
-			backoff(ctx, attempt)
-			continue
-		}
-		if err := lic.SeatRefusal(a.Environment, capacity, now); err != nil {
-			return a, lic, false, err
-		}
-		after := lic.WithSeats(a.Environment, +1)
-		err = s.takeSeat(ctx, a, lic.SeatsTaken(a.Environment), capacity, licensing.SeatEvent(licensing.EventLicenseActivated, st.Key, after, a, now, actor), now)
-		if err == nil {
-			return a, after, true, nil
-		}
-		if !contended(err) {
-			return a, lic, false, fail("activate", err)
+		if counted(v.License, v.Current) && counted(v.License, v.Previous) {
+			return v, nil
 		}
 		backoff(ctx, attempt)
 	}
-	return a, licensing.License{}, false, licensing.Unavailable(errors.New("activation contended too often"))
+	return licensing.SeatView{}, licensing.Unavailable(errors.New("seat view torn too often"))
 }
 
-func (s *Store) takeSeat(ctx context.Context, a licensing.Activation, seatsRead, stagingCap int, ev licensing.Event, now time.Time) error {
-	item, err := attributevalue.MarshalMap(s.activationItem(a))
+// counted reports whether a seat read is counted by the license read.
+func counted(l licensing.License, held *licensing.Activation) bool {
+	return held == nil || l.SeatsTaken(held.Environment) > 0
+}
+
+func (s *Store) seat(ctx context.Context, q app.SeatQuery, consistent bool) (licensing.SeatView, error) {
+	var v licensing.SeatView
+	slug := q.Product
+	if licensing.ValidID(licensing.KindProduct, slug) {
+		if known, ok := s.slugs.Load(slug); ok {
+			slug = known.(string)
+		}
+	}
+	if slug == "" || licensing.ValidID(licensing.KindProduct, slug) {
+		st, found, err := s.keyLicenses(ctx, q.Key, consistent)
+		if err != nil {
+			return v, err
+		}
+		if !found {
+			return v, unknownKey()
+		}
+		lic, err := st.LicenseFor(q.Product)
+		if err != nil {
+			return v, err
+		}
+		v.Key, v.License, slug = st.Key, lic, lic.ProductSlug
+	}
+	keys := []map[string]types.AttributeValue{}
+	if v.Key.Key == "" {
+		keys = append(keys, keyOf(keyPK(q.Key), skKey), keyOf(keyPK(q.Key), licenseSK(slug)))
+	}
+	for _, inst := range []*licensing.Instance{q.Instance, q.Previous} {
+		if inst != nil {
+			keys = append(keys, keyOf(keyPK(q.Key), activationSK(slug, *inst)))
+		}
+	}
+	if len(keys) == 0 {
+		return v, nil
+	}
+	items, err := s.batchGet(ctx, keys, consistent)
 	if err != nil {
-		return err
+		return v, err
 	}
-	events, err := s.eventPuts(ev)
+	var key keyItem
+	var lic *licenseItem
+	acts := map[string]activationItem{}
+	for _, it := range items {
+		switch sk := stringAttr(it, AttrSK); {
+		case sk == skKey:
+			if err := attributevalue.UnmarshalMap(it, &key); err != nil {
+				return v, err
+			}
+			v.Key = key.record()
+		case strings.HasPrefix(sk, "LIC#"):
+			lic = &licenseItem{}
+			if err := attributevalue.UnmarshalMap(it, lic); err != nil {
+				return v, err
+			}
+			v.License = lic.license()
+		case strings.HasPrefix(sk, "ACT#"):
+			var a activationItem
+			if err := attributevalue.UnmarshalMap(it, &a); err != nil {
+				return v, err
+			}
+			acts[sk] = a
+		}
+	}
+	if v.Key.Key == "" {
+		return v, unknownKey()
+	}
+	if v.License.ID == "" || q.Product != "" && q.Product != slug && q.Product != v.License.ProductID {
+		return v, licensing.NotCovered(q.Product)
+	}
+	s.learnSlug(v.License)
+	held := func(inst *licensing.Instance) *licensing.Activation {
+		if inst == nil {
+			return nil
+		}
+		a, ok := acts[activationSK(slug, *inst)]
+		if !ok {
+			return nil
+		}
+		act := a.activation(keyItem{Key: string(v.Key.Key), Brand: v.Key.Brand})
+		act.LicenseID = v.License.ID
+		return &act
+	}
+	v.Current, v.Previous = held(q.Instance), held(q.Previous)
+	return v, nil
+}
+
+// maxBatchRounds bounds the rounds of a BatchGetItem's unprocessed keys.
+const maxBatchRounds = 8
+
+// batchGet reads items by key with BatchGetItem, asking again for the keys
+// DynamoDB left unprocessed (throttling, size), and fails loudly if any are
+// still left: a decision is never made on a partial view.
+func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue, consistent bool) ([]map[string]types.AttributeValue, error) {
+	req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(consistent)}}
+	var items []map[string]types.AttributeValue
+	for round := range maxBatchRounds {
+		out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, out.Responses[s.table]...)
+		if len(out.UnprocessedKeys[s.table].Keys) == 0 {
+			return items, nil
+		}
+		req = out.UnprocessedKeys
+		backoff(ctx, round)
+	}
+	return nil, licensing.Unavailable(errors.New("batch get: keys still unprocessed"))
+}
+
+// ChangeSeat reads the seat view consistently, lets decide return the change,
+// and writes it with one TransactWriteItems whose conditions require what was
+// read to be unchanged: a seat taken moves the counter from the count read to
+// the next, under the seat limit (or staging cap), on a valid unexpired
+// license, and puts the activation under attribute_not_exists; a move deletes
+// the old seat by its id and puts the new one; a freed seat is deleted by its
+// id (and guard) and the counter goes down from the count read. The event is
+// written in the same transaction. A concurrent change cancels it; then it
+// reads and decides again.
+func (s *Store) ChangeSeat(ctx context.Context, q app.SeatQuery, decide func(licensing.SeatView) (licensing.SeatChange, error)) (licensing.SeatChange, error) {
+	for attempt := range maxSeatAttempts {
+		v, err := s.Seat(ctx, q, true)
+		if err != nil {
+			return licensing.SeatChange{}, err
+		}
+		ch, err := decide(v)
+		if err != nil || ch.Kind == licensing.SeatKept {
+			return ch, err
+		}
+		writes, err := s.seatWrites(ch)
+		if err != nil {
+			return ch, err
+		}
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
+		if err == nil {
+			return ch, nil
+		}
+		if !contended(err) {
+			return ch, fail("change seat", err)
+		}
+		backoff(ctx, attempt)
+	}
+	return licensing.SeatChange{}, licensing.Unavailable(errors.New("seat contended too often"))
+}
+
+// seatWrites turns a decided seat change into its conditional writes.
+func (s *Store) seatWrites(ch licensing.SeatChange) ([]types.TransactWriteItem, error) {
+	key := ch.Key.Key
+	slug := ch.Before.ProductSlug
+	var writes []types.TransactWriteItem
+	switch ch.Kind {
+	case licensing.SeatTaken, licensing.SeatMoved:
+		item, err := attributevalue.MarshalMap(s.activationItem(ch.Activation))
+		if err != nil {
+			return nil, err
+		}
+		if ch.From != nil {
+			writes = append(writes, types.TransactWriteItem{Delete: &types.Delete{
+				TableName: &s.table, Key: keyOf(keyPK(key), activationSK(slug, ch.From.Instance)),
+				ConditionExpression:       aws.String("activation_id = :id"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(ch.From.ID)},
+			}})
+		}
+		writes = append(writes, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: item, ConditionExpression: aws.String(notExists)}})
+	case licensing.SeatFreed:
+		del, err := s.activationDelete(key, slug, ch.Activation, ch.Guard)
+		if err != nil {
+			return nil, err
+		}
+		writes = append(writes, types.TransactWriteItem{Delete: del})
+	default:
+		return nil, fmt.Errorf("seat change of unknown kind %d", ch.Kind)
+	}
+	writes = append(writes, s.licenseSeatWrite(ch))
+	if ch.Event == nil {
+		return writes, nil
+	}
+	events, err := s.eventPuts(*ch.Event)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	counter, limit := seatCounter(a.Environment), "seat_limit"
-	values := map[string]types.AttributeValue{
-		":read": num(int64(seatsRead)), ":next": num(int64(seatsRead + 1)),
-		":valid": str(string(licensing.StatusValid)), ":now": num(now.Unix()),
+	return append(writes, events...), nil
+}
+
+// licenseSeatWrite is the license's part of a seat change: each counter the
+// change moves goes from the value read to the value decided, conditioned on
+// the value read; a counter that grows stays under its limit (the seat limit
+// or the staging cap decided on). A seat taken or moved also requires the
+// license to be valid and unexpired; a freed seat does not (seats are freed
+// in every status). A move between sites of the same kind changes no counter
+// and only checks the license.
+func (s *Store) licenseSeatWrite(ch licensing.SeatChange) types.TransactWriteItem {
+	key := keyOf(keyPK(ch.Key.Key), licenseSK(ch.Before.ProductSlug))
+	names := map[string]string{}
+	values := map[string]types.AttributeValue{}
+	conds := []string{"attribute_exists(pk)"}
+	var sets []string
+	for _, c := range []struct {
+		attr         string
+		before, next int
+		limit        string
+	}{
+		{"seats_used", ch.Before.SeatsUsed, ch.After.SeatsUsed, "seat_limit"},
+		{"nonprod_used", ch.Before.NonProdUsed, ch.After.NonProdUsed, ":cap"},
+	} {
+		if c.before == c.next {
+			continue
+		}
+		read, next := ":"+c.attr+"_read", ":"+c.attr+"_next"
+		values[read], values[next] = num(int64(c.before)), num(int64(c.next))
+		sets = append(sets, c.attr+" = "+next)
+		conds = append(conds, c.attr+" = "+read)
+		if c.next > c.before {
+			conds = append(conds, c.attr+" < "+c.limit)
+			if c.limit == ":cap" {
+				values[":cap"] = num(int64(ch.StagingCap))
+			}
+		} else {
+			values[":zero"] = num(0)
+			conds = append(conds, c.attr+" > :zero")
+		}
 	}
-	if !a.Environment.TakesSeat() {
-		limit = ":cap"
-		values[":cap"] = num(int64(stagingCap))
+	if ch.Kind != licensing.SeatFreed {
+		names["#status"] = "status"
+		values[":valid"], values[":now"] = str(string(licensing.StatusValid)), num(ch.At.Unix())
+		conds = append(conds, "#status = :valid", "(attribute_not_exists(expires_unix) OR expires_unix > :now)")
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{
-		{Update: &types.Update{
-			TableName:        &s.table,
-			Key:              keyOf(keyPK(a.Key), licenseSK(a.ProductSlug)),
-			UpdateExpression: aws.String("SET " + counter + " = :next"),
-			ConditionExpression: aws.String("attribute_exists(pk) AND " + counter + " = :read AND " + counter + " < " + limit +
-				" AND #status = :valid AND (attribute_not_exists(expires_unix) OR expires_unix > :now)"),
-			ExpressionAttributeNames:  map[string]string{"#status": "status"},
-			ExpressionAttributeValues: values,
-		}},
-		{Put: &types.Put{TableName: &s.table, Item: item, ConditionExpression: aws.String(notExists)}},
-	}, events...)})
-	return err
+	if len(names) == 0 {
+		names = nil
+	}
+	cond := aws.String(strings.Join(conds, " AND "))
+	if len(sets) == 0 {
+		return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName: &s.table, Key: key, ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+		}}
+	}
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName: &s.table, Key: key, UpdateExpression: aws.String("SET " + strings.Join(sets, ", ")),
+		ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	}}
 }
 
 // refusedByConditions reports whether a transaction was cancelled by its
@@ -215,65 +426,6 @@ func contended(err error) bool {
 	return true
 }
 
-// moveSeat moves the seat of from to the new site a in one transaction: the
-// old activation goes, the new one comes, and the license's counters change
-// only when the two sites' environments count differently (a staging copy
-// going live takes a seat and frees its staging place). SiteMoved is written.
-func (s *Store) moveSeat(ctx context.Context, st licensing.KeyState, lic licensing.License, from, a licensing.Activation, stagingCap int, now time.Time, actor licensing.Actor) (licensing.License, error) {
-	oldC, newC := seatCounter(from.Environment), seatCounter(a.Environment)
-	after := lic
-	if oldC != newC {
-		after = lic.WithSeats(from.Environment, -1)
-		if err := after.SeatRefusal(a.Environment, stagingCap, now); err != nil {
-			return lic, err
-		}
-		after = after.WithSeats(a.Environment, +1)
-	}
-	item, err := attributevalue.MarshalMap(s.activationItem(a))
-	if err != nil {
-		return lic, err
-	}
-	events, err := s.eventPuts(licensing.SiteMovedEvent(st.Key, after, from, a, now, actor))
-	if err != nil {
-		return lic, err
-	}
-	licenseKey := keyOf(keyPK(a.Key), licenseSK(a.ProductSlug))
-	valid := "#status = :valid AND (attribute_not_exists(expires_unix) OR expires_unix > :now)"
-	values := map[string]types.AttributeValue{":valid": str(string(licensing.StatusValid)), ":now": num(now.Unix())}
-	license := types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-		TableName: &s.table, Key: licenseKey, ConditionExpression: aws.String(valid),
-		ExpressionAttributeNames: map[string]string{"#status": "status"}, ExpressionAttributeValues: values,
-	}}
-	if oldC != newC {
-		oldRead, newRead := lic.SeatsTaken(from.Environment), lic.SeatsTaken(a.Environment)
-		values[":oldread"], values[":oldnext"] = num(int64(oldRead)), num(int64(oldRead-1))
-		values[":newread"], values[":newnext"] = num(int64(newRead)), num(int64(newRead+1))
-		license = types.TransactWriteItem{Update: &types.Update{
-			TableName: &s.table, Key: licenseKey,
-			UpdateExpression:          aws.String("SET " + oldC + " = :oldnext, " + newC + " = :newnext"),
-			ConditionExpression:       aws.String(oldC + " = :oldread AND " + newC + " = :newread AND " + valid),
-			ExpressionAttributeNames:  map[string]string{"#status": "status"},
-			ExpressionAttributeValues: values,
-		}}
-	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{
-		{Delete: &types.Delete{
-			TableName: &s.table, Key: keyOf(keyPK(a.Key), activationSK(a.ProductSlug, from.Instance)),
-			ConditionExpression:       aws.String("activation_id = :id"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(from.ID)},
-		}},
-		{Put: &types.Put{TableName: &s.table, Item: item, ConditionExpression: aws.String(notExists)}},
-		license,
-	}, events...)})
-	if err != nil {
-		if contended(err) {
-			return lic, err
-		}
-		return lic, fail("move seat", err)
-	}
-	return after, nil
-}
-
 func (s *Store) activationItem(a licensing.Activation) activationItem {
 	return activationItem{
 		PK: keyPK(a.Key), SK: activationSK(a.ProductSlug, a.Instance), Type: "activation", ActivationID: a.ID,
@@ -296,71 +448,10 @@ func backoff(ctx context.Context, attempt int) {
 	}
 }
 
-// Deactivate reads the key (one Query), then frees the seat with one
-// transaction: the activation must still exist (and match guard), seats_used
-// goes from the count read to one less (never below zero) and the
-// SeatDeactivated event is written. A concurrent change cancels it; then it
-// reads again and retries.
-func (s *Store) Deactivate(ctx context.Context, key licensing.LicenseKey, product string, inst licensing.Instance, now time.Time, actor licensing.Actor, event licensing.EventType, guard app.SeatGuard) (licensing.License, error) {
-	for attempt := range maxSeatAttempts {
-		st, err := s.KeyState(ctx, key, true)
-		if err != nil {
-			return licensing.License{}, err
-		}
-		lic, err := st.LicenseFor(product)
-		if err != nil {
-			return licensing.License{}, err
-		}
-		act, ok := st.ActivationOf(lic.ProductSlug, inst)
-		if !ok || !guarded(act, guard) {
-			return licensing.License{}, licensing.Errorf(licensing.CodeActivationNotFound, "this instance holds no seat on this license")
-		}
-		counter, read := seatCounter(act.Environment), lic.SeatsTaken(act.Environment)
-		after := lic.WithSeats(act.Environment, -1)
-		if read < 1 {
-			return licensing.License{}, fmt.Errorf("deactivate: seat of %s held but %s is zero", key.Masked(), counter)
-		}
-		events, err := s.eventPuts(licensing.SeatEvent(event, st.Key, after, act, now, actor))
-		if err != nil {
-			return licensing.License{}, err
-		}
-		del, err := s.activationDelete(key, lic.ProductSlug, act, guard)
-		if err != nil {
-			return licensing.License{}, err
-		}
-		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{
-			{Delete: del},
-			{Update: &types.Update{
-				TableName:                 &s.table,
-				Key:                       keyOf(keyPK(key), licenseSK(lic.ProductSlug)),
-				UpdateExpression:          aws.String("SET " + counter + " = :next"),
-				ConditionExpression:       aws.String("attribute_exists(pk) AND " + counter + " = :read AND " + counter + " > :zero"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":read": num(int64(read)), ":next": num(int64(read - 1)), ":zero": num(0)},
-			}},
-		}, events...)})
-		if err == nil {
-			return after, nil
-		}
-		if !contended(err) {
-			return licensing.License{}, fail("deactivate", err)
-		}
-		backoff(ctx, attempt)
-	}
-	return licensing.License{}, licensing.Unavailable(errors.New("deactivation contended too often"))
-}
-
-// guarded reports whether an activation read matches the guard.
-func guarded(act licensing.Activation, g app.SeatGuard) bool {
-	if g.ActivationID != "" && act.ID != g.ActivationID {
-		return false
-	}
-	return g.SeenBefore.IsZero() || act.LastSeenAt.Before(g.SeenBefore)
-}
-
 // activationDelete deletes the activation read, conditioned on its id (a
 // seat is never freed twice, nor a newer activation of the same site) and,
 // for a reclaim, on its not having been seen since the cutoff.
-func (s *Store) activationDelete(key licensing.LicenseKey, product string, act licensing.Activation, g app.SeatGuard) (*types.Delete, error) {
+func (s *Store) activationDelete(key licensing.LicenseKey, product string, act licensing.Activation, g licensing.SeatGuard) (*types.Delete, error) {
 	cond := "activation_id = :id"
 	values := map[string]types.AttributeValue{":id": str(act.ID)}
 	if !g.SeenBefore.IsZero() {

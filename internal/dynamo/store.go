@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -50,6 +51,7 @@ const (
 type Store struct {
 	db    *dynamodb.Client
 	table string
+	slugs sync.Map // product id → slug, learned from the licenses read
 }
 
 var _ app.Store = (*Store)(nil)

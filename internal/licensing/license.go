@@ -34,6 +34,7 @@ type License struct {
 	Brand       string
 	ProductID   string
 	ProductSlug string
+	ProductName string // the product's name when the license was issued
 	Status      Status // stored status: valid, suspended or cancelled
 	Reason      string // why it was last suspended, resumed or cancelled
 	SeatLimit   int
@@ -139,11 +140,13 @@ type Provisioned struct {
 	Licenses []License
 }
 
-// LicenseView is a license with the key it belongs to and its active seats.
+// LicenseView is a license with the key it belongs to and a page of its
+// active seats.
 type LicenseView struct {
-	Key         KeyRecord
-	License     License
-	Activations []Activation
+	Key             KeyRecord
+	License         License
+	Activations     []Activation
+	NextActivations string // cursor of the next page of seats, "" after the last
 }
 
 // KeyLicenses is a license key with all its licenses.
@@ -240,16 +243,9 @@ func (l License) InvalidReason(now time.Time) error {
 	}
 }
 
-// KeyState is everything stored under one license key.
-type KeyState struct {
-	Key         KeyRecord
-	Licenses    []License
-	Activations []Activation
-}
-
 // LicenseFor finds the key's license for a product given by slug or id, or
 // the only license when product is empty.
-func (s KeyState) LicenseFor(product string) (License, error) {
+func (s KeyLicenses) LicenseFor(product string) (License, error) {
 	if product == "" {
 		if len(s.Licenses) == 1 {
 			return s.Licenses[0], nil
@@ -265,28 +261,5 @@ func (s KeyState) LicenseFor(product string) (License, error) {
 			return l, nil
 		}
 	}
-	e := Errorf(CodeProductNotFound, "this license key does not cover product %q", product)
-	e.Field = "product"
-	return License{}, e
-}
-
-// ActivationOf finds the active seat of an instance on a product's license.
-func (s KeyState) ActivationOf(productSlug string, inst Instance) (Activation, bool) {
-	for _, a := range s.Activations {
-		if a.ProductSlug == productSlug && a.Instance == inst {
-			return a, true
-		}
-	}
-	return Activation{}, false
-}
-
-// ActivationsOf lists the active seats of a product's license.
-func (s KeyState) ActivationsOf(productSlug string) []Activation {
-	var out []Activation
-	for _, a := range s.Activations {
-		if a.ProductSlug == productSlug {
-			out = append(out, a)
-		}
-	}
-	return out
+	return License{}, NotCovered(product)
 }

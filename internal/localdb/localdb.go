@@ -21,16 +21,20 @@ import (
 type Engine struct {
 	mu  sync.RWMutex
 	srv *miniserver.Server
+
+	keyMu sync.Mutex
+	keys  map[string][]string // each table's key attribute names
 }
 
 // New returns an empty engine (no tables).
-func New() *Engine { return &Engine{srv: miniserver.NewServer()} }
+func New() *Engine { return &Engine{srv: miniserver.NewServer(), keys: map[string][]string{}} }
 
-// ServeHTTP answers one DynamoDB API call.
+// ServeHTTP answers one DynamoDB API call, with the capacity it consumed
+// when the call asks for it (see capacity.go).
 func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	e.srv.ServeHTTP(w, r)
+	e.serveWithCapacity(w, r)
 }
 
 // EmulateFailure makes every call on every table fail with the condition's

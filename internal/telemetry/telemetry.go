@@ -14,27 +14,55 @@ import (
 	"time"
 )
 
-type roundTripsKey struct{}
+type usageKey struct{}
+
+// usage is what one request cost in DynamoDB.
+type usage struct {
+	trips    atomic.Int64
+	mu       sync.Mutex
+	rcu, wcu float64
+}
 
 // WithRoundTrips returns a context that counts the DynamoDB round trips made
-// with it.
+// with it and the capacity they consumed.
 func WithRoundTrips(ctx context.Context) context.Context {
-	return context.WithValue(ctx, roundTripsKey{}, new(atomic.Int64))
+	return context.WithValue(ctx, usageKey{}, new(usage))
 }
 
 // RoundTrip records one round trip, if ctx counts them.
 func RoundTrip(ctx context.Context) {
-	if c, ok := ctx.Value(roundTripsKey{}).(*atomic.Int64); ok {
-		c.Add(1)
+	if u, ok := ctx.Value(usageKey{}).(*usage); ok {
+		u.trips.Add(1)
 	}
 }
 
 // RoundTrips is the number of round trips recorded in ctx.
 func RoundTrips(ctx context.Context) int64 {
-	if c, ok := ctx.Value(roundTripsKey{}).(*atomic.Int64); ok {
-		return c.Load()
+	if u, ok := ctx.Value(usageKey{}).(*usage); ok {
+		return u.trips.Load()
 	}
 	return 0
+}
+
+// Consume records the read and write capacity units a call consumed, if ctx
+// counts them.
+func Consume(ctx context.Context, rcu, wcu float64) {
+	if u, ok := ctx.Value(usageKey{}).(*usage); ok {
+		u.mu.Lock()
+		u.rcu += rcu
+		u.wcu += wcu
+		u.mu.Unlock()
+	}
+}
+
+// Consumed is the read and write capacity recorded in ctx.
+func Consumed(ctx context.Context) (rcu, wcu float64) {
+	if u, ok := ctx.Value(usageKey{}).(*usage); ok {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		return u.rcu, u.wcu
+	}
+	return 0, 0
 }
 
 // Namespace is the CloudWatch namespace of the service's metrics.

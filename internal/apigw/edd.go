@@ -350,8 +350,9 @@ func (h *API) eddRun(ctx context.Context, p *eddParams, op func() error) error {
 // (as sent, then URL-decoded once more; see itemNameAlt) is tried in turn:
 // first in its slug form ("WP Rocket" → wp-rocket), then looked up among the
 // products of the key's brand by name, case-insensitively, or by the slug
-// form of its name ("Rank Math Pro" → rankmath-pro). The brand's products are
-// read once, and only when a slug does not do. A name that matches nothing
+// form of its name ("Rank Math Pro" → rankmath-pro). The key's products (as
+// its licenses name them: one read of the key and its licenses) are read
+// once, and only when a slug does not do. A name that matches nothing
 // is product_not_found (a mismatch); an unknown key is missing, as in EDD
 // (ran: op has already read the key).
 func (h *API) eddByName(ctx context.Context, p *eddParams, op func() error, ran bool) error {
@@ -371,7 +372,7 @@ func (h *API) eddByName(ctx context.Context, p *eddParams, op func() error, ran 
 		}
 		if !loaded {
 			var err error
-			if products, err = h.keyProducts(ctx, p.license); err != nil {
+			if products, err = h.app.KeyProducts(ctx, p.license); err != nil {
 				return err
 			}
 			loaded = true
@@ -391,25 +392,6 @@ func (h *API) eddByName(ctx context.Context, p *eddParams, op func() error, ran 
 		}
 	}
 	return errNotCovered()
-}
-
-// keyProducts are the products of the brand that issues key (by its
-// prefix): two Queries, the brands and the brand's products.
-func (h *API) keyProducts(ctx context.Context, key string) ([]licensing.Product, error) {
-	k, err := licensing.ParseLicenseKey("license_key", key)
-	if err != nil {
-		return nil, err
-	}
-	brands, err := h.app.Ops().ListBrands(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, b := range brands {
-		if b.KeyPrefix == k.Prefix() {
-			return h.app.ListProducts(ctx, licensing.Tenant{Brand: b.Slug, KeyPrefix: b.KeyPrefix})
-		}
-	}
-	return nil, licensing.Errorf(licensing.CodeLicenseNotFound, "license key not found")
 }
 
 // productNamed is the id of the product called name (case-insensitively,

@@ -30,7 +30,7 @@ func seedLicenses(ctx context.Context, ops app.Ops, products map[string]licensin
 	expires := time.Date(2030, 12, 31, 23, 59, 59, 0, time.UTC)
 	lic := func(id, brand, product string, key licensing.LicenseKey, seats int) licensing.License {
 		p := products[brand+"/"+product]
-		return licensing.License{ID: id, Key: key, Brand: brand, ProductID: p.ID, ProductSlug: p.Slug, Status: licensing.StatusValid,
+		return licensing.License{ID: id, Key: key, Brand: brand, ProductID: p.ID, ProductSlug: p.Slug, ProductName: p.Name, Status: licensing.StatusValid,
 			SeatLimit: seats, ExpiresAt: &expires, CreatedAt: created, UpdatedAt: created, Version: 1}
 	}
 	rm := licensing.Provisioned{

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clsvc/license-service/internal/app"
+	"github.com/clsvc/license-service/internal/dynamo"
 	"github.com/clsvc/license-service/internal/licensing"
 	"github.com/clsvc/license-service/internal/relay"
 	"github.com/clsvc/license-service/internal/token"
@@ -129,6 +130,17 @@ var commands = []command{
 			}
 			doc, err := token.EncodeKeyring(ring...)
 			return keyring(doc), err
+		},
+	},
+	{
+		name: "migrate", summary: "bring items written by earlier versions to the current layout (idempotent: a second run changes nothing)",
+		runOn: func(ctx context.Context, g *globals, _ values, _ func(string) string, _ io.Writer) (result, error) {
+			store, err := g.store(ctx)
+			if err != nil {
+				return nil, err
+			}
+			m, err := store.Migrate(ctx)
+			return migrated(m), err
 		},
 	},
 	{
@@ -481,5 +493,13 @@ type republished struct {
 func (r republished) writeText(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "%d of %d stored events republished to %s; %d dead-lettered; %d event items unreadable\n",
 		r.Events, r.Found, r.Bus, r.DeadLettered, r.Unreadable)
+	return err
+}
+
+type migrated dynamo.Migrated
+
+func (m migrated) writeText(w io.Writer) error {
+	_, err := fmt.Fprintf(w, "%d licenses without their product's name: %d named, %d of products that no longer exist left as they are\n",
+		m.Licenses, m.Named, m.Orphans)
 	return err
 }

@@ -222,6 +222,9 @@ func lookup(args []string) (*command, []string, string) {
 		if g != group {
 			continue
 		}
+		if a == "" { // a command of one word, like migrate
+			return &commands[i], args[1:], ""
+		}
 		actions = append(actions, a)
 		if len(args) > 1 && args[1] == a {
 			return &commands[i], args[2:], ""

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -505,4 +506,40 @@ func TestSeatsReclaim(t *testing.T) {
 	f.ok("brand", "create", "--slug", "acme", "--name", "Acme", "--prefix", "AC")
 	f.ok("brand", "configure", "--slug", "acme", "--staging-cap", "0", "--stale-days", "30", "--token-grace-days", "0")
 	assert.Contains(t, f.ok("seats", "reclaim"), "acme: 0 stale seats freed")
+}
+
+// migrate names the products of licenses written before licenses carried
+// the name, once: the second run finds nothing to do.
+func TestMigrate(t *testing.T) {
+	f := newFixture(t)
+	f.ok("brand", "create", "--slug", "acme", "--name", "Acme", "--prefix", "AC")
+	var prod struct {
+		ID        string `json:"id"`
+		Slug      string `json:"slug"`
+		Name      string `json:"name"`
+		CreatedAt string `json:"created_at"`
+		Brand     string `json:"brand"`
+	}
+	f.okJSON(&prod, "product", "create", "--brand", "acme", "--slug", "acme-pro", "--name", "Acme Pro")
+	key := licensing.LicenseKey("AC-AAAA-BBBB-CCCC-DDDD")
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	require.NoError(t, f.eng.Store.Provision(context.Background(), licensing.Provisioned{
+		Key: licensing.KeyRecord{ID: licensing.NewID(licensing.KindLicenseKey), Key: key, Brand: "acme", CustomerEmail: "old@example.com", CreatedAt: now},
+		Licenses: []licensing.License{{ID: licensing.NewID(licensing.KindLicense), Key: key, Brand: "acme", ProductID: prod.ID, ProductSlug: "acme-pro",
+			Status: licensing.StatusValid, SeatLimit: 1, CreatedAt: now, UpdatedAt: now, Version: 1}}, // no ProductName: the old layout
+	}, nil, nil))
+
+	var m struct {
+		Licenses int `json:"licenses_read"`
+		Named    int `json:"licenses_updated"`
+		Orphans  int `json:"licenses_orphan"`
+	}
+	f.okJSON(&m, "migrate")
+	assert.Equal(t, 1, m.Licenses)
+	assert.Equal(t, 1, m.Named)
+	kl, err := f.eng.Store.KeyLicenses(context.Background(), key)
+	require.NoError(t, err)
+	assert.Equal(t, "Acme Pro", kl.Licenses[0].ProductName)
+
+	assert.Equal(t, "0 licenses without their product's name: 0 named, 0 of products that no longer exist left as they are\n", f.ok("migrate"))
 }

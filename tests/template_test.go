@@ -1625,3 +1625,93 @@ var (
 func iamRelease(version string) map[string]string {
 	return map[string]string{"product": "rankmath-pro", "version": version}
 }
+
+// The product routes have per-client protection in AWS: a regional web ACL,
+// attached to the API's stage, whose rate-based rules count product
+// requests per viewer address (the first X-Forwarded-For address CloudFront
+// adds) and, for a request without that header, per source address, and
+// answer 429 rate_limited with Retry-After beyond the limit. Brand routes
+// and health are not counted (their usage plan throttles them per key).
+func TestTemplateProductWebACL(t *testing.T) {
+	tpl := loadTemplate(t)
+	acl, err := tpl.GetWAFv2WebACLWithName("ProductWebAcl")
+	require.NoError(t, err)
+	assert.Equal(t, "REGIONAL", acl.Scope, "API Gateway stages take regional web ACLs")
+	require.NotNil(t, acl.DefaultAction.Allow, "everything else is allowed")
+	body, ok := acl.CustomResponseBodies["rate_limited"]
+	require.True(t, ok)
+	var answer struct {
+		Error struct{ Code, Message string }
+	}
+	require.NoError(t, json.Unmarshal([]byte(body.Content), &answer), body.Content)
+	assert.Equal(t, "rate_limited", answer.Error.Code, "the API's own error shape and code")
+	assert.Equal(t, "APPLICATION_JSON", body.ContentType)
+
+	keys := map[string]bool{}
+	require.Len(t, acl.Rules, 2)
+	for _, r := range acl.Rules {
+		rb := r.Statement.RateBasedStatement
+		require.NotNil(t, rb, "%s is rate based", r.Name)
+		assert.Equal(t, 1500, rb.Limit, "%s: the ProductRateLimitPerIp default", r.Name)
+		require.NotNil(t, rb.EvaluationWindowSec)
+		assert.Equal(t, 300, *rb.EvaluationWindowSec)
+		keys[rb.AggregateKeyType] = true
+		require.NotNil(t, r.Action.Block, r.Name)
+		cr := r.Action.Block.CustomResponse
+		require.NotNil(t, cr, r.Name)
+		assert.Equal(t, 429, cr.ResponseCode)
+		assert.Equal(t, "rate_limited", deref(cr.CustomResponseBodyKey, nil))
+		require.Len(t, cr.ResponseHeaders, 1)
+		assert.Equal(t, "Retry-After", cr.ResponseHeaders[0].Name)
+		// Only product paths are counted.
+		scope := rb.ScopeDownStatement
+		require.NotNil(t, scope, r.Name)
+		path := scope.ByteMatchStatement
+		if scope.AndStatement != nil {
+			require.Len(t, scope.AndStatement.Statements, 2)
+			path = scope.AndStatement.Statements[0].ByteMatchStatement
+			not := scope.AndStatement.Statements[1].NotStatement
+			require.NotNil(t, not, "%s: only requests without X-Forwarded-For", r.Name)
+			size := not.Statement.SizeConstraintStatement
+			require.NotNil(t, size)
+			assert.Equal(t, "x-forwarded-for", size.FieldToMatch.SingleHeader.Name)
+			assert.Equal(t, "GE", size.ComparisonOperator)
+			assert.Zero(t, size.Size)
+			assert.Equal(t, "IP", rb.AggregateKeyType)
+		} else {
+			require.NotNil(t, rb.ForwardedIPConfig)
+			assert.Equal(t, "FORWARDED_IP", rb.AggregateKeyType)
+			assert.Equal(t, "X-Forwarded-For", rb.ForwardedIPConfig.HeaderName)
+		}
+		require.NotNil(t, path, r.Name)
+		assert.Equal(t, "/api/v1/product/", deref(path.SearchString, nil))
+		assert.NotNil(t, path.FieldToMatch.UriPath)
+		assert.Equal(t, "CONTAINS", path.PositionalConstraint, "the path with or without the stage's prefix")
+		require.NotNil(t, r.VisibilityConfig)
+		assert.True(t, r.VisibilityConfig.CloudWatchMetricsEnabled, "%s has its metric", r.Name)
+	}
+	assert.Equal(t, map[string]bool{"FORWARDED_IP": true, "IP": true}, keys)
+
+	// Every product route falls under the scope; no other route does.
+	products := 0
+	for _, fn := range tpl.GetAllServerlessFunctionResources() {
+		for _, ev := range fn.Events {
+			if ev.Properties == nil || ev.Properties.ApiEvent == nil {
+				continue
+			}
+			p := ev.Properties.ApiEvent.Path
+			isProduct := strings.HasPrefix(p, "/api/v1/product/")
+			assert.Equal(t, isProduct, strings.Contains(strings.ToLower(p), "/api/v1/product/"), p)
+			if isProduct {
+				products++
+			}
+		}
+	}
+	assert.GreaterOrEqual(t, products, 6, "activate, check, deactivate, EDD, updates, keys")
+
+	assoc, err := tpl.GetWAFv2WebACLAssociationWithName("ProductWebAclAssociation")
+	require.NoError(t, err)
+	assert.Equal(t, "getatt:ProductWebAcl.Arn", assoc.WebACLArn)
+	assert.Equal(t, "arn:ref:AWS::Partition:apigateway:ref:AWS::Region::/restapis/ref:LicenseApi/stages/getatt:LicenseApi.Stage", assoc.ResourceArn,
+		"attached to the API's stage")
+}

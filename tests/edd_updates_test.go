@@ -172,6 +172,12 @@ func TestEDDGetVersionAsUpdater(t *testing.T) {
 			"item_id alone":                 gvForm(key, "0", ids["rankmath-pro"], ""),
 			"item_id by slug":               gvForm(key, "", "rankmath-pro", ""),
 			"a numeric item_id":             gvForm(key, "Rank Math Pro", "4242", ""),
+			// Older updaters send the plugin's slug and no item.
+			"slug alone": func() url.Values {
+				f := gvForm(key, "", "", "")
+				f.Set("slug", "rankmath-pro")
+				return f
+			}(),
 		} {
 			t.Run(name, func(t *testing.T) {
 				a := e.gvUpdater(t, form)

@@ -428,6 +428,13 @@ func TestReleaseUpdatesRefused(t *testing.T) {
 		// The demo seat on rankmath-pro is a seat.
 		e.updEntitled(t, updQuery{key: demo.RankMathKey, site: "https://" + demo.DemoSite + "/", product: "rankmath-pro"}, "1.2.0", relSum(pkg), int64(len(pkg)))
 	})
+	t.Run("staging and local sites hold a seat too", func(t *testing.T) {
+		for _, site := range []string{"staging.agency-shop.com", "agency-shop.local"} {
+			key, _ := e.relSite(t, "upd-"+site+"@example.com", site)
+			q := updQuery{key: key, site: site, product: "rankmath-pro", version: "1.0.0"}
+			e.updEntitled(t, q, "1.2.0", relSum(pkg), int64(len(pkg)))
+		}
+	})
 	t.Run("an unknown key", func(t *testing.T) {
 		for _, k := range []string{"RM-ZZZZ-2222-3333-4444", "XX-ZZZZ-2222-3333-4444"} {
 			r := expectError(t, e, call{method: http.MethodGet, path: updQuery{key: k, site: demo.DemoSite, product: "rankmath-pro"}.path()}, http.StatusNotFound, "license_not_found")

@@ -23,11 +23,11 @@ import (
 	miniserver "github.com/truora/minidyn/server"
 
 	"github.com/clsvc/license-service/internal/apigw"
-	"github.com/clsvc/license-service/internal/demo"
-	"github.com/clsvc/license-service/internal/devserver"
+	"github.com/clsvc/license-service/internal/dev/demo"
+	"github.com/clsvc/license-service/internal/dev/devserver"
+	"github.com/clsvc/license-service/internal/dev/stack"
 	"github.com/clsvc/license-service/internal/licensing"
 	"github.com/clsvc/license-service/internal/schedule"
-	"github.com/clsvc/license-service/internal/stack"
 )
 
 // Abuse: bad input and limits over HTTP. Every refusal is the contract's

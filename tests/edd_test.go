@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 	miniserver "github.com/truora/minidyn/server"
 
-	"github.com/clsvc/license-service/internal/demo"
-	"github.com/clsvc/license-service/internal/devserver"
+	"github.com/clsvc/license-service/internal/dev/demo"
+	"github.com/clsvc/license-service/internal/dev/devserver"
 )
 
 // pathEDD is the EDD-compatible product route.

@@ -18,8 +18,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/require"
 
-	"github.com/clsvc/license-service/internal/demo"
-	"github.com/clsvc/license-service/internal/devserver"
+	"github.com/clsvc/license-service/internal/dev/demo"
+	"github.com/clsvc/license-service/internal/dev/devserver"
 	"github.com/clsvc/license-service/internal/licensing"
 	"github.com/clsvc/license-service/internal/relay/relaytest"
 	"github.com/clsvc/license-service/internal/schedule"

@@ -24,12 +24,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/clsvc/license-service/internal/app"
-	"github.com/clsvc/license-service/internal/demo"
+	"github.com/clsvc/license-service/internal/dev/demo"
+	"github.com/clsvc/license-service/internal/dev/stack"
 	"github.com/clsvc/license-service/internal/licensing"
 	"github.com/clsvc/license-service/internal/relay"
 	"github.com/clsvc/license-service/internal/relay/relaytest"
 	"github.com/clsvc/license-service/internal/schedule"
-	"github.com/clsvc/license-service/internal/stack"
 )
 
 // The sample events under events/ (one per function of template.yaml, named

@@ -19,10 +19,10 @@ import (
 	"github.com/stretchr/testify/require"
 	miniserver "github.com/truora/minidyn/server"
 
-	"github.com/clsvc/license-service/internal/demo"
-	"github.com/clsvc/license-service/internal/devserver"
-	"github.com/clsvc/license-service/internal/locals3"
-	"github.com/clsvc/license-service/internal/stack"
+	"github.com/clsvc/license-service/internal/dev/demo"
+	"github.com/clsvc/license-service/internal/dev/devserver"
+	"github.com/clsvc/license-service/internal/dev/locals3"
+	"github.com/clsvc/license-service/internal/dev/stack"
 )
 
 // Faults: every route of template.yaml while DynamoDB fails (the whole

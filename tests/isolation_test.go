@@ -16,8 +16,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/clsvc/license-service/internal/demo"
-	"github.com/clsvc/license-service/internal/stack"
+	"github.com/clsvc/license-service/internal/dev/demo"
+	"github.com/clsvc/license-service/internal/dev/stack"
 )
 
 // The tenant isolation matrix: every brand route of template.yaml is tried

@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/clsvc/license-service/internal/devserver"
+	"github.com/clsvc/license-service/internal/dev/devserver"
 	miniserver "github.com/truora/minidyn/server"
 )
 

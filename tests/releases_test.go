@@ -18,8 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/clsvc/license-service/internal/bucket"
-	"github.com/clsvc/license-service/internal/demo"
-	"github.com/clsvc/license-service/internal/devserver"
+	"github.com/clsvc/license-service/internal/dev/demo"
+	"github.com/clsvc/license-service/internal/dev/devserver"
 )
 
 // pathUpdates is the product API's update check.

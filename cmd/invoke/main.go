@@ -43,9 +43,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/clsvc/license-service/internal/devserver"
+	"github.com/clsvc/license-service/internal/dev/devserver"
+	"github.com/clsvc/license-service/internal/dev/rie"
 	"github.com/clsvc/license-service/internal/dynamo"
-	"github.com/clsvc/license-service/internal/rie"
 	"github.com/clsvc/license-service/internal/service"
 )
 

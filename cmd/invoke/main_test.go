@@ -13,7 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/clsvc/license-service/internal/rie"
+	"github.com/clsvc/license-service/internal/dev/rie"
 )
 
 // Every variable template.yaml sets for a function (Globals or its own) has a

@@ -23,7 +23,7 @@ import (
 
 	"github.com/clsvc/license-service/internal/app"
 	"github.com/clsvc/license-service/internal/bucket/buckettest"
-	"github.com/clsvc/license-service/internal/demo"
+	"github.com/clsvc/license-service/internal/dev/demo"
 	"github.com/clsvc/license-service/internal/licensing"
 )
 

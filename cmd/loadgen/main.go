@@ -27,8 +27,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/clsvc/license-service/internal/devserver"
-	"github.com/clsvc/license-service/internal/loadtest"
+	"github.com/clsvc/license-service/internal/dev/devserver"
+	"github.com/clsvc/license-service/internal/dev/loadtest"
 	"github.com/clsvc/license-service/internal/service"
 )
 

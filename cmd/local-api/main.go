@@ -17,8 +17,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/clsvc/license-service/internal/demo"
-	"github.com/clsvc/license-service/internal/devserver"
+	"github.com/clsvc/license-service/internal/dev/demo"
+	"github.com/clsvc/license-service/internal/dev/devserver"
 	"github.com/clsvc/license-service/internal/service"
 )
 

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	miniserver "github.com/truora/minidyn/server"
 
-	"github.com/clsvc/license-service/internal/demo"
+	"github.com/clsvc/license-service/internal/dev/demo"
 )
 
 func authorizerRequest(key string) events.APIGatewayCustomAuthorizerRequestTypeRequest {

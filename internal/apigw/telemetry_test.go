@@ -17,7 +17,7 @@ import (
 
 	"github.com/clsvc/license-service/internal/apigw"
 	"github.com/clsvc/license-service/internal/app"
-	"github.com/clsvc/license-service/internal/demo"
+	"github.com/clsvc/license-service/internal/dev/demo"
 	"github.com/clsvc/license-service/internal/telemetry"
 )
 

@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/clsvc/license-service/internal/apigw"
+	"github.com/clsvc/license-service/internal/dev/stack"
 	"github.com/clsvc/license-service/internal/dynamo/dynamotest"
-	"github.com/clsvc/license-service/internal/stack"
 )
 
 // Functions without routes: the brand authorizer (AuthorizeBrand, invoked by

@@ -18,7 +18,7 @@ import (
 	"github.com/clsvc/license-service/internal/apigw"
 	"github.com/clsvc/license-service/internal/app"
 	"github.com/clsvc/license-service/internal/bucket/buckettest"
-	"github.com/clsvc/license-service/internal/demo"
+	"github.com/clsvc/license-service/internal/dev/demo"
 	"github.com/clsvc/license-service/internal/licensing"
 	"github.com/clsvc/license-service/internal/token"
 )

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/clsvc/license-service/internal/apigw"
-	"github.com/clsvc/license-service/internal/demo"
+	"github.com/clsvc/license-service/internal/dev/demo"
 	"github.com/clsvc/license-service/internal/dynamo/dynamotest"
 	"github.com/clsvc/license-service/internal/service"
 )

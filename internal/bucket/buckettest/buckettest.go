@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/clsvc/license-service/internal/bucket"
-	"github.com/clsvc/license-service/internal/locals3"
+	"github.com/clsvc/license-service/internal/dev/locals3"
 )
 
 // Bucket is the name of the test bucket.

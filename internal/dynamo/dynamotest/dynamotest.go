@@ -16,9 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/clsvc/license-service/internal/dev/localdb"
+	"github.com/clsvc/license-service/internal/dev/stack"
 	"github.com/clsvc/license-service/internal/dynamo"
-	"github.com/clsvc/license-service/internal/localdb"
-	"github.com/clsvc/license-service/internal/stack"
 )
 
 // Engine is a running embedded engine with the service's table.
@@ -51,7 +51,7 @@ func Start(t testing.TB, opts ...func(*dynamodb.Options)) *Engine {
 		t.Fatalf("template: %v", err)
 	}
 	const table = "licenses"
-	if _, err := dynamo.EnsureTable(ctx, db, table, tpl.Table); err != nil {
+	if _, err := localdb.EnsureTable(ctx, db, table, tpl.Table); err != nil {
 		t.Fatalf("table: %v", err)
 	}
 	return &Engine{Server: srv, URL: ts.URL, Client: db, Table: table, Store: dynamo.New(db, table)}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/clsvc/license-service/internal/stack"
+	"github.com/clsvc/license-service/internal/dev/stack"
 )
 
 // recorder is a fake Handler that remembers the event it received and

@@ -1,4 +1,4 @@
-package dynamo
+package localdb
 
 import (
 	"context"
@@ -10,8 +10,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/clsvc/license-service/internal/stack"
+	"github.com/clsvc/license-service/internal/dev/stack"
 )
+
+// Local tables: the table template.yaml declares, created on the embedded
+// engine or DynamoDB Local by make run and the tests. It lives with the
+// local tools, so that no Lambda function links the template reader.
 
 // CreateTableInput turns the table declared in template.yaml into a
 // CreateTable request, so that local tables have exactly the deployed keys

@@ -18,13 +18,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/clsvc/license-service/internal/demo"
-	"github.com/clsvc/license-service/internal/dynamo"
-	"github.com/clsvc/license-service/internal/localapi"
-	"github.com/clsvc/license-service/internal/localdb"
-	"github.com/clsvc/license-service/internal/locals3"
+	"github.com/clsvc/license-service/internal/dev/demo"
+	"github.com/clsvc/license-service/internal/dev/localapi"
+	"github.com/clsvc/license-service/internal/dev/localdb"
+	"github.com/clsvc/license-service/internal/dev/locals3"
+	"github.com/clsvc/license-service/internal/dev/stack"
 	"github.com/clsvc/license-service/internal/service"
-	"github.com/clsvc/license-service/internal/stack"
 )
 
 // Options configure a local run.
@@ -124,7 +123,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	if _, err := dynamo.EnsureTable(ctx, s.dynamoClient(), o.Config.TableName, tpl.Table); err != nil {
+	if _, err := localdb.EnsureTable(ctx, s.dynamoClient(), o.Config.TableName, tpl.Table); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/clsvc/license-service/internal/devserver"
+	"github.com/clsvc/license-service/internal/dev/devserver"
 	"github.com/clsvc/license-service/internal/dynamo/dynamotest"
 	"github.com/clsvc/license-service/internal/service"
 )

@@ -26,7 +26,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/clsvc/license-service/internal/demo"
+	"github.com/clsvc/license-service/internal/dev/demo"
 )
 
 // Brand is a brand the generator acts for: its API key and products.

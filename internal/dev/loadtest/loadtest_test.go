@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/clsvc/license-service/internal/devserver"
+	"github.com/clsvc/license-service/internal/dev/devserver"
 	"github.com/clsvc/license-service/internal/licensing"
 	"github.com/clsvc/license-service/internal/service"
 )
@@ -27,7 +27,7 @@ func startService(t *testing.T) (*devserver.Server, *dynamodb.Client) {
 	t.Helper()
 	ctx := t.Context()
 	srv, err := devserver.Start(ctx, devserver.Options{
-		Template: "../../template.yaml", APIAddr: "127.0.0.1:0", DynamoAddr: "127.0.0.1:0",
+		Template: "../../../template.yaml", APIAddr: "127.0.0.1:0", DynamoAddr: "127.0.0.1:0",
 		Config: service.Config{TableName: table}, Seed: true, EventPoll: -1, EventLog: io.Discard,
 	})
 	require.NoError(t, err)

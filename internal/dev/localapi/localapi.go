@@ -24,7 +24,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/clsvc/license-service/internal/stack"
+	"github.com/clsvc/license-service/internal/dev/stack"
 )
 
 // Handler is a Lambda function handler for API Gateway proxy events.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/clsvc/license-service/internal/app"
 	"github.com/clsvc/license-service/internal/licensing"
+	"github.com/clsvc/license-service/internal/telemetry"
 	"github.com/clsvc/license-service/internal/token"
 )
 
@@ -105,7 +106,23 @@ func (h *API) ActivateLicense(ctx context.Context, req events.APIGatewayProxyReq
 			SeatsUsed: l.SeatsUsed, SeatsRemaining: l.SeatsRemaining(), StagingUsed: l.NonProdUsed, ActivatedAt: ts(a.ActivatedAt),
 			MovedFrom: a.MovedFrom, LicenseToken: tok,
 		}}, nil
-	})(ctx, req)
+	}, reportActivation)(ctx, req)
+}
+
+// reportActivation reports what an activation did: a site move (SiteMoves
+// by brand), a new seat (Activations by brand and environment) or a refusal
+// for want of seats (SeatLimitRejections).
+func reportActivation(m *telemetry.Metrics, brand, outcome string, status int) {
+	switch {
+	case outcome == "site_moved":
+		m.Emit(map[string]string{"Brand": brand}, telemetry.Metric{Name: "SiteMoves", Unit: "Count", Value: 1})
+	case status == http.StatusCreated:
+		// Outcome is activated_<environment>: production, staging or local.
+		m.Emit(map[string]string{"Brand": brand, "Environment": strings.TrimPrefix(outcome, "activated_")},
+			telemetry.Metric{Name: "Activations", Unit: "Count", Value: 1})
+	case outcome == string(licensing.CodeNoSeatsAvailable):
+		m.Emit(nil, telemetry.Metric{Name: "SeatLimitRejections", Unit: "Count", Value: 1})
+	}
 }
 
 type checkJSON struct {
@@ -196,7 +213,12 @@ func (h *API) CheckLicense(ctx context.Context, req events.APIGatewayProxyReques
 		}
 		raw = string(b)
 		return result{status: http.StatusOK, raw: &raw, headers: headers, brand: l.Brand, outcome: outcome}, nil
-	})(ctx, req)
+	}, reportCheck)(ctx, req)
+}
+
+// reportCheck counts checks by outcome: valid, why not, or the error.
+func reportCheck(m *telemetry.Metrics, _, outcome string, _ int) {
+	m.Emit(map[string]string{"Outcome": outcome}, telemetry.Metric{Name: "Checks", Unit: "Count", Value: 1})
 }
 
 // etagOf is a strong validator of a rendered body.

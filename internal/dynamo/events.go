@@ -17,40 +17,11 @@ import (
 
 	"github.com/clsvc/license-service/internal/app"
 	"github.com/clsvc/license-service/internal/licensing"
+	"github.com/clsvc/license-service/internal/outbox"
 )
 
-// EventRetention is how long event items stay: long enough for the relay
-// (the stream keeps records 24 hours) and for the license history.
-const EventRetention = 400 * 24 * time.Hour
-
-// eventItem is an outbox entry, written in the same transaction as the
-// change it describes: BRAND#<b>#LICEVT#<license id> / EVT#<time>#<n>#<id> for a
-// license's events (its history), BRAND#<b>#EVT / … for the others.
-type eventItem struct {
-	PK         string `dynamodbav:"pk"`
-	SK         string `dynamodbav:"sk"`
-	Type       string `dynamodbav:"type"`
-	EventID    string `dynamodbav:"event_id"`
-	EventType  string `dynamodbav:"event_type"`
-	Brand      string `dynamodbav:"brand"`
-	OccurredAt string `dynamodbav:"occurred_at"`
-	Detail     string `dynamodbav:"detail"`
-	TTL        int64  `dynamodbav:"ttl"`
-}
-
-func licenseEventsPK(brand, licenseID string) string {
-	return "BRAND#" + brand + "#LICEVT#" + licenseID
-}
-func brandEventsPK(brand string) string { return "BRAND#" + brand + "#EVT" }
-
-const eventSKPrefix = "EVT#"
-
-func eventPK(e licensing.Event) string {
-	if e.LicenseID != "" {
-		return licenseEventsPK(e.Brand, e.LicenseID)
-	}
-	return brandEventsPK(e.Brand)
-}
+// EventRetention is how long event items stay (see outbox.Retention).
+const EventRetention = outbox.Retention
 
 // eventPuts are the transaction steps that write events into the outbox.
 func (s *Store) eventPuts(evs ...licensing.Event) ([]types.TransactWriteItem, error) {
@@ -60,12 +31,8 @@ func (s *Store) eventPuts(evs ...licensing.Event) ([]types.TransactWriteItem, er
 		if err != nil {
 			return nil, fmt.Errorf("encode event: %w", err)
 		}
-		item, err := attributevalue.MarshalMap(eventItem{
-			// The position within the transaction orders events of one instant.
-			PK: eventPK(e), SK: fmt.Sprintf("%s%s#%02d#%s", eventSKPrefix, sortable(e.OccurredAt), i, e.ID), Type: "event",
-			EventID: e.ID, EventType: string(e.Type), Brand: e.Brand, OccurredAt: e.OccurredAt.UTC().Format(time.RFC3339Nano),
-			Detail: string(detail), TTL: e.OccurredAt.Add(EventRetention).Unix(),
-		})
+		// The position within the transaction orders events of one instant.
+		item, err := attributevalue.MarshalMap(outbox.NewItem(e.Brand, e.LicenseID, e.ID, string(e.Type), e.OccurredAt, i, detail))
 		if err != nil {
 			return nil, err
 		}
@@ -80,22 +47,22 @@ func (s *Store) LicenseEvents(ctx context.Context, brand, licenseID, cursor stri
 	in := &dynamodb.QueryInput{
 		TableName:                 &s.table,
 		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :evt)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(licenseEventsPK(brand, licenseID)), ":evt": str(eventSKPrefix)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(outbox.LicensePK(brand, licenseID)), ":evt": str(outbox.SortKeyPrefix)},
 		ScanIndexForward:          aws.Bool(false),
 		Limit:                     aws.Int32(int32(limit)),
 	}
 	if cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || !strings.HasPrefix(string(raw), eventSKPrefix) {
+		if err != nil || !strings.HasPrefix(string(raw), outbox.SortKeyPrefix) {
 			return nil, "", licensing.Invalid("cursor", "is not a cursor this API returned")
 		}
-		in.ExclusiveStartKey = keyOf(licenseEventsPK(brand, licenseID), string(raw))
+		in.ExclusiveStartKey = keyOf(outbox.LicensePK(brand, licenseID), string(raw))
 	}
 	out, err := s.db.Query(ctx, in)
 	if err != nil {
 		return nil, "", fail("query license events", err)
 	}
-	var rows []eventItem
+	var rows []outbox.Item
 	if err := attributevalue.UnmarshalListOfMaps(out.Items, &rows); err != nil {
 		return nil, "", fail("decode license events", err)
 	}

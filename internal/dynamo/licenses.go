@@ -14,6 +14,7 @@ import (
 
 	"github.com/clsvc/license-service/internal/app"
 	"github.com/clsvc/license-service/internal/licensing"
+	"github.com/clsvc/license-service/internal/outbox"
 )
 
 type keyItem struct {
@@ -85,7 +86,7 @@ type pointerItem struct {
 }
 
 // sortable is a fixed-width UTC time that sorts as a string.
-func sortable(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z") }
+func sortable(t time.Time) string { return outbox.Sortable(t) }
 
 func emailSK(k licensing.KeyRecord, sk string) string {
 	return sortable(k.CreatedAt) + "#" + string(k.Key) + "#" + sk

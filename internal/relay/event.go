@@ -23,22 +23,24 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/clsvc/license-service/internal/outbox"
 )
 
-// Event item attributes, as the store writes them.
+// Event item attributes and markers: the outbox package's.
 const (
-	attrType       = "type"
-	attrEventID    = "event_id"
-	attrEventType  = "event_type"
-	attrBrand      = "brand"
-	attrOccurredAt = "occurred_at"
-	attrDetail     = "detail"
-	attrSK         = "sk"
+	attrType       = outbox.AttrType
+	attrEventID    = outbox.AttrEventID
+	attrEventType  = outbox.AttrEventType
+	attrBrand      = outbox.AttrBrand
+	attrOccurredAt = outbox.AttrOccurredAt
+	attrDetail     = outbox.AttrDetail
+	attrSK         = outbox.AttrSK
 
 	// ItemType is the value of the type attribute of event items.
-	ItemType = "event"
-	// sortKeyPrefix starts the sort key of event items: EVT#<time>#<event_id>.
-	sortKeyPrefix = "EVT#"
+	ItemType = outbox.ItemType
+	// sortKeyPrefix starts the sort key of event items.
+	sortKeyPrefix = outbox.SortKeyPrefix
 )
 
 // Event is one outbox event, read from its stream record.

@@ -12,8 +12,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/require"
+
+	"github.com/clsvc/license-service/internal/outbox"
 )
 
 const testBus = "license-events"
@@ -103,17 +106,12 @@ func eventItem(i, pad int) map[string]types.AttributeValue {
 		"event_id": eventID(i), "license_id": fmt.Sprintf("lic_%03d", i), "brand": "acme",
 		"occurred_at": at.Format(time.RFC3339Nano), "pad": strings.Repeat("x", pad),
 	})
-	return map[string]types.AttributeValue{
-		"pk":          &types.AttributeValueMemberS{Value: "BRAND#acme#LIC#lic_" + fmt.Sprint(i)},
-		"sk":          &types.AttributeValueMemberS{Value: "EVT#" + at.Format(time.RFC3339Nano) + "#" + eventID(i)},
-		"type":        &types.AttributeValueMemberS{Value: "event"},
-		"event_id":    &types.AttributeValueMemberS{Value: eventID(i)},
-		"event_type":  &types.AttributeValueMemberS{Value: []string{"LicenseProvisioned", "LicenseActivated", "SeatFreed"}[i%3]},
-		"brand":       &types.AttributeValueMemberS{Value: "acme"},
-		"occurred_at": &types.AttributeValueMemberS{Value: at.Format(time.RFC3339Nano)},
-		"detail":      &types.AttributeValueMemberS{Value: string(detail)},
-		"ttl":         &types.AttributeValueMemberN{Value: fmt.Sprint(at.Add(30 * 24 * time.Hour).Unix())},
+	item, err := attributevalue.MarshalMap(outbox.NewItem("acme", fmt.Sprintf("lic_%03d", i), eventID(i),
+		[]string{"LicenseProvisioned", "LicenseActivated", "SeatFreed"}[i%3], at, 0, detail))
+	if err != nil {
+		panic(err)
 	}
+	return item
 }
 
 // eventRecords is the stream records of events 0..n-1.

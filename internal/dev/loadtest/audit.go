@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/clsvc/license-service/internal/outbox"
 )
 
 // tableScan is what the audit needs from one full scan of the table.
@@ -66,9 +68,9 @@ func scanTable(ctx context.Context, db *dynamodb.Client, table string) (*tableSc
 				return nil, fmt.Errorf("item %d: %w", s.items, err)
 			}
 			switch {
-			case it.Type == "event":
+			case it.Type == outbox.ItemType:
 				s.events[it.EventType]++
-				if _, id, ok := strings.Cut(it.PK, "#LICEVT#"); ok {
+				if id, ok := outbox.LicenseOf(it.PK); ok {
 					if s.licEvents[id] == nil {
 						s.licEvents[id] = map[string]int64{}
 					}

@@ -51,3 +51,5 @@ require (
 )
 
 tool honnef.co/go/tools/cmd/staticcheck
+
+replace github.com/truora/minidyn => ./third_party/minidyn

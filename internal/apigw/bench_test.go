@@ -157,3 +157,67 @@ func BenchmarkActivateDynamoDB(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkTableSize runs check and activate on tables of 1,000, 10,000 and
+// 100,000 items (other keys' items, written beforehand), to show that a
+// request's cost on the local engine does not grow with the data it does not
+// touch: `make bench-table`.
+func BenchmarkTableSize(b *testing.B) {
+	for _, items := range []int{1_000, 10_000, 100_000} {
+		f := newStack(b, 1)
+		fillTable(b, f, items)
+		ctx := context.Background()
+		key := f.provision(b, 9000)
+		if resp, err := f.api.ActivateLicense(ctx, events.APIGatewayProxyRequest{Body: seatBody(key, "a.example.com")}); err != nil || resp.StatusCode != 201 {
+			b.Fatalf("%v %d %s", err, resp.StatusCode, resp.Body)
+		}
+		b.Run(fmt.Sprintf("check/items=%d", items), func(b *testing.B) {
+			req := checkRequest(key, "a.example.com")
+			for b.Loop() {
+				if resp, err := f.api.CheckLicense(ctx, req); err != nil || resp.StatusCode != 200 {
+					b.Fatalf("%v %d %s", err, resp.StatusCode, resp.Body)
+				}
+			}
+		})
+		i := 0
+		b.Run(fmt.Sprintf("activate/items=%d", items), func(b *testing.B) {
+			for b.Loop() {
+				resp, err := f.api.ActivateLicense(ctx, events.APIGatewayProxyRequest{Body: seatBody(key, fmt.Sprintf("size-%d.example.com", i))})
+				if err != nil || resp.StatusCode != 201 {
+					b.Fatalf("%v %d %s", err, resp.StatusCode, resp.Body)
+				}
+				i++
+			}
+		})
+	}
+}
+
+// fillTable writes n items of other license keys (a key item and two seats
+// each, as many partitions as keys) with BatchWriteItem.
+func fillTable(b *testing.B, f *stackFixture, n int) {
+	b.Helper()
+	ctx := context.Background()
+	var batch []types.WriteRequest
+	flush := func() {
+		for len(batch) > 0 {
+			out, err := f.eng.Client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{f.eng.Table: batch}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			batch = out.UnprocessedItems[f.eng.Table]
+		}
+	}
+	for i := range n {
+		key := fmt.Sprintf("KEY#FILL-%07d", i/3)
+		sk := []string{"KEY", "ACT#p#url#a.example.com", "ACT#p#url#b.example.com"}[i%3]
+		item, err := attributevalue.MarshalMap(map[string]any{"pk": key, "sk": sk, "type": "filler", "detail": "0123456789abcdef0123456789abcdef"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		batch = append(batch, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+		if len(batch) == 25 {
+			flush()
+		}
+	}
+	flush()
+}

@@ -333,3 +333,36 @@ func TestSeatConditionsCatchChangesAfterTheRead(t *testing.T) {
 	assert.Equal(t, "first.example.com", st.Activations[0].Instance.ID)
 	assert.Equal(t, 1, st.Licenses[0].SeatsUsed)
 }
+
+// An agency key with 2,000 sites takes 400 more at once, each under a
+// product request's deadline: every one gets its seat (none answers 503,
+// contended or late), and the counter equals the seats. Each activation
+// reads the key, the license and its own site by key, so the 2,000 seats
+// already taken cost nothing to read.
+func TestFourHundredParallelActivationsOnABigKey(t *testing.T) {
+	f := newFixture(t)
+	p := f.license(t, 2500)
+	f.eng.SeedSeats(t, string(p.Key.Key), "rankmath-pro", 2000)
+	const n = 400
+	var failed atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if _, err := f.app.Activate(ctx, seat(p.Key.Key, fmt.Sprintf("https://agency-%d.example.com", i))); err != nil {
+				failed.Add(1)
+				t.Errorf("activation %d: %v", i, err)
+			}
+		})
+	}
+	began := time.Now()
+	close(start)
+	wg.Wait()
+	t.Logf("%d parallel activations on a key with 2,000 seats: %v", n, time.Since(began))
+	require.Zero(t, failed.Load())
+	st := f.audit(t, p.Key.Key)
+	require.Len(t, st.Activations, 2000+n)
+}

@@ -435,13 +435,19 @@ func (s *Store) activationItem(a licensing.Activation) activationItem {
 	}
 }
 
-// maxSeatAttempts bounds retries of a seat transaction under contention.
-const maxSeatAttempts = 12
+// maxSeatAttempts bounds retries of a seat transaction under contention;
+// the request's deadline usually ends them first. A seat change is
+// conditioned on the exact counts it read, so writers to one license take
+// turns: many sites activating one agency key at once succeed one after
+// another rather than fail.
+const maxSeatAttempts = 64
 
-// backoff waits a little, more after each attempt, with jitter, so that
-// writers contending for one license spread out.
+// backoff waits before another attempt: full jitter over an exponentially
+// growing window (1 ms, 2 ms, … capped at 64 ms), so that writers contending
+// for one license spread out instead of colliding again in step.
 func backoff(ctx context.Context, attempt int) {
-	d := time.Duration(rand.Int64N(int64(attempt+1) * int64(2*time.Millisecond)))
+	window := time.Millisecond << min(attempt, 10)
+	d := time.Duration(rand.Int64N(int64(window)))
 	select {
 	case <-ctx.Done():
 	case <-time.After(d):

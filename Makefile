@@ -97,6 +97,10 @@ bench: ## benchmark check, activate and updates through the full handler stack n
 bench-table: ## check and activate on tables of 1k, 10k and 100k items: the local engine's cost per request against the table's size
 	$(GO) test -run '^$$' -bench 'TableSize' -benchtime $(BENCHTIME) -count 1 ./internal/apigw/ | tee bench-table.out
 
+.PHONY: hot-key
+hot-key: ## 400 sites activated at once on a key with 2,000 seats (make test runs 50 under the race detector)
+	$(GO) test -count=1 -run '^TestParallelActivationsOnABigKey$$' -v ./internal/app/ -args -hot-key-sites=400
+
 .PHONY: rie invoke
 rie: $(RIE) ## install the AWS Lambda Runtime Interface Emulator into bin/tools/ (once)
 

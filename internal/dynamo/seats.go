@@ -443,7 +443,7 @@ func (s *Store) activationItem(a licensing.Activation) activationItem {
 const maxSeatAttempts = 64
 
 // backoff waits before another attempt: full jitter over an exponentially
-// growing window (1 ms, 2 ms, … capped at 64 ms), so that writers contending
+// growing window (1 ms, 2 ms, … capped at 1 s), so that writers contending
 // for one license spread out instead of colliding again in step.
 func backoff(ctx context.Context, attempt int) {
 	window := time.Millisecond << min(attempt, 10)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"time"
 
@@ -275,10 +276,19 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 // written in the same transaction. A concurrent change cancels it; then it
 // reads and decides again.
 func (s *Store) ChangeSeat(ctx context.Context, q app.SeatQuery, decide func(licensing.SeatView) (licensing.SeatChange, error)) (licensing.SeatChange, error) {
+	var last *licensing.SeatView // the view a transaction's conditions refused
+	unchanged := 0
 	for attempt := range maxSeatAttempts {
 		v, err := s.Seat(ctx, q, true)
 		if err != nil {
 			return licensing.SeatChange{}, err
+		}
+		if last != nil && reflect.DeepEqual(*last, v) {
+			// Refused by its conditions, yet nothing it read has changed:
+			// no concurrent writer to wait for. Once more, then give up.
+			if unchanged++; unchanged == 2 {
+				return licensing.SeatChange{}, fmt.Errorf("change seat: conditions refused an unchanged view of %s", q.Key.Masked())
+			}
 		}
 		ch, err := decide(v)
 		if err != nil || ch.Kind == licensing.SeatKept {
@@ -295,9 +305,25 @@ func (s *Store) ChangeSeat(ctx context.Context, q app.SeatQuery, decide func(lic
 		if !contended(err) {
 			return ch, fail("change seat", err)
 		}
+		last = nil
+		if refusedOnlyByConditions(err) {
+			last = &v
+		}
 		backoff(ctx, attempt)
 	}
 	return licensing.SeatChange{}, licensing.Unavailable(errors.New("seat contended too often"))
+}
+
+// refusedOnlyByConditions reports whether a cancelled transaction failed
+// only on its conditions (no TransactionConflict with another transaction).
+func refusedOnlyByConditions(err error) bool {
+	codes, _ := cancelled(err)
+	for _, c := range codes {
+		if c == "TransactionConflict" {
+			return false
+		}
+	}
+	return true
 }
 
 // seatWrites turns a decided seat change into its conditional writes.

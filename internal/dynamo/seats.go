@@ -139,7 +139,7 @@ func unknownKey() error {
 // license's counter from before it. A view whose held seat is not counted
 // is read again.
 func (s *Store) Seat(ctx context.Context, q app.SeatQuery, consistent bool) (licensing.SeatView, error) {
-	for attempt := range maxSeatAttempts {
+	for attempt := range maxTornReads {
 		v, err := s.seat(ctx, q, consistent)
 		if err != nil {
 			return v, fail("read seat", err)
@@ -151,6 +151,11 @@ func (s *Store) Seat(ctx context.Context, q app.SeatQuery, consistent bool) (lic
 	}
 	return licensing.SeatView{}, licensing.Unavailable(errors.New("seat view torn too often"))
 }
+
+// maxTornReads bounds the reads of a torn view: the transaction that tore
+// it commits within milliseconds, so a view still torn after these is not
+// one (a seat no counter counts) and answers 503 rather than waiting.
+const maxTornReads = 6
 
 // counted reports whether a seat read is counted by the license read.
 func counted(l licensing.License, held *licensing.Activation) bool {

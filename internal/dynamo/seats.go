@@ -80,26 +80,50 @@ func (s *Store) keyLicenses(ctx context.Context, k licensing.LicenseKey, consist
 	if err != nil {
 		return licensing.KeyLicenses{}, false, err
 	}
-	var st licensing.KeyLicenses
-	found := false
+	d, err := s.decodeKeyItems(items)
+	if err != nil || d.key == nil {
+		return licensing.KeyLicenses{}, false, err
+	}
+	return licensing.KeyLicenses{Key: *d.key, Licenses: d.licenses}, true, nil
+}
+
+// keyItems are the items read from a key's partition, by kind.
+type keyItems struct {
+	key      *licensing.KeyRecord      // nil: the key was not among them
+	licenses []licensing.License       // in sort-key order
+	seats    map[string]activationItem // by sort key
+}
+
+// decodeKeyItems sorts items of a key's partition by their sort keys into
+// the key, its licenses and its seats, learning the slugs of the licenses'
+// products on the way.
+func (s *Store) decodeKeyItems(items []map[string]types.AttributeValue) (keyItems, error) {
+	d := keyItems{seats: map[string]activationItem{}}
 	for _, it := range items {
 		switch sk := stringAttr(it, AttrSK); {
 		case sk == skKey:
 			var ki keyItem
 			if err := attributevalue.UnmarshalMap(it, &ki); err != nil {
-				return st, false, err
+				return d, err
 			}
-			st.Key, found = ki.record(), true
+			k := ki.record()
+			d.key = &k
 		case strings.HasPrefix(sk, "LIC#"):
 			var l licenseItem
 			if err := attributevalue.UnmarshalMap(it, &l); err != nil {
-				return st, false, err
+				return d, err
 			}
-			st.Licenses = append(st.Licenses, l.license())
+			d.licenses = append(d.licenses, l.license())
 			s.learnSlug(l.license())
+		case strings.HasPrefix(sk, "ACT#"):
+			var a activationItem
+			if err := attributevalue.UnmarshalMap(it, &a); err != nil {
+				return d, err
+			}
+			d.seats[sk] = a
 		}
 	}
-	return st, found, nil
+	return d, nil
 }
 
 // learnSlug remembers which slug a product id has, from a license read: a
@@ -200,29 +224,15 @@ func (s *Store) seat(ctx context.Context, q app.SeatQuery, consistent bool) (lic
 	if err != nil {
 		return v, err
 	}
-	var key keyItem
-	var lic *licenseItem
-	acts := map[string]activationItem{}
-	for _, it := range items {
-		switch sk := stringAttr(it, AttrSK); {
-		case sk == skKey:
-			if err := attributevalue.UnmarshalMap(it, &key); err != nil {
-				return v, err
-			}
-			v.Key = key.record()
-		case strings.HasPrefix(sk, "LIC#"):
-			lic = &licenseItem{}
-			if err := attributevalue.UnmarshalMap(it, lic); err != nil {
-				return v, err
-			}
-			v.License = lic.license()
-		case strings.HasPrefix(sk, "ACT#"):
-			var a activationItem
-			if err := attributevalue.UnmarshalMap(it, &a); err != nil {
-				return v, err
-			}
-			acts[sk] = a
-		}
+	d, err := s.decodeKeyItems(items)
+	if err != nil {
+		return v, err
+	}
+	if d.key != nil {
+		v.Key = *d.key
+	}
+	if len(d.licenses) == 1 {
+		v.License = d.licenses[0]
 	}
 	if v.Key.Key == "" {
 		return v, unknownKey()
@@ -230,12 +240,11 @@ func (s *Store) seat(ctx context.Context, q app.SeatQuery, consistent bool) (lic
 	if v.License.ID == "" || q.Product != "" && q.Product != slug && q.Product != v.License.ProductID {
 		return v, licensing.NotCovered(q.Product)
 	}
-	s.learnSlug(v.License)
 	held := func(inst *licensing.Instance) *licensing.Activation {
 		if inst == nil {
 			return nil
 		}
-		a, ok := acts[activationSK(slug, *inst)]
+		a, ok := d.seats[activationSK(slug, *inst)]
 		if !ok {
 			return nil
 		}

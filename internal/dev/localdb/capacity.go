@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -258,7 +259,7 @@ func (e *Engine) call(op string, body []byte, out any) error {
 	return json.Unmarshal(rec.Body.Bytes(), out)
 }
 
-var errCall = &json.UnsupportedValueError{Str: "engine call failed"}
+var errCall = errors.New("engine call failed")
 
 // size is an item's size as DynamoDB counts it: each attribute's name in
 // UTF-8 bytes plus its value's size.

@@ -180,6 +180,23 @@ func deref(s *string, _ any) string {
 	return *s
 }
 
+// The functions that change seats outlast a seat change's wait for its turn
+// (apigw's SeatTimeout, and the margin it keeps before the Lambda's own
+// deadline); the others keep the global timeout.
+func TestTemplateSeatFunctionsOutlastTheirTurn(t *testing.T) {
+	seats := map[string]bool{"activate-license": true, "deactivate-seat": true, "free-seat": true, "edd": true}
+	found := 0
+	for id, fn := range loadTemplate(t).GetAllServerlessFunctionResources() {
+		if !seats[fn.Environment.Variables["USE_CASE"]] {
+			continue
+		}
+		found++
+		require.NotNil(t, fn.Timeout, "%s sets its own Timeout", id)
+		assert.GreaterOrEqual(t, time.Duration(*fn.Timeout)*time.Second, apigw.DefaultSeatTimeout+time.Second, "%s: Timeout", id)
+	}
+	assert.Equal(t, len(seats), found)
+}
+
 func TestTemplateGlobalsAndRuntime(t *testing.T) {
 	raw, err := os.ReadFile(templatePath(t))
 	require.NoError(t, err)
@@ -974,8 +991,10 @@ type iamWorld struct {
 	s3     *iamS3
 	eng    *dynamotest.Engine
 	setup  *app.App // unrecorded: arranges state, with the bucket reached past the recorder
-	svc    *service.Service
-	auth   map[string]any // what the brand authorizer hands the brand functions
+	// conflict answers a transaction as DynamoDB does under contention
+	conflict dynamotest.Conflict
+	svc      *service.Service
+	auth     map[string]any // what the brand authorizer hands the brand functions
 }
 
 func newIAMWorld(t *testing.T, id, uc string, fn *serverless.Function) *iamWorld {
@@ -984,7 +1003,7 @@ func newIAMWorld(t *testing.T, id, uc string, fn *serverless.Function) *iamWorld
 	w.eng = dynamotest.Start(t)
 	w.setup = app.New(w.eng.Store, w.clock.Now)
 	require.NoError(t, demo.Seed(ctx, w.setup.Ops()))
-	recorded := httptest.NewServer(w.dynamo.Wrap(w.eng.Server))
+	recorded := httptest.NewServer(w.dynamo.Wrap(w.conflict.Wrap(w.eng.Server)))
 	t.Cleanup(recorded.Close)
 	w.aws = newIAMFakeAWS(t)
 	w.s3 = newIAMS3(t)
@@ -1101,6 +1120,16 @@ func (w *iamWorld) calls() []dynamotest.Action {
 }
 
 // call sends a proxy request to the function's handler and requires the status.
+// contendSeat makes the function's next seat change meet contention: its
+// transaction is cancelled as DynamoDB cancels one that another transaction
+// holds, and another writer's turn on the license of the demo RankMath key
+// stalls ahead of it. So it takes a ticket, looks at the queue, skips the
+// stalled turn and changes the seat in its own turn, all under its policy.
+func (w *iamWorld) contendSeat() {
+	w.conflict.Next()
+	w.eng.StallTurn(w.t, demo.RankMathKey, "rankmath-pro", time.Now())
+}
+
 func (w *iamWorld) call(status int, req events.APIGatewayProxyRequest) events.APIGatewayProxyResponse {
 	w.t.Helper()
 	h, ok := w.svc.API.Handlers()[w.uc]
@@ -1233,12 +1262,14 @@ var iamScenarios = map[string]func(w *iamWorld){
 	"license-events": func(w *iamWorld) { w.brand(200, iamReq("GET", iamLicensePath+"/events", iamLicense, "")) },
 	"free-seat": func(w *iamWorld) {
 		params := map[string]string{"id": demo.RankMathProLicense, "activation_id": demo.DemoActivation}
+		w.contendSeat()
 		w.brand(200, iamReq("DELETE", iamLicensePath+"/activations/{activation_id}", params, ""))
 	},
 	"activate-license": func(w *iamWorld) {
 		activate := func(status int, site, previous string) {
 			w.call(status, iamReq("POST", "/api/v1/product/licenses/activate", nil, iamSeatBody(site, previous)))
 		}
+		w.contendSeat()
 		activate(201, "new-site.example.com", "")
 		w.clock.Advance(48 * time.Hour)
 		activate(200, "new-site.example.com", "")                              // held: last_seen_at refreshed
@@ -1256,6 +1287,7 @@ var iamScenarios = map[string]func(w *iamWorld){
 		w.call(400, iamQuery("/api/v1/product/licenses/check", map[string]string{"license_key": demo.RankMathKey})) // the key's licenses, then "product is required"
 	},
 	"deactivate-seat": func(w *iamWorld) {
+		w.contendSeat()
 		w.call(200, iamReq("POST", "/api/v1/product/licenses/deactivate", nil, iamSeatBody(demo.DemoSite, "")))
 		w.call(400, iamReq("POST", "/api/v1/product/licenses/deactivate", nil, fmt.Sprintf(`{"license_key":%q,"instance_identifier":"x.example.com"}`, demo.RankMathKey)))
 	},
@@ -1267,6 +1299,7 @@ var iamScenarios = map[string]func(w *iamWorld){
 			}
 			return q
 		}
+		w.contendSeat()
 		w.call(200, iamQuery("/api/v1/product/edd", edd("activate_license", "https://edd-site.example.com", nil)))
 		w.call(200, iamQuery("/api/v1/product/edd", edd("activate_license", "https://staging.edd-site.example.com", nil))) // the brand's staging cap
 		w.clock.Advance(48 * time.Hour)
@@ -1304,6 +1337,7 @@ var iamScenarios = map[string]func(w *iamWorld){
 	"reclaim-seats": func(w *iamWorld) {
 		require.NoError(w.t, w.setup.Ops().ConfigureBrand(context.Background(), demo.Brands[0].Slug, licensing.BrandSettings{StaleAfterDays: 30}))
 		w.clock.Advance(40 * 24 * time.Hour)
+		w.contendSeat()
 		res, err := schedule.Reclaim(w.svc.App, w.svc.Log)(context.Background(), events.CloudWatchEvent{ID: "iam"})
 		require.NoError(w.t, err)
 		require.Positive(w.t, res.Seats, "a stale seat is reclaimed")

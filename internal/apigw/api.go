@@ -32,6 +32,11 @@ type Options struct {
 	// deadline is also kept DeadlineMargin before the invocation's own, so
 	// that a slow DynamoDB answers 503 rather than a killed function.
 	RequestTimeout time.Duration
+	// SeatTimeout bounds the work of a request that changes a seat
+	// (default DefaultSeatTimeout): when hundreds of sites of one license
+	// activate at once they take turns, and a site waits its turn rather
+	// than answer 503.
+	SeatTimeout    time.Duration
 	DeadlineMargin time.Duration
 	// Metrics receives the business metrics (EMF); nil emits none.
 	Metrics *telemetry.Metrics
@@ -44,6 +49,11 @@ type Options struct {
 // DefaultCheckMaxAge is the default Cache-Control max-age of check answers.
 const DefaultCheckMaxAge = 60 * time.Second
 
+// DefaultSeatTimeout is the default SeatTimeout: under the 15 s that
+// WordPress's EDD license clients wait for an activation, and under the
+// Lambda timeout of the seat functions in template.yaml (15 s).
+const DefaultSeatTimeout = 12 * time.Second
+
 // New returns the API over the use cases; log may be nil.
 func New(a *app.App, log *slog.Logger, o Options) *API {
 	if log == nil {
@@ -54,6 +64,9 @@ func New(a *app.App, log *slog.Logger, o Options) *API {
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 5 * time.Second
+	}
+	if o.SeatTimeout <= 0 {
+		o.SeatTimeout = DefaultSeatTimeout
 	}
 	if o.DeadlineMargin <= 0 {
 		o.DeadlineMargin = 300 * time.Millisecond

@@ -24,15 +24,24 @@ type result struct {
 }
 
 // requestContext counts the request's DynamoDB round trips and bounds its
-// work: RequestTimeout, and DeadlineMargin before the Lambda's own deadline.
-func (h *API) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+// work: RequestTimeout (SeatTimeout for a use case that changes seats), and
+// DeadlineMargin before the Lambda's own deadline.
+func (h *API) requestContext(ctx context.Context, useCase string) (context.Context, context.CancelFunc) {
 	ctx = telemetry.WithRoundTrips(ctx)
-	deadline := time.Now().Add(h.opts.RequestTimeout)
+	timeout := h.opts.RequestTimeout
+	if seatUseCases[useCase] {
+		timeout = h.opts.SeatTimeout
+	}
+	deadline := time.Now().Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Add(-h.opts.DeadlineMargin).Before(deadline) {
 		deadline = d.Add(-h.opts.DeadlineMargin)
 	}
 	return context.WithDeadline(ctx, deadline)
 }
+
+// seatUseCases change seats: behind many sites of one license activating at
+// once they wait their turn (see dynamo's turns), so they get SeatTimeout.
+var seatUseCases = map[string]bool{"activate-license": true, "deactivate-seat": true, "free-seat": true, "edd": true}
 
 // brandFunc runs a brand use case for an authenticated tenant.
 type brandFunc func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error)
@@ -49,7 +58,7 @@ type reportFunc func(m *telemetry.Metrics, brand, outcome string, status int)
 func (h *API) brand(useCase string, run brandFunc, report ...reportFunc) Handler {
 	return func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 		start := time.Now()
-		ctx, cancel := h.requestContext(ctx)
+		ctx, cancel := h.requestContext(ctx, useCase)
 		defer cancel()
 		t, ok := tenantFromAuthorizer(req)
 		var err error
@@ -68,7 +77,7 @@ func (h *API) brand(useCase string, run brandFunc, report ...reportFunc) Handler
 func (h *API) public(useCase string, run func(ctx context.Context, req events.APIGatewayProxyRequest) (result, error), report ...reportFunc) Handler {
 	return func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 		start := time.Now()
-		ctx, cancel := h.requestContext(ctx)
+		ctx, cancel := h.requestContext(ctx, useCase)
 		defer cancel()
 		res, err := run(ctx, req)
 		return h.finish(ctx, req, useCase, res.brand, start, res, err, report), nil

@@ -57,6 +57,7 @@ func environmentOr(e string) licensing.Environment {
 //	ACT#<product slug>#<type>#<instance>  one item per seat (any number)
 //	KEY                                   the key
 //	LIC#<product slug>                    one per product of the key (a few)
+//	TURN#<product slug>                   the turns of its contended writers (turns.go)
 //
 // Every product path addresses the items it needs by these keys: the key,
 // the license of the product named, and the seats of the instances named.
@@ -288,11 +289,20 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 // the old seat by its id and puts the new one; a freed seat is deleted by its
 // id (and guard) and the counter goes down from the count read. The event is
 // written in the same transaction. A concurrent change cancels it; then it
-// reads and decides again.
+// takes a turn in the license's queue (see turns.go), and in its turn reads
+// and decides again.
 func (s *Store) ChangeSeat(ctx context.Context, q app.SeatQuery, decide func(licensing.SeatView) (licensing.SeatChange, error)) (licensing.SeatChange, error) {
 	var last *licensing.SeatView // the view a transaction's conditions refused
 	unchanged := 0
+	refused := time.Duration(0) // how long the last refused (or conflicted) attempt took
+	var queued *turn
+	defer func() {
+		if queued != nil {
+			queued.done(ctx)
+		}
+	}()
 	for attempt := range maxSeatAttempts {
+		began := time.Now()
 		v, err := s.Seat(ctx, q, true)
 		if err != nil {
 			return licensing.SeatChange{}, err
@@ -303,6 +313,13 @@ func (s *Store) ChangeSeat(ctx context.Context, q app.SeatQuery, decide func(lic
 			if unchanged++; unchanged == 2 {
 				return licensing.SeatChange{}, fmt.Errorf("change seat: conditions refused an unchanged view of %s", q.Key.Masked())
 			}
+		} else if unchanged = 0; refused > 0 && queued == nil {
+			// Another writer changed the license: wait for a turn rather
+			// than collide again, then read afresh in it.
+			if queued, err = s.awaitTurn(ctx, q.Key, v.License.ProductSlug, refused); err != nil {
+				return licensing.SeatChange{}, err
+			}
+			continue
 		}
 		ch, err := decide(v)
 		if err != nil || ch.Kind == licensing.SeatKept {
@@ -319,11 +336,18 @@ func (s *Store) ChangeSeat(ctx context.Context, q app.SeatQuery, decide func(lic
 		if !contended(err) {
 			return ch, fail("change seat", err)
 		}
-		last = nil
+		// Read the same license by key from now on (a product named by id
+		// or left out costs a Query of the key's licenses first).
+		q.Product = v.License.ProductSlug
+		refused, last = time.Since(began), nil
 		if refusedOnlyByConditions(err) {
 			last = &v
 		}
-		backoff(ctx, attempt)
+		if queued != nil {
+			// Contended in its turn, by a writer that did not queue (its
+			// first attempt) or one whose turn was skipped: go again soon.
+			backoff(ctx, min(attempt, 3))
+		}
 	}
 	return licensing.SeatChange{}, licensing.Unavailable(errors.New("seat contended too often"))
 }
@@ -475,11 +499,9 @@ func (s *Store) activationItem(a licensing.Activation) activationItem {
 	}
 }
 
-// maxSeatAttempts bounds retries of a seat transaction under contention;
-// the request's deadline usually ends them first. A seat change is
-// conditioned on the exact counts it read, so writers to one license take
-// turns: many sites activating one agency key at once succeed one after
-// another rather than fail.
+// maxSeatAttempts bounds the attempts of one seat change; the request's
+// deadline usually ends them first. After its first attempt a contended
+// writer waits for its turn, so few attempts are refused.
 const maxSeatAttempts = 64
 
 // backoff waits before another attempt: full jitter over an exponentially

@@ -1,0 +1,192 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/clsvc/license-service/internal/licensing"
+)
+
+// Turns order the writers of one license when they contend. A seat change
+// is conditioned on the exact counts it read, so of the writers that read
+// the same counts only one commits; the others read again and retry. With
+// a few writers that costs little. With hundreds at once (an agency
+// deploying to all its sites) retries that merely back off collide again
+// and again, and most of the engine's work is refused transactions.
+//
+// So a writer that a concurrent change has refused once takes a numbered
+// turn instead: an atomic counter on the license's turn item
+// (KEY#<key> / TURN#<product slug>, sorted after the licenses and never
+// read by a product path) hands out tickets, and each writer waits until
+// the turns before its own are served. Its turn is a fresh read and
+// conditional transaction as before; then it marks its turn served, with
+// how long the turn took. A waiter looks at the queue again when half the
+// turns before it may have gone, at that pace (the next in line looks
+// every quarter turn), so that a turn starts soon after the one before
+// ends and waiting costs a few reads per writer. The conditions stay the
+// only guard: a turn decides nothing, it spreads the attempts so that
+// nearly every one commits.
+//
+// A writer that never serves its turn (it timed out, or its process died)
+// would stop the queue, so a waiter skips a turn that has not moved for
+// longer than turnStall times its distance from the front. A writer that
+// is not contended never takes a ticket: its cost stays one read and one
+// transaction.
+type turnItem struct {
+	Issued   int64 `dynamodbav:"issued"`
+	Served   int64 `dynamodbav:"served"`
+	ServedAt int64 `dynamodbav:"served_at"` // unix ms of the last turn served (or the first ticket)
+	PaceUS   int64 `dynamodbav:"pace_us"`   // how long a turn takes, in µs: a moving average
+	LastUS   int64 `dynamodbav:"last_us"`   // how long the last turn took, in µs
+}
+
+// turnSK is the sort key of a license's turn item.
+func turnSK(productSlug string) string { return "TURN#" + productSlug }
+
+const (
+	// turnStall is how long the turn at the front may take before the next
+	// waiter skips it (twice as long for the one behind it, and so on).
+	turnStall = 500 * time.Millisecond
+	// maxTurnPoll bounds the wait between two looks at the queue.
+	maxTurnPoll = time.Second
+	// maxFrontPoll bounds the wait of the next in line between two looks.
+	maxFrontPoll = 5 * time.Millisecond
+	// turnIdle is how long an unused turn item stays (the table's TTL).
+	turnIdle = time.Hour
+)
+
+// turn is a ticket taken in a license's queue.
+type turn struct {
+	s      *Store
+	key    map[string]types.AttributeValue
+	ticket int64
+	began  time.Time // when the turn came
+	pace   int64     // the queue's pace when it came, µs a turn
+}
+
+// awaitTurn takes a ticket in the queue of the license (key, slug) and
+// returns when the turns before it are served. attempt is how long the
+// writer's own attempt took, the pace it assumes until a turn is served.
+// It fails with service_unavailable when the request's deadline comes
+// first; the ticket is then skipped by those behind it.
+func (s *Store) awaitTurn(ctx context.Context, key licensing.LicenseKey, slug string, attempt time.Duration) (*turn, error) {
+	t := &turn{s: s, key: keyOf(keyPK(key), turnSK(slug))}
+	now := time.Now()
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        &s.table,
+		Key:              t.key,
+		UpdateExpression: aws.String("ADD issued :one SET #type = :type, served_at = if_not_exists(served_at, :now), #ttl = :ttl"),
+		ExpressionAttributeNames: map[string]string{
+			"#type": "type", "#ttl": AttrTTL,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":one": num(1), ":type": str("turn"), ":now": num(now.UnixMilli()), ":ttl": num(now.Add(turnIdle).Unix()),
+		},
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if err != nil {
+		return nil, fail("take a turn", err)
+	}
+	q := decodeTurn(out.Attributes)
+	t.ticket = q.Issued
+	for {
+		ahead := t.ticket - 1 - q.Served
+		if ahead <= 0 {
+			t.began, t.pace = time.Now(), q.PaceUS
+			return t, nil
+		}
+		if time.Since(time.UnixMilli(q.ServedAt)) > turnStall*time.Duration(ahead) {
+			// The turn at the front has stalled: skip it (only one waiter
+			// does, by the condition).
+			if q, err = s.skipTurn(ctx, t.key, q.Served); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		// The pace: the faster of the average and the last turn (a few
+		// slow turns, say while hundreds of first attempts were refused at
+		// once, must not send the waiters away for long), else the
+		// writer's own attempt.
+		pace := attempt
+		if q.PaceUS > 0 {
+			pace = time.Duration(min(q.PaceUS, q.LastUS)) * time.Microsecond
+		}
+		front := min(max(pace/4, time.Millisecond), maxFrontPoll)
+		wait := min(time.Duration(ahead-1)*pace*3/4+front, maxTurnPoll)
+		wait = wait/2 + time.Duration(rand.Int64N(int64(wait)+1)) // ±50%
+		select {
+		case <-ctx.Done():
+			return nil, licensing.Unavailable(errors.New("seat contended: the request's deadline came before its turn"))
+		case <-time.After(wait):
+		}
+		got, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: t.key, ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return nil, fail("look at the turns", err)
+		}
+		q = decodeTurn(got.Item)
+	}
+}
+
+// skipTurn moves the queue past the stalled turn served+1.
+func (s *Store) skipTurn(ctx context.Context, key map[string]types.AttributeValue, served int64) (turnItem, error) {
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           &s.table,
+		Key:                 key,
+		UpdateExpression:    aws.String("SET served = :next, served_at = :now"),
+		ConditionExpression: aws.String("served = :served OR (attribute_not_exists(served) AND :served = :zero)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":next": num(served + 1), ":served": num(served), ":zero": num(0), ":now": num(time.Now().UnixMilli()),
+		},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err == nil {
+		return decodeTurn(out.Attributes), nil
+	}
+	if ccf, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
+		return decodeTurn(ccf.Item), nil // another waiter moved it
+	}
+	return turnItem{}, fail("skip a turn", err)
+}
+
+// done marks the turn served, whatever became of the change, so that the
+// next waiter goes. It runs even when the request's context has ended; it
+// is a no-op for a turn that was skipped meanwhile.
+func (t *turn) done(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	took := time.Since(t.began)
+	_, _ = t.s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           &t.s.table,
+		Key:                 t.key,
+		UpdateExpression:    aws.String("SET served = :ticket, served_at = :now, pace_us = :pace, last_us = :took"),
+		ConditionExpression: aws.String("served = :before OR (attribute_not_exists(served) AND :before = :zero)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":ticket": num(t.ticket), ":before": num(t.ticket - 1), ":zero": num(0), ":now": num(time.Now().UnixMilli()),
+			":pace": num(t.paceAfter(took)), ":took": num(took.Microseconds()),
+		},
+	})
+}
+
+// paceAfter is the queue's pace once this turn took took: a moving average
+// over the last few turns, so that one slow turn does not send the waiters
+// far away.
+func (t *turn) paceAfter(took time.Duration) int64 {
+	if t.pace <= 0 {
+		return took.Microseconds()
+	}
+	return (3*t.pace + took.Microseconds()) / 4
+}
+
+func decodeTurn(item map[string]types.AttributeValue) turnItem {
+	var t turnItem
+	_ = attributevalue.UnmarshalMap(item, &t) // numbers the service wrote; absent ones are 0
+	return t
+}

@@ -82,12 +82,12 @@ func (s *Store) awaitTurn(ctx context.Context, key licensing.LicenseKey, slug st
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:        &s.table,
 		Key:              t.key,
-		UpdateExpression: aws.String("ADD issued :one SET #type = :type, served_at = if_not_exists(served_at, :now), #ttl = :ttl"),
+		UpdateExpression: aws.String("ADD issued :one SET #type = :type, served = if_not_exists(served, :zero), served_at = if_not_exists(served_at, :now), #ttl = :ttl"),
 		ExpressionAttributeNames: map[string]string{
 			"#type": "type", "#ttl": AttrTTL,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":one": num(1), ":type": str("turn"), ":now": num(now.UnixMilli()), ":ttl": num(now.Add(turnIdle).Unix()),
+			":one": num(1), ":zero": num(0), ":type": str("turn"), ":now": num(now.UnixMilli()), ":ttl": num(now.Add(turnIdle).Unix()),
 		},
 		ReturnValues: types.ReturnValueAllNew,
 	})
@@ -140,9 +140,9 @@ func (s *Store) skipTurn(ctx context.Context, key map[string]types.AttributeValu
 		TableName:           &s.table,
 		Key:                 key,
 		UpdateExpression:    aws.String("SET served = :next, served_at = :now"),
-		ConditionExpression: aws.String("served = :served OR (attribute_not_exists(served) AND :served = :zero)"),
+		ConditionExpression: aws.String("served = :served"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":next": num(served + 1), ":served": num(served), ":zero": num(0), ":now": num(time.Now().UnixMilli()),
+			":next": num(served + 1), ":served": num(served), ":now": num(time.Now().UnixMilli()),
 		},
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
@@ -167,9 +167,9 @@ func (t *turn) done(ctx context.Context) {
 		TableName:           &t.s.table,
 		Key:                 t.key,
 		UpdateExpression:    aws.String("SET served = :ticket, served_at = :now, pace_us = :pace, last_us = :took"),
-		ConditionExpression: aws.String("served = :before OR (attribute_not_exists(served) AND :before = :zero)"),
+		ConditionExpression: aws.String("served = :before"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":ticket": num(t.ticket), ":before": num(t.ticket - 1), ":zero": num(0), ":now": num(time.Now().UnixMilli()),
+			":ticket": num(t.ticket), ":before": num(t.ticket - 1), ":now": num(time.Now().UnixMilli()),
 			":pace": num(t.paceAfter(took)), ":took": num(took.Microseconds()),
 		},
 	})

@@ -1120,12 +1120,13 @@ func (w *iamWorld) calls() []dynamotest.Action {
 }
 
 // call sends a proxy request to the function's handler and requires the status.
-// contendSeat makes the function's next seat change meet contention: its
-// transaction is cancelled as DynamoDB cancels one that another transaction
-// holds, and another writer's turn on the license of the demo RankMath key
-// stalls ahead of it. So it takes a ticket, looks at the queue, skips the
-// stalled turn and changes the seat in its own turn, all under its policy.
-func (w *iamWorld) contendSeat() {
+// contend makes the function's next change of the demo RankMath Pro
+// license (a seat or its lifecycle) meet contention: its transaction is
+// cancelled as DynamoDB cancels one that another transaction holds, and
+// another writer's turn on the license stalls ahead of it. So it takes a
+// ticket, looks at the queue, skips the stalled turn and writes in its own
+// turn, all under its policy.
+func (w *iamWorld) contend() {
 	w.conflict.Next()
 	w.eng.StallTurn(w.t, demo.RankMathKey, "rankmath-pro", time.Now())
 }
@@ -1247,13 +1248,16 @@ var iamScenarios = map[string]func(w *iamWorld){
 	},
 	"get-license": func(w *iamWorld) { w.brand(200, iamReq("GET", iamLicensePath, iamLicense, "")) },
 	"renew-license": func(w *iamWorld) {
+		w.contend()
 		w.brand(200, iamReq("POST", iamLicensePath+"/renew", iamLicense, `{"expiration_date":"2031-12-31T23:59:59Z"}`))
 	},
 	"suspend-license": func(w *iamWorld) {
+		w.contend()
 		w.brand(200, iamReq("POST", iamLicensePath+"/suspend", iamLicense, `{"reason":"payment failed"}`))
 	},
 	"resume-license": func(w *iamWorld) {
 		w.arrange("suspend-license", iamReq("POST", iamLicensePath+"/suspend", iamLicense, `{"reason":"payment failed"}`))
+		w.contend()
 		w.brand(200, iamReq("POST", iamLicensePath+"/resume", iamLicense, `{}`))
 	},
 	"cancel-license": func(w *iamWorld) {
@@ -1262,14 +1266,14 @@ var iamScenarios = map[string]func(w *iamWorld){
 	"license-events": func(w *iamWorld) { w.brand(200, iamReq("GET", iamLicensePath+"/events", iamLicense, "")) },
 	"free-seat": func(w *iamWorld) {
 		params := map[string]string{"id": demo.RankMathProLicense, "activation_id": demo.DemoActivation}
-		w.contendSeat()
+		w.contend()
 		w.brand(200, iamReq("DELETE", iamLicensePath+"/activations/{activation_id}", params, ""))
 	},
 	"activate-license": func(w *iamWorld) {
 		activate := func(status int, site, previous string) {
 			w.call(status, iamReq("POST", "/api/v1/product/licenses/activate", nil, iamSeatBody(site, previous)))
 		}
-		w.contendSeat()
+		w.contend()
 		activate(201, "new-site.example.com", "")
 		w.clock.Advance(48 * time.Hour)
 		activate(200, "new-site.example.com", "")                              // held: last_seen_at refreshed
@@ -1287,7 +1291,7 @@ var iamScenarios = map[string]func(w *iamWorld){
 		w.call(400, iamQuery("/api/v1/product/licenses/check", map[string]string{"license_key": demo.RankMathKey})) // the key's licenses, then "product is required"
 	},
 	"deactivate-seat": func(w *iamWorld) {
-		w.contendSeat()
+		w.contend()
 		w.call(200, iamReq("POST", "/api/v1/product/licenses/deactivate", nil, iamSeatBody(demo.DemoSite, "")))
 		w.call(400, iamReq("POST", "/api/v1/product/licenses/deactivate", nil, fmt.Sprintf(`{"license_key":%q,"instance_identifier":"x.example.com"}`, demo.RankMathKey)))
 	},
@@ -1299,7 +1303,7 @@ var iamScenarios = map[string]func(w *iamWorld){
 			}
 			return q
 		}
-		w.contendSeat()
+		w.contend()
 		w.call(200, iamQuery("/api/v1/product/edd", edd("activate_license", "https://edd-site.example.com", nil)))
 		w.call(200, iamQuery("/api/v1/product/edd", edd("activate_license", "https://staging.edd-site.example.com", nil))) // the brand's staging cap
 		w.clock.Advance(48 * time.Hour)
@@ -1337,7 +1341,7 @@ var iamScenarios = map[string]func(w *iamWorld){
 	"reclaim-seats": func(w *iamWorld) {
 		require.NoError(w.t, w.setup.Ops().ConfigureBrand(context.Background(), demo.Brands[0].Slug, licensing.BrandSettings{StaleAfterDays: 30}))
 		w.clock.Advance(40 * 24 * time.Hour)
-		w.contendSeat()
+		w.contend()
 		res, err := schedule.Reclaim(w.svc.App, w.svc.Log)(context.Background(), events.CloudWatchEvent{ID: "iam"})
 		require.NoError(w.t, err)
 		require.Positive(w.t, res.Seats, "a stale seat is reclaimed")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -238,17 +239,28 @@ func (s *Store) ActivationByID(ctx context.Context, key licensing.LicenseKey, pr
 	return a.activation(keyItem{Key: string(key)}), true, nil
 }
 
-// maxUpdateAttempts bounds the optimistic retries of UpdateLicense.
-const maxUpdateAttempts = 5
+// maxUpdateAttempts bounds the optimistic retries of UpdateLicense; the
+// request's deadline usually ends them first.
+const maxUpdateAttempts = 16
 
 // UpdateLicense applies change to the license's current state and writes it
-// conditioned on the version read; a concurrent change makes it re-read and
-// re-apply, so two changes never interleave.
+// conditioned on the version read; a concurrent change (a seat change moves
+// the version too) makes it take a turn among the license's writers (see
+// turns.go), then re-read and re-apply, so two changes never interleave and
+// its events carry the state committed.
 func (s *Store) UpdateLicense(ctx context.Context, brand, id string, change func(licensing.LicenseView) (licensing.License, []licensing.Event, error)) (licensing.LicenseView, error) {
+	c := contention{s: s}
+	defer c.done(ctx)
 	for attempt := range maxUpdateAttempts {
+		began := time.Now()
 		view, err := s.License(ctx, brand, id)
 		if err != nil {
 			return view, err
+		}
+		if again, err := c.read(ctx, view, view.Key.Key, view.License.ProductSlug); err != nil {
+			return licensing.LicenseView{}, fmt.Errorf("update license %s: %w", id, err)
+		} else if again {
+			continue
 		}
 		next, evs, err := change(view)
 		if err != nil {
@@ -266,7 +278,7 @@ func (s *Store) UpdateLicense(ctx context.Context, brand, id string, change func
 			TransactItems: append([]types.TransactWriteItem{{Update: update}}, puts...),
 		})
 		if contended(err) {
-			backoff(ctx, attempt) // changed since it was read, or a concurrent transaction held it: read again
+			c.refusedBy(ctx, err, view, time.Since(began), attempt)
 			continue
 		}
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"reflect"
 	"strings"
 	"time"
 
@@ -292,33 +291,17 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 // takes a turn in the license's queue (see turns.go), and in its turn reads
 // and decides again.
 func (s *Store) ChangeSeat(ctx context.Context, q app.SeatQuery, decide func(licensing.SeatView) (licensing.SeatChange, error)) (licensing.SeatChange, error) {
-	var last *licensing.SeatView // the view a transaction's conditions refused
-	unchanged := 0
-	refused := time.Duration(0) // how long the last refused (or conflicted) attempt took
-	var queued *turn
-	defer func() {
-		if queued != nil {
-			queued.done(ctx)
-		}
-	}()
+	c := contention{s: s}
+	defer c.done(ctx)
 	for attempt := range maxSeatAttempts {
 		began := time.Now()
 		v, err := s.Seat(ctx, q, true)
 		if err != nil {
 			return licensing.SeatChange{}, err
 		}
-		if last != nil && reflect.DeepEqual(*last, v) {
-			// Refused by its conditions, yet nothing it read has changed:
-			// no concurrent writer to wait for. Once more, then give up.
-			if unchanged++; unchanged == 2 {
-				return licensing.SeatChange{}, fmt.Errorf("change seat: conditions refused an unchanged view of %s", q.Key.Masked())
-			}
-		} else if unchanged = 0; refused > 0 && queued == nil {
-			// Another writer changed the license: wait for a turn rather
-			// than collide again, then read afresh in it.
-			if queued, err = s.awaitTurn(ctx, q.Key, v.License.ProductSlug, refused); err != nil {
-				return licensing.SeatChange{}, err
-			}
+		if again, err := c.read(ctx, v, q.Key, v.License.ProductSlug); err != nil {
+			return licensing.SeatChange{}, fmt.Errorf("change seat of %s: %w", q.Key.Masked(), err)
+		} else if again {
 			continue
 		}
 		ch, err := decide(v)
@@ -339,15 +322,7 @@ func (s *Store) ChangeSeat(ctx context.Context, q app.SeatQuery, decide func(lic
 		// Read the same license by key from now on (a product named by id
 		// or left out costs a Query of the key's licenses first).
 		q.Product = v.License.ProductSlug
-		refused, last = time.Since(began), nil
-		if refusedOnlyByConditions(err) {
-			last = &v
-		}
-		if queued != nil {
-			// Contended in its turn, by a writer that did not queue (its
-			// first attempt) or one whose turn was skipped: go again soon.
-			backoff(ctx, min(attempt, 3))
-		}
+		c.refusedBy(ctx, err, v, time.Since(began), attempt)
 	}
 	return licensing.SeatChange{}, licensing.Unavailable(errors.New("seat contended too often"))
 }
@@ -403,19 +378,23 @@ func (s *Store) seatWrites(ch licensing.SeatChange) ([]types.TransactWriteItem, 
 	return append(writes, events...), nil
 }
 
-// licenseSeatWrite is the license's part of a seat change: each counter the
-// change moves goes from the value read to the value decided, conditioned on
-// the value read; a counter that grows stays under its limit (the seat limit
-// or the staging cap decided on). A seat taken or moved also requires the
-// license to be valid and unexpired; a freed seat does not (seats are freed
-// in every status). A move between sites of the same kind changes no counter
-// and only checks the license.
+// licenseSeatWrite is the license's part of a seat change: conditioned on
+// the version read, it moves the version on by one and each counter the
+// change moves from the value read to the value decided; a counter that
+// grows stays under its limit (the seat limit or the staging cap decided
+// on). A seat taken or moved also requires the license to be valid and
+// unexpired; a freed seat does not (seats are freed in every status). So
+// the state after the change, which the answer and the event report, is
+// exactly what is committed, and any concurrent change of the license (a
+// seat, a suspension) refuses it.
 func (s *Store) licenseSeatWrite(ch licensing.SeatChange) types.TransactWriteItem {
 	key := keyOf(keyPK(ch.Key.Key), licenseSK(ch.Before.ProductSlug))
 	names := map[string]string{}
-	values := map[string]types.AttributeValue{}
-	conds := []string{"attribute_exists(pk)"}
-	var sets []string
+	values := map[string]types.AttributeValue{
+		":version_read": num(ch.Before.Version), ":version_next": num(ch.After.Version),
+	}
+	conds := []string{"attribute_exists(pk)", "version = :version_read"}
+	sets := []string{"version = :version_next"}
 	for _, c := range []struct {
 		attr         string
 		before, next int
@@ -449,15 +428,9 @@ func (s *Store) licenseSeatWrite(ch licensing.SeatChange) types.TransactWriteIte
 	if len(names) == 0 {
 		names = nil
 	}
-	cond := aws.String(strings.Join(conds, " AND "))
-	if len(sets) == 0 {
-		return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-			TableName: &s.table, Key: key, ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-		}}
-	}
 	return types.TransactWriteItem{Update: &types.Update{
 		TableName: &s.table, Key: key, UpdateExpression: aws.String("SET " + strings.Join(sets, ", ")),
-		ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+		ConditionExpression: aws.String(strings.Join(conds, " AND ")), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 	}}
 }
 

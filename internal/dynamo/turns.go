@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"reflect"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -189,4 +190,66 @@ func decodeTurn(item map[string]types.AttributeValue) turnItem {
 	var t turnItem
 	_ = attributevalue.UnmarshalMap(item, &t) // numbers the service wrote; absent ones are 0
 	return t
+}
+
+// contention follows one writer's attempts at a license (a seat change or
+// a lifecycle change, each a read and a transaction conditioned on it): it
+// takes a turn once a concurrent change has refused the writer, and gives
+// up when the conditions refuse a state that nobody changed.
+type contention struct {
+	s         *Store
+	last      any           // what the last attempt read, when only its conditions refused it
+	unchanged int           // refusals in a row of a state read again unchanged
+	refused   time.Duration // how long the last refused attempt took (0: none yet)
+	queued    *turn
+}
+
+// errRefusedUnchanged: the conditions refused a state that no concurrent
+// writer changed (twice in a row), so waiting cannot help.
+var errRefusedUnchanged = errors.New("conditions refused a state that nothing changed")
+
+// read is called with each fresh read of the license. It answers true when
+// the writer has just waited for its turn (so it must read again), or an
+// error when it should give up.
+func (c *contention) read(ctx context.Context, read any, key licensing.LicenseKey, slug string) (bool, error) {
+	if c.last != nil && reflect.DeepEqual(c.last, read) {
+		// Refused by its conditions, yet nothing it read has changed: no
+		// concurrent writer to wait for. Once more, then give up.
+		if c.unchanged++; c.unchanged == 2 {
+			return false, errRefusedUnchanged
+		}
+		return false, nil
+	}
+	c.unchanged = 0
+	if c.refused == 0 || c.queued != nil {
+		return false, nil
+	}
+	// Another writer changed the license: wait for a turn rather than
+	// collide again, then read afresh in it.
+	q, err := c.s.awaitTurn(ctx, key, slug, c.refused)
+	if err != nil {
+		return false, err
+	}
+	c.queued = q
+	return true, nil
+}
+
+// refusedBy records a contended transaction (see contended) built from read.
+func (c *contention) refusedBy(ctx context.Context, err error, read any, took time.Duration, attempt int) {
+	c.refused, c.last = took, nil
+	if refusedOnlyByConditions(err) {
+		c.last = read
+	}
+	if c.queued != nil {
+		// Contended in its turn, by a writer that did not queue (its first
+		// attempt) or one whose turn was skipped: go again soon.
+		backoff(ctx, min(attempt, 3))
+	}
+}
+
+// done marks the writer's turn served, if it took one.
+func (c *contention) done(ctx context.Context) {
+	if c.queued != nil {
+		c.queued.done(ctx)
+	}
 }

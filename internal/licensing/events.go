@@ -31,6 +31,9 @@ var EventTypes = []EventType{
 	EventReleasePublished, EventReleaseYanked,
 }
 
+// KeyVersion is the version of a license key item: it is written once.
+const KeyVersion = 1
+
 // EventVersion is the version of the detail schema; additive changes keep it.
 const EventVersion = 1
 
@@ -64,6 +67,14 @@ type Event struct {
 	Type       EventType `json:"event_type"`
 	OccurredAt time.Time `json:"occurred_at"`
 	Brand      string    `json:"brand"`
+	// Sequence orders the events of one license: the license's version
+	// after the change, which every change of the license increases by one,
+	// in commit order. An event of a license key alone (LicenseKeyCreated)
+	// carries the key's version, 1 (a key item is written once); events of
+	// neither (API keys, releases) carry none. A consumer keeps, per
+	// license, the highest sequence it applied and drops any event at or
+	// below it (a duplicate, or one overtaken).
+	Sequence int64 `json:"sequence,omitempty"`
 
 	LicenseKeyID  string `json:"license_key_id,omitempty"`
 	CustomerEmail string `json:"customer_email,omitempty"`
@@ -114,11 +125,12 @@ func StateOf(l License) *LicenseState {
 func ProvisionedEvents(p Provisioned, actor Actor) []Event {
 	k := p.Key
 	key := newEvent(EventLicenseKeyCreated, k.Brand, k.CreatedAt, actor)
-	key.LicenseKeyID, key.CustomerEmail = k.ID, k.CustomerEmail
+	key.LicenseKeyID, key.CustomerEmail, key.Sequence = k.ID, k.CustomerEmail, KeyVersion
 	out := []Event{key}
 	for _, l := range p.Licenses {
 		e := newEvent(EventLicenseProvisioned, k.Brand, k.CreatedAt, actor)
 		e.LicenseKeyID, e.LicenseID, e.ProductID, e.Product, e.License = k.ID, l.ID, l.ProductID, l.ProductSlug, StateOf(l)
+		e.Sequence = l.Version
 		out = append(out, e)
 	}
 	return out
@@ -132,6 +144,7 @@ func TransitionEvent(a Action, key KeyRecord, after License, actor Actor) Event 
 	}[a]
 	e := newEvent(t, after.Brand, after.UpdatedAt, actor)
 	e.LicenseKeyID, e.LicenseID, e.ProductID, e.Product, e.License = key.ID, after.ID, after.ProductID, after.ProductSlug, StateOf(after)
+	e.Sequence = after.Version
 	if a != ActionRenew {
 		e.Reason = after.Reason
 	}
@@ -150,7 +163,7 @@ func SeatEvent(t EventType, key KeyRecord, after License, act Activation, at tim
 		status = "reclaimed"
 	}
 	e.LicenseKeyID, e.LicenseID, e.ProductID, e.Product, e.ActivationID = key.ID, after.ID, after.ProductID, after.ProductSlug, act.ID
-	e.License = StateOf(after)
+	e.License, e.Sequence = StateOf(after), after.Version
 	e.Activation = &ActivationState{InstanceIdentifier: act.Instance.ID, InstanceType: act.Instance.Type, Environment: act.Environment, Status: status}
 	return e
 }

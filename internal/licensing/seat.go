@@ -32,7 +32,9 @@ const (
 // turns into one conditional transaction. Before is the license as read; the
 // adapter's conditions require it to be unchanged (the real guard against a
 // concurrent writer), so a change is only ever applied to the state it was
-// decided on.
+// decided on. After is the license as written: every change of a seat moves
+// its version on by one, so After, and the event that reports it, are
+// exactly what was committed.
 type SeatChange struct {
 	Kind       SeatChangeKind
 	Key        KeyRecord
@@ -109,6 +111,7 @@ func TakeSeat(v SeatView, a Activation, stagingCap func() (int, error), now time
 	} else {
 		after = lic // a like-for-like move changes no counter
 	}
+	after.Version = lic.Version + 1
 	ch.After, ch.Activation = after, a
 	if v.Previous != nil {
 		from := *v.Previous
@@ -139,6 +142,7 @@ func FreeSeat(v SeatView, guard SeatGuard, event EventType, now time.Time, actor
 		return ch, fmt.Errorf("free seat: a seat of %s is held but its counter is zero", v.Key.Key.Masked())
 	}
 	ch.After, ch.Activation = lic.WithSeats(act.Environment, -1), act
+	ch.After.Version = lic.Version + 1
 	e := SeatEvent(event, v.Key, ch.After, act, now, actor)
 	ch.Event = &e
 	return ch, nil

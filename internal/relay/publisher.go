@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -43,6 +45,9 @@ type Publisher struct {
 	log     *slog.Logger
 	dead    DeadLetter
 	metrics *telemetry.Metrics
+	// sleep waits between two rounds of failed entries (a timer; tests
+	// count the time instead).
+	sleep func(ctx context.Context, d time.Duration)
 }
 
 // WithMetrics makes the publisher emit EMF metrics of each batch:
@@ -74,7 +79,39 @@ func New(client PutEventsAPI, busName string, log *slog.Logger, dead DeadLetter)
 	if dead == nil {
 		dead = LogDeadLetter{Log: log}
 	}
-	return &Publisher{client: client, bus: busName, log: log, dead: dead}
+	return &Publisher{client: client, bus: busName, log: log, dead: dead, sleep: sleepCtx}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// Retries of failed entries within one invocation: up to maxRounds calls
+// for the entries still failing, with full-jitter backoff (roundBackoff
+// doubling up to maxRoundBackoff), while the invocation has retryMargin
+// left before its deadline.
+const (
+	maxRounds       = 12
+	roundBackoff    = 100 * time.Millisecond
+	maxRoundBackoff = 2 * time.Second
+	retryMargin     = 5 * time.Second
+)
+
+// mayRetry tells whether another round fits in the invocation, and waits
+// for it.
+func (p *Publisher) mayRetry(ctx context.Context, round int) bool {
+	if round >= maxRounds || ctx.Err() != nil {
+		return false
+	}
+	window := min(roundBackoff<<(round-1), maxRoundBackoff)
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < retryMargin+window {
+		return false
+	}
+	p.sleep(ctx, time.Duration(rand.Int64N(int64(window)+1)))
+	return ctx.Err() == nil
 }
 
 // EntrySize is the size EventBridge counts for the entry of ev on the bus:
@@ -134,17 +171,20 @@ type stats struct {
 // Handle is the Lambda handler of the table's stream. It publishes the
 // batch's events in stream order, in PutEvents calls of at most
 // MaxEntriesPerCall entries and MaxCallBytes. Records that are not event
-// inserts are skipped. Once something must be retried (a failed call, a
-// throttled entry, a dead letter that could not be sent) no later call is
-// made, and the answer's only batch item failure is the earliest record to
-// retry: the ones before it are done, and Lambda retries from it. Events that
-// can never be published go to the dead letter and count as done.
+// inserts are skipped. The entries of a call that fail are sent again, alone
+// (as AWS advises for PutEvents: never the ones that went through), with
+// jittered backoff, for up to maxRounds calls while the invocation has time;
+// the batch goes on meanwhile, so one stubborn entry holds up nothing else.
+// Only the records still failing at the end are reported as batch item
+// failures. Events that can never be published go to the dead letter and
+// count as done.
 //
-// Handle answers an error only when it cannot name the record to retry (a
+// Handle answers an error only when it cannot name a record to retry (a
 // record without a sequence number), which makes Lambda retry the batch.
 func (p *Publisher) Handle(ctx context.Context, batch events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 	var st stats
 	st.records = len(batch.Records)
+	var failing []Event
 	var cur chunk
 	for _, rec := range batch.Records {
 		ev, ok, err := FromStreamRecord(rec)
@@ -163,9 +203,7 @@ func (p *Publisher) Handle(ctx context.Context, batch events.DynamoDBEvent) (eve
 			continue
 		}
 		if len(cur.entries) == MaxEntriesPerCall || cur.size+size > MaxCallBytes {
-			if failed, done := p.flush(ctx, &cur, &st); !done {
-				return p.fail(ctx, failed, st)
-			}
+			failing = append(failing, p.flush(ctx, &cur, &st)...)
 			cur = chunk{}
 		}
 		cur.items = append(cur.items, item{ev: ev, entry: len(cur.entries)})
@@ -178,25 +216,29 @@ func (p *Publisher) Handle(ctx context.Context, batch events.DynamoDBEvent) (eve
 		})
 		cur.size += size
 	}
-	if failed, done := p.flush(ctx, &cur, &st); !done {
-		return p.fail(ctx, failed, st)
+	failing = append(failing, p.flush(ctx, &cur, &st)...)
+	if len(failing) > 0 {
+		return p.fail(ctx, failing, st)
 	}
 	p.log.InfoContext(ctx, "events relayed", st.attrs()...)
 	p.emit(st, false)
 	return events.DynamoDBEventResponse{}, nil
 }
 
-// fail answers the batch item failure of the record to retry.
-func (p *Publisher) fail(ctx context.Context, ev Event, st stats) (events.DynamoDBEventResponse, error) {
-	attrs := append(st.attrs(), slog.String("retry_from", ev.SequenceNumber), slog.String("event_id", ev.ID))
+// fail answers the batch item failures of the records still failing.
+func (p *Publisher) fail(ctx context.Context, failing []Event, st stats) (events.DynamoDBEventResponse, error) {
+	attrs := append(st.attrs(), slog.Int("failing", len(failing)), slog.String("retry_from", failing[0].SequenceNumber),
+		slog.String("event_id", failing[0].ID))
 	p.log.WarnContext(ctx, "events relayed in part", attrs...)
 	p.emit(st, true)
-	if ev.SequenceNumber == "" {
-		return events.DynamoDBEventResponse{}, fmt.Errorf("relay: event %q to retry has no stream sequence number", ev.ID)
+	var resp events.DynamoDBEventResponse
+	for _, ev := range failing {
+		if ev.SequenceNumber == "" {
+			return events.DynamoDBEventResponse{}, fmt.Errorf("relay: event %q to retry has no stream sequence number", ev.ID)
+		}
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: ev.SequenceNumber})
 	}
-	return events.DynamoDBEventResponse{
-		BatchItemFailures: []events.DynamoDBBatchItemFailure{{ItemIdentifier: ev.SequenceNumber}},
-	}, nil
+	return resp, nil
 }
 
 func (s stats) attrs() []any {
@@ -206,60 +248,31 @@ func (s stats) attrs() []any {
 	}
 }
 
-// flush publishes a chunk and settles its events in stream order: done,
-// dead-lettered, or to retry. It answers the first event to retry and false,
-// or true when the whole chunk is done.
-func (p *Publisher) flush(ctx context.Context, c *chunk, st *stats) (Event, bool) {
-	if len(c.items) == 0 {
-		return Event{}, true
-	}
+// flush publishes a chunk, sending its failed entries again alone (see
+// Handle), and settles its events in stream order: done, dead-lettered, or
+// still failing. It answers the events still failing.
+func (p *Publisher) flush(ctx context.Context, c *chunk, st *stats) []Event {
 	outs := make([]outcome, len(c.items))
+	var pending []int // items whose entry is still to go through
 	for i, it := range c.items {
 		if it.entry < 0 {
 			outs[i] = outcome{reason: it.reason, code: it.code}
+			continue
 		}
+		pending = append(pending, i)
 	}
-	if len(c.entries) > 0 {
-		st.calls++
-		res, err := p.client.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: c.entries})
-		if err != nil {
-			code := "Error"
-			var ae smithy.APIError
-			if errors.As(err, &ae) {
-				code = ae.ErrorCode()
-			}
-			p.log.WarnContext(ctx, "put events failed", slog.String("error_code", code), slog.String("error", err.Error()),
-				slog.Int("entries", len(c.entries)), slog.Int("bytes", c.size))
-			for i, it := range c.items {
-				if it.entry >= 0 {
-					outs[i] = outcome{retry: true, code: code}
-				}
-			}
-		} else {
-			failures := entryFailures(res, len(c.entries))
-			for i, it := range c.items {
-				if it.entry < 0 {
-					continue
-				}
-				f, failed := failures[it.entry]
-				switch {
-				case !failed:
-					st.published++
-				case Permanent(f.code):
-					outs[i] = outcome{reason: "PutEvents rejected the entry: " + f.code + ": " + f.message, code: f.code}
-				default:
-					outs[i] = outcome{retry: true, code: f.code}
-					p.log.WarnContext(ctx, "put events entry failed", slog.String("event_id", it.ev.ID),
-						slog.String("event_type", it.ev.Type), slog.String("error_code", f.code), slog.String("error", f.message))
-				}
-			}
-		}
+	for round := 0; len(pending) > 0 && (round == 0 || p.mayRetry(ctx, round)); round++ {
+		pending = p.put(ctx, c, pending, outs, st)
 	}
+	for _, i := range pending {
+		outs[i].retry = true
+	}
+	var failing []Event
 	for i, it := range c.items {
 		o := outs[i]
 		switch {
 		case o.retry:
-			return it.ev, false
+			failing = append(failing, it.ev)
 		case o.reason != "":
 			p.log.ErrorContext(ctx, "event dead-lettered", slog.String("event_id", it.ev.ID), slog.String("event_type", it.ev.Type),
 				slog.String("brand", it.ev.Brand), slog.String("sequence_number", it.ev.SequenceNumber),
@@ -267,12 +280,50 @@ func (p *Publisher) flush(ctx context.Context, c *chunk, st *stats) (Event, bool
 			if err := p.dead.Send(ctx, it.ev, o.reason); err != nil {
 				p.log.ErrorContext(ctx, "dead letter failed", slog.String("event_id", it.ev.ID),
 					slog.String("event_type", it.ev.Type), slog.String("error", err.Error()))
-				return it.ev, false
+				failing = append(failing, it.ev)
+				continue
 			}
 			st.deadLettered++
 		}
 	}
-	return Event{}, true
+	return failing
+}
+
+// put makes one PutEvents call of the pending items' entries, records what
+// went through or can never go, and answers the items to send again.
+func (p *Publisher) put(ctx context.Context, c *chunk, pending []int, outs []outcome, st *stats) []int {
+	entries := make([]types.PutEventsRequestEntry, len(pending))
+	for k, i := range pending {
+		entries[k] = c.entries[c.items[i].entry]
+	}
+	st.calls++
+	res, err := p.client.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: entries})
+	if err != nil {
+		code := "Error"
+		var ae smithy.APIError
+		if errors.As(err, &ae) {
+			code = ae.ErrorCode()
+		}
+		p.log.WarnContext(ctx, "put events failed", slog.String("error_code", code), slog.String("error", err.Error()),
+			slog.Int("entries", len(entries)))
+		return pending
+	}
+	failures := entryFailures(res, len(entries))
+	var again []int
+	for k, i := range pending {
+		f, failed := failures[k]
+		switch {
+		case !failed:
+			st.published++
+		case Permanent(f.code):
+			outs[i] = outcome{reason: "PutEvents rejected the entry: " + f.code + ": " + f.message, code: f.code}
+		default:
+			again = append(again, i)
+			p.log.WarnContext(ctx, "put events entry failed", slog.String("event_id", c.items[i].ev.ID),
+				slog.String("event_type", c.items[i].ev.Type), slog.String("error_code", f.code), slog.String("error", f.message))
+		}
+	}
+	return again
 }
 
 type entryFailure struct{ code, message string }

@@ -94,26 +94,22 @@ func TestHandleDeadLettersAnEntryTooLargeForAnyCall(t *testing.T) {
 	assert.Contains(t, sent[0].reason, "exceeds the PutEvents limit")
 }
 
-func TestHandleFailedCallReportsFirstRecordOfChunkAndStops(t *testing.T) {
+func TestHandleFailedCallIsMadeAgainInTheSameInvocation(t *testing.T) {
 	bus := relaytest.NewBus(t, func(call int, _ []relaytest.Entry) relaytest.Reply {
 		if call == 1 {
 			return relaytest.Reply{Status: 500, ErrorType: "InternalException"}
 		}
 		return relaytest.Reply{}
 	})
-	p := New(bus.Client(), testBus, nil, &recordingDeadLetter{})
+	p := instant(New(bus.Client(), testBus, nil, &recordingDeadLetter{}))
 	recs := eventRecords(25, 0)
 
-	assert.Equal(t, []string{seqOf(10)}, handle(t, p, recs))
-	assert.Len(t, bus.Calls(), 2, "no call after the failed one")
-	assert.Equal(t, ids(0, 10), bus.DeliveredIDs())
-
-	// Lambda retries from the failed record.
-	assert.Empty(t, handle(t, p, recs[10:]))
-	assert.Equal(t, ids(0, 25), bus.DeliveredIDs())
+	assert.Empty(t, handle(t, p, recs), "the failed call is made again, after a backoff")
+	assert.Len(t, bus.Calls(), 4)
+	assert.Equal(t, ids(0, 25), bus.DeliveredIDs(), "each event once, in stream order")
 }
 
-func TestHandleFailedEntriesRetriedUntilEveryEventDeliveredOnce(t *testing.T) {
+func TestHandleSendsOnlyTheFailedEntriesAgain(t *testing.T) {
 	throttled := map[string]bool{eventID(3): true, eventID(7): true}
 	bus := relaytest.NewBus(t, nil)
 	bus.SetAnswer(func(_ int, entries []relaytest.Entry) relaytest.Reply {
@@ -127,23 +123,22 @@ func TestHandleFailedEntriesRetriedUntilEveryEventDeliveredOnce(t *testing.T) {
 		return relaytest.Reply{EntryErrors: errs}
 	})
 	dl := &recordingDeadLetter{}
-	p := New(bus.Client(), testBus, nil, dl)
+	p := instant(New(bus.Client(), testBus, nil, dl))
 	recs := eventRecords(25, 0)
 
-	assert.Equal(t, []string{seqOf(3)}, handle(t, p, recs), "the earliest failed record")
-	assert.Len(t, bus.Calls(), 1, "no call after failed entries")
-
-	assert.Equal(t, 1, deliverAll(t, p, recs[3:]))
-
-	// Events 4, 5, 6, 8 and 9 went through twice: once around the failed
-	// ones, once on the retry. A consumer de-duplicating by event_id sees
-	// each event once.
-	assert.Equal(t, 25+5, len(bus.DeliveredIDs()))
+	assert.Empty(t, handle(t, p, recs), "the failed entries go through in the same invocation")
+	calls := bus.Calls()
+	require.Len(t, calls, 4)
+	var again []string
+	for _, e := range calls[1] {
+		again = append(again, e.EventID(t))
+	}
+	assert.Equal(t, []string{eventID(3), eventID(7)}, again, "only the failed entries are sent again")
 	want := append(ids(0, 3), ids(4, 7)...)
 	want = append(want, ids(8, 10)...)
 	want = append(want, eventID(3), eventID(7))
 	want = append(want, ids(10, 25)...)
-	assert.Equal(t, want, bus.Consumed(), "every event once, in order of first delivery")
+	assert.Equal(t, want, bus.DeliveredIDs(), "every event delivered exactly once")
 	assert.Empty(t, dl.Sent())
 }
 
@@ -154,10 +149,10 @@ func TestHandleThrottledCallsThenSuccess(t *testing.T) {
 		}
 		return relaytest.Reply{}
 	})
-	p := New(bus.Client(), testBus, nil, &recordingDeadLetter{})
+	p := instant(New(bus.Client(), testBus, nil, &recordingDeadLetter{}))
 	recs := eventRecords(25, 0)
 
-	assert.Equal(t, 5, deliverAll(t, p, recs))
+	assert.Equal(t, 1, deliverAll(t, p, recs), "one invocation: the throttled calls are made again in it")
 
 	assert.Equal(t, ids(0, 25), bus.DeliveredIDs(), "each event exactly once, in stream order")
 	assert.Equal(t, ids(0, 25), bus.Consumed())
@@ -200,7 +195,7 @@ func TestHandleDeadLettersRejectedEntryAndDeliversTheRest(t *testing.T) {
 	assert.Equal(t, "MalformedDetail", line["error_code"])
 }
 
-func TestHandleDeadLettersOnlyBeforeTheRetryPoint(t *testing.T) {
+func TestHandleDeadLettersAndRetriesInOneInvocation(t *testing.T) {
 	throttledOnce := true
 	bus := relaytest.NewBus(t, func(_ int, entries []relaytest.Entry) relaytest.Reply {
 		errs := map[int]string{}
@@ -218,18 +213,15 @@ func TestHandleDeadLettersOnlyBeforeTheRetryPoint(t *testing.T) {
 		return relaytest.Reply{EntryErrors: errs}
 	})
 	dl := &recordingDeadLetter{}
-	p := New(bus.Client(), testBus, nil, dl)
+	p := instant(New(bus.Client(), testBus, nil, dl))
 	recs := eventRecords(8, 0)
 
-	assert.Equal(t, []string{seqOf(2)}, handle(t, p, recs))
-	assert.Empty(t, dl.Sent(), "event 5 follows the retry point: it is settled on the retry")
-
-	assert.Empty(t, handle(t, p, recs[2:]))
+	assert.Empty(t, handle(t, p, recs))
 	sent := dl.Sent()
 	require.Len(t, sent, 1, "dead-lettered once")
 	assert.Equal(t, eventID(5), sent[0].ev.ID)
 	want := []string{eventID(0), eventID(1), eventID(3), eventID(4), eventID(6), eventID(7), eventID(2)}
-	assert.Equal(t, want, bus.Consumed())
+	assert.Equal(t, want, bus.DeliveredIDs())
 }
 
 func TestHandleFailedDeadLetterIsRetried(t *testing.T) {
@@ -244,11 +236,12 @@ func TestHandleFailedDeadLetterIsRetried(t *testing.T) {
 	})
 	dl := &recordingDeadLetter{}
 	dl.setFail(eventID(4))
-	p := New(bus.Client(), testBus, nil, dl)
+	p := instant(New(bus.Client(), testBus, nil, dl))
 	recs := eventRecords(15, 0)
 
-	assert.Equal(t, []string{seqOf(4)}, handle(t, p, recs))
-	assert.Len(t, bus.Calls(), 1, "no call after the failed dead letter")
+	assert.Equal(t, []string{seqOf(4)}, handle(t, p, recs), "only the event whose dead letter failed")
+	assert.Len(t, bus.Calls(), 2, "the batch went on")
+	assert.Equal(t, append(ids(0, 4), ids(5, 15)...), bus.DeliveredIDs())
 
 	dl.setFail()
 	assert.Empty(t, handle(t, p, recs[4:]))
@@ -283,7 +276,7 @@ func TestHandleDeadLettersMalformedItemsWithoutPublishingThem(t *testing.T) {
 	assert.Contains(t, sent[1].reason, "no event_id")
 }
 
-func TestHandleMalformedItemAfterAFailureWaitsForTheRetry(t *testing.T) {
+func TestHandleMalformedItemIsDeadLetteredWhileTheOthersAreRetried(t *testing.T) {
 	bus := relaytest.NewBus(t, func(call int, _ []relaytest.Entry) relaytest.Reply {
 		if call == 0 {
 			return relaytest.Reply{Status: 503, ErrorType: "ServiceUnavailable"}
@@ -291,17 +284,15 @@ func TestHandleMalformedItemAfterAFailureWaitsForTheRetry(t *testing.T) {
 		return relaytest.Reply{}
 	})
 	dl := &recordingDeadLetter{}
-	p := New(bus.Client(), testBus, nil, dl)
+	p := instant(New(bus.Client(), testBus, nil, dl))
 	recs := eventRecords(4, 0)
 	bad := eventItem(3, 0)
 	bad["detail"] = &types.AttributeValueMemberS{Value: `["an array"]`}
 	recs[3] = StreamRecordFromItem(bad, seqOf(3))
 
-	assert.Equal(t, []string{seqOf(0)}, handle(t, p, recs))
-	assert.Empty(t, dl.Sent(), "not dead-lettered before the records ahead of it are done")
-
 	assert.Empty(t, handle(t, p, recs))
 	require.Len(t, dl.Sent(), 1)
+	assert.Equal(t, seqOf(3), dl.Sent()[0].ev.SequenceNumber)
 	assert.Equal(t, ids(0, 3), bus.DeliveredIDs())
 }
 
@@ -351,8 +342,11 @@ func TestHandleCancelledContextReportsFailure(t *testing.T) {
 	cancel()
 	resp, err := p.Handle(ctx, events.DynamoDBEvent{Records: eventRecords(3, 0)})
 	require.NoError(t, err)
-	require.Len(t, resp.BatchItemFailures, 1)
-	assert.Equal(t, seqOf(0), resp.BatchItemFailures[0].ItemIdentifier)
+	var failed []string
+	for _, f := range resp.BatchItemFailures {
+		failed = append(failed, f.ItemIdentifier)
+	}
+	assert.Equal(t, []string{seqOf(0), seqOf(1), seqOf(2)}, failed, "every record still to go, no retry round")
 }
 
 func TestHandleRecordWithoutSequenceNumberFailsTheBatch(t *testing.T) {
@@ -402,25 +396,34 @@ func TestPermanent(t *testing.T) {
 }
 
 // stubClient answers PutEvents with a fixed output.
-type stubClient struct{ out *eventbridge.PutEventsOutput }
+// stubClient answers every call with out, and records the calls' sizes.
+type stubClient struct {
+	out   *eventbridge.PutEventsOutput
+	calls *[]int
+}
 
-func (s stubClient) PutEvents(context.Context, *eventbridge.PutEventsInput, ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error) {
+func (s stubClient) PutEvents(_ context.Context, in *eventbridge.PutEventsInput, _ ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error) {
+	*s.calls = append(*s.calls, len(in.Entries))
 	return s.out, nil
 }
 
-func TestHandleIncompleteAnswersAreRetried(t *testing.T) {
+// An answer that does not account for an entry counts it as failed: the
+// entry is sent again (here the stub then answers for it).
+func TestHandleIncompleteAnswersAreSentAgain(t *testing.T) {
 	ok := ebtypes.PutEventsResultEntry{EventId: aws.String("e")}
 	for name, c := range map[string]struct {
-		out  *eventbridge.PutEventsOutput
-		want string
+		out   *eventbridge.PutEventsOutput
+		calls []int
 	}{
-		"missing results": {&eventbridge.PutEventsOutput{Entries: []ebtypes.PutEventsResultEntry{ok, ok}}, seqOf(2)},
+		"missing results": {&eventbridge.PutEventsOutput{Entries: []ebtypes.PutEventsResultEntry{ok, ok}}, []int{4, 2}},
 		"failure without code": {&eventbridge.PutEventsOutput{FailedEntryCount: 1,
-			Entries: []ebtypes.PutEventsResultEntry{ok, {}, ok, ok}}, seqOf(1)},
+			Entries: []ebtypes.PutEventsResultEntry{ok, {}, ok, ok}}, []int{4, 1}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			p := New(stubClient{c.out}, testBus, nil, &recordingDeadLetter{})
-			assert.Equal(t, []string{c.want}, handle(t, p, eventRecords(4, 0)))
+			var calls []int
+			p := instant(New(stubClient{c.out, &calls}, testBus, nil, &recordingDeadLetter{}))
+			assert.Empty(t, handle(t, p, eventRecords(4, 0)))
+			assert.Equal(t, c.calls, calls, "the entries not accounted for, and only they, are sent again")
 		})
 	}
 }

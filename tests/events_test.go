@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -87,6 +88,7 @@ var evCases = map[string]evCase{
 	"product-keys":      {status: http.StatusOK, check: evJWKS},
 	"edd":               {status: http.StatusOK, check: evEDD},
 	"reclaim-seats":     {run: evRunReclaim},
+	"notify-expiries":   {run: evRunExpiries},
 	"create-release":    {status: http.StatusCreated, check: evCreatedRelease},
 	"list-releases":     {status: http.StatusOK, check: evListedReleases},
 	"publish-release":   {run: evRunPublish},
@@ -715,4 +717,28 @@ func evUpdates(t *testing.T, resp events.APIGatewayProxyResponse) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, dl.StatusCode, "%s", body)
 	assert.Equal(t, pkg, body, "the presigned URL serves the demo package")
+}
+
+// The expiry job on the demo data (whose licenses expire in years) sends
+// nothing; a license provisioned to expire in 5 days gets its 7-day
+// reminder, once.
+func evRunExpiries(t *testing.T, e *env, file string) {
+	ctx := context.Background()
+	var ev events.CloudWatchEvent
+	evDecode(t, file, &ev)
+	handler := schedule.Expiries(e.srv.Service.App, nil)
+	res, err := handler(ctx, ev)
+	require.NoError(t, err)
+	assert.Zero(t, res.ExpiringSoon+res.Expired, "nothing expires soon in the demo data")
+
+	exp := time.Now().Add(5 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	_, _, err = e.srv.Service.App.Provision(ctx, licensing.Tenant{Brand: "rankmath", KeyPrefix: "RM"},
+		app.ProvisionInput{CustomerEmail: "expiring@example.com", Products: []string{"rankmath-pro"}, ExpirationDate: exp}, "")
+	require.NoError(t, err)
+	res, err = handler(ctx, ev)
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.ExpiringSoon)
+	res, err = handler(ctx, ev)
+	require.NoError(t, err)
+	assert.Zero(t, res.ExpiringSoon, "a re-run sends nothing again")
 }

@@ -90,7 +90,10 @@ func start(t *testing.T, opts ...func(*devserver.Options)) *env {
 	}
 	srv, err := devserver.Start(ctx, o)
 	require.NoError(t, err, "start the local service")
-	e := &env{srv: srv, client: &http.Client{Timeout: 30 * time.Second}}
+	// A transport of its own: closing its idle connections at the end must
+	// not break the connections of the other tests in flight (the default
+	// transport is shared).
+	e := &env{srv: srv, client: &http.Client{Timeout: 30 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()}}
 	t.Cleanup(func() {
 		e.client.CloseIdleConnections()
 		srv.Close()

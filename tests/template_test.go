@@ -309,7 +309,7 @@ func TestTemplateTableMatchesTheCode(t *testing.T) {
 	for _, a := range table.AttributeDefinitions {
 		declared[a.AttributeName] = a.AttributeType
 	}
-	for _, attr := range []string{dynamo.AttrPK, dynamo.AttrSK, dynamo.AttrGSI1PK, dynamo.AttrGSI1SK} {
+	for _, attr := range []string{dynamo.AttrPK, dynamo.AttrSK, dynamo.AttrGSI1PK, dynamo.AttrGSI1SK, dynamo.AttrGSI2PK, dynamo.AttrGSI2SK} {
 		assert.Equal(t, "S", declared[attr], "attribute %s is declared as a string", attr)
 	}
 	require.Len(t, table.KeySchema, 2)
@@ -324,8 +324,13 @@ func TestTemplateTableMatchesTheCode(t *testing.T) {
 			assert.Equal(t, dynamo.AttrGSI1SK, g.KeySchema[1].AttributeName)
 			assert.Equal(t, "ALL", deref(g.Projection.ProjectionType, nil))
 		}
+		if g.IndexName == dynamo.IndexByExpiry {
+			assert.Equal(t, dynamo.AttrGSI2PK, g.KeySchema[0].AttributeName)
+			assert.Equal(t, dynamo.AttrGSI2SK, g.KeySchema[1].AttributeName)
+			assert.Equal(t, "ALL", deref(g.Projection.ProjectionType, nil), "the expiry job reads whole licenses from it")
+		}
 	}
-	assert.Contains(t, gsi, dynamo.IndexByMail)
+	assert.ElementsMatch(t, []string{dynamo.IndexByMail, dynamo.IndexByExpiry}, gsi)
 	require.NotNil(t, table.TimeToLiveSpecification)
 	assert.Equal(t, dynamo.AttrTTL, deref(table.TimeToLiveSpecification.AttributeName, nil))
 	assert.Equal(t, "PAY_PER_REQUEST", deref(table.BillingMode, nil))
@@ -362,7 +367,11 @@ func TestTemplatePoliciesAreLeast(t *testing.T) {
 				for _, a := range strings_(st["Action"]) {
 					own := resourceOf[strings.SplitN(a, ":", 2)[0]]
 					if a == "dynamodb:Query" && r != own {
-						own += "/index/" + dynamo.IndexByMail // the index by e-mail
+						index := dynamo.IndexByMail // the index by e-mail
+						if uc == "notify-expiries" {
+							index = dynamo.IndexByExpiry // the licenses by expiry day
+						}
+						own += "/index/" + index
 					}
 					assert.Equal(t, own, r, "%s: %s only on its own resource", id, a)
 				}
@@ -1337,6 +1346,17 @@ var iamScenarios = map[string]func(w *iamWorld){
 		require.Equal(w.t, "package_download", query["edd_action"])
 		resp = w.call(302, iamQuery("/api/v1/product/edd", query))
 		iamFetch(w.t, resp.Headers["Location"], demo.Package("rankmath-pro"))
+	},
+	"notify-expiries": func(w *iamWorld) {
+		ctx := context.Background()
+		exp := w.clock.Now().Add(40 * 24 * time.Hour).Format(time.RFC3339)
+		_, _, err := w.setup.Provision(ctx, licensing.Tenant{Brand: "rankmath", KeyPrefix: "RM"},
+			app.ProvisionInput{CustomerEmail: "expiring@example.com", Products: []string{"rankmath-pro"}, ExpirationDate: exp}, "")
+		require.NoError(w.t, err)
+		w.clock.Advance(35 * 24 * time.Hour)
+		res, err := schedule.Expiries(w.svc.App, w.svc.Log)(ctx, events.CloudWatchEvent{ID: "iam"})
+		require.NoError(w.t, err)
+		require.Equal(w.t, 1, res.ExpiringSoon, "the license 5 days before its expiry gets its 7-day reminder")
 	},
 	"reclaim-seats": func(w *iamWorld) {
 		require.NoError(w.t, w.setup.Ops().ConfigureBrand(context.Background(), demo.Brands[0].Slug, licensing.BrandSettings{StaleAfterDays: 30}))

@@ -97,6 +97,9 @@ var commands = []command{
 			{"stale-days", "N", "free seats not seen for this many days (0: never, the default)"},
 			{"token-grace-days", "N", "days a signed license token keeps a product working offline (0: the default, 7)"},
 		},
+		optional: []flagSpec{
+			{"reminder-days", "N,N", "days before expiry at which LicenseExpiringSoon is sent (default 30,7)"},
+		},
 		run: func(ctx context.Context, ops app.Ops, v values) (result, error) {
 			set, err := settingsOf(v)
 			if err != nil {
@@ -150,6 +153,23 @@ var commands = []command{
 			out := reclaimed{Brands: []reclaimedBrand{}}
 			for _, r := range done {
 				out.Brands = append(out.Brands, reclaimedBrand{Brand: r.Brand, Seats: r.Seats})
+			}
+			return out, err
+		},
+	},
+	{
+		name: "licenses expiring", summary: "a brand's valid licenses that expire within a window, soonest first (from the expiry index)",
+		flags: []flagSpec{brandFlag, {"within", "DURATION", "the window from now: days like 30d, or a Go duration like 72h"}},
+		run: func(ctx context.Context, ops app.Ops, v values) (result, error) {
+			within, err := parseWithin(v["within"])
+			if err != nil {
+				return nil, err
+			}
+			lics, err := ops.ExpiringWithin(ctx, v["brand"], within)
+			out := expiringList{Licenses: make([]expiringLicense, 0, len(lics))}
+			for _, l := range lics {
+				out.Licenses = append(out.Licenses, expiringLicense{ID: l.ID, LicenseKey: l.Key.Masked(), Product: l.ProductSlug,
+					ExpiresAt: stamp(*l.ExpiresAt), SeatsUsed: l.SeatsUsed, SeatLimit: l.SeatLimit})
 			}
 			return out, err
 		},
@@ -384,6 +404,15 @@ func settingsOf(v values) (licensing.BrandSettings, error) {
 	if s.TokenGraceDays, err = strconv.Atoi(v["token-grace-days"]); err != nil {
 		return s, licensing.Invalid("token-grace-days", "must be a whole number")
 	}
+	if r := v["reminder-days"]; r != "" {
+		for _, part := range strings.Split(r, ",") {
+			d, err := strconv.Atoi(strings.TrimSpace(part))
+			if err != nil {
+				return s, licensing.Invalid("reminder-days", "must be whole numbers of days, like 30,7")
+			}
+			s.ExpiryReminderDays = append(s.ExpiryReminderDays, d)
+		}
+	}
 	return s, licensing.ValidateSettings(s)
 }
 
@@ -499,7 +528,46 @@ func (r republished) writeText(w io.Writer) error {
 type migrated dynamo.Migrated
 
 func (m migrated) writeText(w io.Writer) error {
-	_, err := fmt.Fprintf(w, "%d licenses without their product's name: %d named, %d of products that no longer exist left as they are\n",
-		m.Licenses, m.Named, m.Orphans)
+	_, err := fmt.Fprintf(w, "%d licenses without their product's name: %d named, %d of products that no longer exist left as they are\n"+
+		"%d licenses that expire given their expiry index entry\n",
+		m.Licenses, m.Named, m.Orphans, m.Indexed)
 	return err
+}
+
+// parseWithin reads --within: 30d (days) or a Go duration (72h).
+func parseWithin(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n > 0 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	} else if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return d, nil
+	}
+	return 0, licensing.Invalid("within", "must be a number of days like 30d, or a duration like 72h")
+}
+
+type expiringLicense struct {
+	ID         string `json:"id"`
+	LicenseKey string `json:"license_key"` // masked
+	Product    string `json:"product"`
+	ExpiresAt  string `json:"expires_at"`
+	SeatsUsed  int    `json:"seats_used"`
+	SeatLimit  int    `json:"seat_limit"`
+}
+
+type expiringList struct {
+	Licenses []expiringLicense `json:"licenses"`
+}
+
+func (l expiringList) writeText(w io.Writer) error {
+	if len(l.Licenses) == 0 {
+		_, err := fmt.Fprintln(w, "No license expires in that window.")
+		return err
+	}
+	for _, e := range l.Licenses {
+		if _, err := fmt.Fprintf(w, "%s  %s  %s  expires %s  (%d/%d seats)\n", e.ID, e.LicenseKey, e.Product, e.ExpiresAt, e.SeatsUsed, e.SeatLimit); err != nil {
+			return err
+		}
+	}
+	return nil
 }

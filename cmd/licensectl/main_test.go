@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"regexp"
 	"strings"
@@ -533,6 +534,7 @@ func TestMigrate(t *testing.T) {
 		Licenses int `json:"licenses_read"`
 		Named    int `json:"licenses_updated"`
 		Orphans  int `json:"licenses_orphan"`
+		Indexed  int `json:"licenses_indexed_by_expiry"`
 	}
 	f.okJSON(&m, "migrate")
 	assert.Equal(t, 1, m.Licenses)
@@ -541,5 +543,47 @@ func TestMigrate(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Acme Pro", kl.Licenses[0].ProductName)
 
-	assert.Equal(t, "0 licenses without their product's name: 0 named, 0 of products that no longer exist left as they are\n", f.ok("migrate"))
+	assert.Equal(t, "0 licenses without their product's name: 0 named, 0 of products that no longer exist left as they are\n"+
+		"0 licenses that expire given their expiry index entry\n", f.ok("migrate"))
+}
+
+// licenses expiring lists a brand's licenses expiring within the window,
+// soonest first; brand configure sets the expiry reminders.
+func TestLicensesExpiring(t *testing.T) {
+	f := newFixture(t)
+	f.ok("brand", "create", "--slug", "acme", "--name", "Acme", "--prefix", "AC")
+	f.ok("brand", "configure", "--slug", "acme", "--staging-cap", "0", "--stale-days", "0", "--token-grace-days", "0", "--reminder-days", "14,3")
+	b, err := f.eng.Store.ListBrands(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, []int{14, 3}, b[0].Settings.ReminderDays())
+	f.fails(licensing.CodeValidation, "expiry_reminder_days: each must be between 1 and 365 days before expiry",
+		"brand", "configure", "--slug", "acme", "--staging-cap", "0", "--stale-days", "0", "--token-grace-days", "0", "--reminder-days", "400")
+
+	assert.Contains(t, f.ok("licenses", "expiring", "--brand", "acme", "--within", "30d"), "No license expires in that window.")
+	now := time.Now().UTC()
+	for i, in := range []time.Duration{20 * 24 * time.Hour, 3 * 24 * time.Hour, 90 * 24 * time.Hour} {
+		exp := now.Add(in)
+		key := licensing.LicenseKey(fmt.Sprintf("AC-AAAA-BBBB-CCCC-DDD%d", i))
+		require.NoError(t, f.eng.Store.Provision(context.Background(), licensing.Provisioned{
+			Key: licensing.KeyRecord{ID: licensing.NewID(licensing.KindLicenseKey), Key: key, Brand: "acme", CustomerEmail: "x@example.com", CreatedAt: now},
+			Licenses: []licensing.License{{ID: fmt.Sprintf("lic_expiring%012d", i), Key: key, Brand: "acme", ProductID: "prd_x", ProductSlug: "acme-pro",
+				Status: licensing.StatusValid, SeatLimit: 1, ExpiresAt: &exp, CreatedAt: now, UpdatedAt: now, Version: 1}},
+		}, nil, nil))
+	}
+	var out struct {
+		Licenses []struct {
+			ID         string `json:"id"`
+			LicenseKey string `json:"license_key"`
+			Product    string `json:"product"`
+			ExpiresAt  string `json:"expires_at"`
+			SeatsUsed  int    `json:"seats_used"`
+			SeatLimit  int    `json:"seat_limit"`
+		} `json:"licenses"`
+	}
+	f.okJSON(&out, "licenses", "expiring", "--brand", "acme", "--within", "30d")
+	require.Len(t, out.Licenses, 2)
+	assert.Equal(t, "lic_expiring000000000001", out.Licenses[0].ID, "soonest first")
+	assert.Equal(t, "lic_expiring000000000000", out.Licenses[1].ID)
+	assert.NotContains(t, out.Licenses[0].LicenseKey, "BBBB", "the key is masked")
+	f.fails(licensing.CodeValidation, "within: must be a number of days like 30d, or a duration like 72h", "licenses", "expiring", "--brand", "acme", "--within", "soon")
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/clsvc/license-service/internal/licensing"
 )
@@ -122,3 +123,8 @@ func (o Ops) ConfigureBrand(ctx context.Context, slug string, s licensing.BrandS
 
 // ReclaimStale runs the reclaim of stale seats now (as the schedule does).
 func (o Ops) ReclaimStale(ctx context.Context) ([]Reclaimed, error) { return o.app.ReclaimStale(ctx) }
+
+// ExpiringWithin lists a brand's valid licenses expiring within the window.
+func (o Ops) ExpiringWithin(ctx context.Context, brand string, within time.Duration) ([]licensing.License, error) {
+	return o.app.ExpiringWithin(ctx, brand, within)
+}

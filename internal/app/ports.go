@@ -53,6 +53,9 @@ type LicenseStore interface {
 	// and the change's events in one transaction conditioned on the version it
 	// read, retrying on a concurrent change.
 	UpdateLicense(ctx context.Context, brand, id string, change func(licensing.LicenseView) (licensing.License, []licensing.Event, error)) (licensing.LicenseView, error)
+	// ExpiringOn lists a brand's licenses that expire on the UTC day of
+	// day, by a read of that day's entries alone (never a scan).
+	ExpiringOn(ctx context.Context, brand string, day time.Time) ([]licensing.License, error)
 	// LicenseEvents pages through a license's events, newest first.
 	LicenseEvents(ctx context.Context, brand, licenseID, cursor string, limit int) ([]StoredEvent, string, error)
 	// LicensesByEmail returns a brand's keys (oldest first) for a customer.

@@ -21,14 +21,16 @@ type brandItem struct {
 	KeyPrefix string    `dynamodbav:"key_prefix"`
 	CreatedAt time.Time `dynamodbav:"created_at"`
 	// Settings; absent means the default.
-	StagingCap     int `dynamodbav:"staging_cap,omitempty"`
-	StaleAfterDays int `dynamodbav:"stale_after_days,omitempty"`
-	TokenGraceDays int `dynamodbav:"token_grace_days,omitempty"`
+	StagingCap     int    `dynamodbav:"staging_cap,omitempty"`
+	StaleAfterDays int    `dynamodbav:"stale_after_days,omitempty"`
+	TokenGraceDays int    `dynamodbav:"token_grace_days,omitempty"`
+	ReminderDays   string `dynamodbav:"expiry_reminder_days,omitempty"` // days, comma-separated
 }
 
 func (i brandItem) brand() licensing.Brand {
 	return licensing.Brand{Slug: i.Slug, Name: i.Name, KeyPrefix: i.KeyPrefix, CreatedAt: i.CreatedAt,
-		Settings: licensing.BrandSettings{StagingCap: i.StagingCap, StaleAfterDays: i.StaleAfterDays, TokenGraceDays: i.TokenGraceDays}}
+		Settings: licensing.BrandSettings{StagingCap: i.StagingCap, StaleAfterDays: i.StaleAfterDays, TokenGraceDays: i.TokenGraceDays,
+			ExpiryReminderDays: decodeDays(i.ReminderDays)}}
 }
 
 // ConfigureBrand writes a brand's settings, conditioned on the brand existing.
@@ -36,10 +38,11 @@ func (s *Store) ConfigureBrand(ctx context.Context, slug string, set licensing.B
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           &s.table,
 		Key:                 keyOf(brandsPK(), brandSK(slug)),
-		UpdateExpression:    aws.String("SET staging_cap = :cap, stale_after_days = :stale, token_grace_days = :grace"),
+		UpdateExpression:    aws.String("SET staging_cap = :cap, stale_after_days = :stale, token_grace_days = :grace, expiry_reminder_days = :reminders"),
 		ConditionExpression: aws.String("attribute_exists(pk)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":cap": num(int64(set.StagingCap)), ":stale": num(int64(set.StaleAfterDays)), ":grace": num(int64(set.TokenGraceDays)),
+			":reminders": str(encodeDays(set.ExpiryReminderDays)),
 		},
 	})
 	if conditionFailed(err) {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,6 +58,12 @@ type licenseItem struct {
 	Version     int64      `dynamodbav:"version"`
 	GSI1PK      string     `dynamodbav:"gsi1pk"`
 	GSI1SK      string     `dynamodbav:"gsi1sk"`
+	// The expiry day's GSI2 entry, on licenses that expire.
+	GSI2PK       string `dynamodbav:"gsi2pk,omitempty"`
+	GSI2SK       string `dynamodbav:"gsi2sk,omitempty"`
+	RemindedDays string `dynamodbav:"reminded_days,omitempty"` // days, comma-separated
+
+	ExpiryAnnounced bool `dynamodbav:"expiry_announced,omitempty"`
 }
 
 func (i licenseItem) license() licensing.License {
@@ -64,6 +71,7 @@ func (i licenseItem) license() licensing.License {
 		ID: i.LicenseID, Key: licensing.LicenseKey(i.Key), Brand: i.Brand, ProductID: i.ProductID, ProductSlug: i.ProductSlug, ProductName: i.ProductName,
 		Status: licensing.Status(i.Status), Reason: i.Reason, SeatLimit: i.SeatLimit, SeatsUsed: i.SeatsUsed, NonProdUsed: i.NonProdUsed,
 		ExpiresAt: i.ExpiresAt, CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt, Version: i.Version,
+		RemindedDays: decodeDays(i.RemindedDays), ExpiryAnnounced: i.ExpiryAnnounced,
 	}
 }
 
@@ -148,7 +156,42 @@ func toLicenseItem(k licensing.KeyRecord, l licensing.License) licenseItem {
 		SeatLimit: l.SeatLimit, SeatsUsed: l.SeatsUsed, NonProdUsed: l.NonProdUsed, ExpiresAt: l.ExpiresAt, ExpiresUnix: unixOrZero(l.ExpiresAt),
 		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Version: l.Version,
 		GSI1PK: emailGSIPK(k.Brand, k.CustomerEmail), GSI1SK: emailSK(k, sk),
+		GSI2PK: expiryPK(l), GSI2SK: expirySK(l),
 	}
+}
+
+// encodeDays and decodeDays store a license's reminders sent ("30,7").
+func encodeDays(days []int) string {
+	parts := make([]string, len(days))
+	for i, d := range days {
+		parts[i] = strconv.Itoa(d)
+	}
+	return strings.Join(parts, ",")
+}
+
+func decodeDays(s string) []int {
+	var days []int
+	for _, p := range strings.Split(s, ",") {
+		if d, err := strconv.Atoi(p); err == nil {
+			days = append(days, d)
+		}
+	}
+	return days
+}
+
+// expiryPK and expirySK are a license's GSI2 entry: none for a perpetual one.
+func expiryPK(l licensing.License) string {
+	if l.ExpiresAt == nil {
+		return ""
+	}
+	return expiryGSIPK(l.Brand, *l.ExpiresAt)
+}
+
+func expirySK(l licensing.License) string {
+	if l.ExpiresAt == nil {
+		return ""
+	}
+	return l.ID
 }
 
 // License finds a brand's license by id: its pointer, then the key and the
@@ -302,16 +345,19 @@ func (s *Store) licenseStateUpdate(l licensing.License, prevVersion int64) (*typ
 	}
 	// SET only: a cleared reason is stored empty, and a license never goes
 	// from an expiry back to perpetual, so nothing is ever REMOVEd.
-	set := []string{"#status = :status", "updated_at = :updated", "version = :version", "status_reason = :reason"}
+	set := []string{"#status = :status", "updated_at = :updated", "version = :version", "status_reason = :reason",
+		"reminded_days = :reminded", "expiry_announced = :announced"}
 	values[":reason"] = str(l.Reason)
+	values[":reminded"], values[":announced"] = str(encodeDays(l.RemindedDays)), &types.AttributeValueMemberBOOL{Value: l.ExpiryAnnounced}
 	if l.ExpiresAt != nil {
 		exp, err := attributevalue.Marshal(*l.ExpiresAt)
 		if err != nil {
 			return nil, err
 		}
-		set = append(set, "expires_at = :expires", "expires_unix = :expires_unix")
+		set = append(set, "expires_at = :expires", "expires_unix = :expires_unix", "gsi2pk = :gsi2pk", "gsi2sk = :gsi2sk")
 		values[":expires"] = exp
 		values[":expires_unix"] = num(l.ExpiresAt.Unix())
+		values[":gsi2pk"], values[":gsi2sk"] = str(expiryPK(l)), str(expirySK(l))
 	}
 	return &types.Update{
 		TableName:                 &s.table,
@@ -321,6 +367,31 @@ func (s *Store) licenseStateUpdate(l licensing.License, prevVersion int64) (*typ
 		ExpressionAttributeNames:  map[string]string{"#status": "status"},
 		ExpressionAttributeValues: values,
 	}, nil
+}
+
+// ExpiringOn lists a brand's licenses that expire on the (UTC) day of day,
+// from the sparse expiry index (eventually consistent: a renewal may show a
+// moment later; the job that uses it reads each license again before it
+// writes).
+func (s *Store) ExpiringOn(ctx context.Context, brand string, day time.Time) ([]licensing.License, error) {
+	items, err := s.queryAll(ctx, &dynamodb.QueryInput{
+		TableName:                 &s.table,
+		IndexName:                 aws.String(IndexByExpiry),
+		KeyConditionExpression:    aws.String("gsi2pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(expiryGSIPK(brand, day))},
+	})
+	if err != nil {
+		return nil, fail("query licenses by expiry", err)
+	}
+	out := make([]licensing.License, 0, len(items))
+	for _, it := range items {
+		var l licenseItem
+		if err := attributevalue.UnmarshalMap(it, &l); err != nil {
+			return nil, fail("decode license", err)
+		}
+		out = append(out, l.license())
+	}
+	return out, nil
 }
 
 // LicensesByEmail lists a brand's keys for a customer, oldest first, with one

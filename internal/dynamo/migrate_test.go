@@ -3,6 +3,9 @@ package dynamo_test
 import (
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -61,4 +64,41 @@ func TestMigrateNamesOldLicenses(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 0, again.Named, "idempotent")
 	assert.Equal(t, after, e.Dump(t))
+}
+
+// Licenses written before the expiry index (no gsi2pk) get their entry from
+// their own expiry, once; the expiry job then finds them by day.
+func TestMigrateIndexesOldLicensesByExpiry(t *testing.T) {
+	e := withBrands(t)
+	p := provisioned("RM-AAAA-BBBB-CCCC-DDDD", "jane@example.com", t0, "prd_1", "prd_2")
+	require.NoError(t, e.Store.Provision(ctx, p, nil, nil))
+	exp := *p.Licenses[0].ExpiresAt
+	for _, l := range p.Licenses { // the old layout: no expiry index entry
+		key := map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: "KEY#" + string(p.Key.Key)},
+			"sk": &types.AttributeValueMemberS{Value: "LIC#" + l.ProductSlug},
+		}
+		got, err := e.Client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &e.Table, Key: key, ConsistentRead: aws.Bool(true)})
+		require.NoError(t, err)
+		delete(got.Item, "gsi2pk")
+		delete(got.Item, "gsi2sk")
+		_, err = e.Client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &e.Table, Key: key})
+		require.NoError(t, err)
+		_, err = e.Client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &e.Table, Item: got.Item})
+		require.NoError(t, err)
+	}
+	found, err := e.Store.ExpiringOn(ctx, "rankmath", exp)
+	require.NoError(t, err)
+	require.Empty(t, found, "not indexed before the migration")
+
+	m, err := e.Store.Migrate(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 2, m.Indexed)
+	found, err = e.Store.ExpiringOn(ctx, "rankmath", exp)
+	require.NoError(t, err)
+	assert.Len(t, found, 2)
+
+	again, err := e.Store.Migrate(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, again.Indexed, "idempotent")
 }

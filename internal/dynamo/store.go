@@ -16,7 +16,9 @@
 // brand's (prefixes are unique), so one Query answers everything about a key
 // without knowing the brand first; every brand-side read checks the stored
 // brand. GSI1 (gsi1pk = BRAND#<slug>#EMAIL#<email>, gsi1sk = <created>#<key>#<sk>)
-// lists a customer's keys and licenses within one brand.
+// lists a customer's keys and licenses within one brand. GSI2, sparse
+// (gsi2pk = BRAND#<slug>#EXPIRES#<yyyy-mm-dd>, gsi2sk = <license id>, only on
+// licenses that expire), lists a brand's licenses expiring on a day.
 package dynamo
 
 import (
@@ -45,6 +47,10 @@ const (
 	AttrGSI1SK  = "gsi1sk"
 	AttrTTL     = "ttl"
 	IndexByMail = "gsi1"
+
+	AttrGSI2PK    = "gsi2pk"
+	AttrGSI2SK    = "gsi2sk"
+	IndexByExpiry = "gsi2"
 )
 
 // Store implements the app's storage ports on one DynamoDB table.
@@ -79,6 +85,12 @@ func licenseSK(productSlug string) string   { return "LIC#" + productSlug }
 func licensePtrPK(brand, id string) string  { return "BRAND#" + brand + "#LIC#" + id }
 func idemPK(brand, key string) string       { return "BRAND#" + brand + "#IDEM#" + key }
 func emailGSIPK(brand, email string) string { return "BRAND#" + brand + "#EMAIL#" + email }
+
+// expiryGSIPK is the GSI2 partition of a brand's licenses expiring on the
+// (UTC) day of at.
+func expiryGSIPK(brand string, at time.Time) string {
+	return "BRAND#" + brand + "#EXPIRES#" + at.UTC().Format(time.DateOnly)
+}
 
 const (
 	skKey    = "KEY"

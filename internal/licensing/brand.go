@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"strings"
 	"time"
 )
@@ -23,6 +24,23 @@ type BrandSettings struct {
 	StagingCap     int // staging and local sites per license besides its seats (0: DefaultStagingCap)
 	StaleAfterDays int // free seats not seen for this many days (0: never)
 	TokenGraceDays int // how long a signed license token keeps a product working offline (0: 7 days)
+	// ExpiryReminderDays are the days before expiry at which a license's
+	// LicenseExpiringSoon is sent (nil: DefaultExpiryReminderDays).
+	ExpiryReminderDays []int
+}
+
+// DefaultExpiryReminderDays are the expiry reminders of a brand that set none.
+var DefaultExpiryReminderDays = []int{30, 7}
+
+// ReminderDays are the expiry reminders in force, largest first.
+func (s BrandSettings) ReminderDays() []int {
+	days := s.ExpiryReminderDays
+	if len(days) == 0 {
+		days = DefaultExpiryReminderDays
+	}
+	out := slices.Clone(days)
+	slices.SortFunc(out, func(a, b int) int { return b - a })
+	return slices.Compact(out)
 }
 
 // TokenGrace is the offline grace window of license tokens.
@@ -51,6 +69,14 @@ func ValidateSettings(s BrandSettings) error {
 	}
 	if s.StaleAfterDays < 0 || s.StaleAfterDays > 3650 {
 		return Invalid("stale_after_days", "must be between 1 and 3650 days (0 never frees stale seats)")
+	}
+	if len(s.ExpiryReminderDays) > 5 {
+		return Invalid("expiry_reminder_days", "at most 5 reminders")
+	}
+	for _, d := range s.ExpiryReminderDays {
+		if d < 1 || d > 365 {
+			return Invalid("expiry_reminder_days", "each must be between 1 and 365 days before expiry")
+		}
 	}
 	return nil
 }

@@ -7,20 +7,22 @@ type EventType string
 
 // The event catalogue (docs/events.md shows each with an example).
 const (
-	EventLicenseKeyCreated  EventType = "LicenseKeyCreated"
-	EventLicenseProvisioned EventType = "LicenseProvisioned"
-	EventLicenseRenewed     EventType = "LicenseRenewed"
-	EventLicenseSuspended   EventType = "LicenseSuspended"
-	EventLicenseResumed     EventType = "LicenseResumed"
-	EventLicenseCancelled   EventType = "LicenseCancelled"
-	EventLicenseActivated   EventType = "LicenseActivated"
-	EventSeatDeactivated    EventType = "SeatDeactivated"
-	EventSiteMoved          EventType = "SiteMoved"
-	EventSeatReclaimed      EventType = "SeatReclaimed"
-	EventAPIKeyCreated      EventType = "ApiKeyCreated"
-	EventAPIKeyRevoked      EventType = "ApiKeyRevoked"
-	EventReleasePublished   EventType = "ReleasePublished"
-	EventReleaseYanked      EventType = "ReleaseYanked"
+	EventLicenseKeyCreated   EventType = "LicenseKeyCreated"
+	EventLicenseProvisioned  EventType = "LicenseProvisioned"
+	EventLicenseRenewed      EventType = "LicenseRenewed"
+	EventLicenseSuspended    EventType = "LicenseSuspended"
+	EventLicenseResumed      EventType = "LicenseResumed"
+	EventLicenseCancelled    EventType = "LicenseCancelled"
+	EventLicenseActivated    EventType = "LicenseActivated"
+	EventSeatDeactivated     EventType = "SeatDeactivated"
+	EventSiteMoved           EventType = "SiteMoved"
+	EventSeatReclaimed       EventType = "SeatReclaimed"
+	EventAPIKeyCreated       EventType = "ApiKeyCreated"
+	EventAPIKeyRevoked       EventType = "ApiKeyRevoked"
+	EventReleasePublished    EventType = "ReleasePublished"
+	EventReleaseYanked       EventType = "ReleaseYanked"
+	EventLicenseExpiringSoon EventType = "LicenseExpiringSoon"
+	EventLicenseExpired      EventType = "LicenseExpired"
 )
 
 // EventTypes lists every event the service emits.
@@ -28,7 +30,7 @@ var EventTypes = []EventType{
 	EventLicenseKeyCreated, EventLicenseProvisioned, EventLicenseRenewed, EventLicenseSuspended,
 	EventLicenseResumed, EventLicenseCancelled, EventLicenseActivated, EventSeatDeactivated,
 	EventSiteMoved, EventSeatReclaimed, EventAPIKeyCreated, EventAPIKeyRevoked,
-	EventReleasePublished, EventReleaseYanked,
+	EventReleasePublished, EventReleaseYanked, EventLicenseExpiringSoon, EventLicenseExpired,
 }
 
 // KeyVersion is the version of a license key item: it is written once.
@@ -92,7 +94,10 @@ type Event struct {
 	// PreviousActivationID is the activation a SiteMoved seat replaced.
 	PreviousActivationID string `json:"previous_activation_id,omitempty"`
 	Reason               string `json:"reason,omitempty"`
-	Actor                Actor  `json:"actor"`
+	// DaysBefore is the reminder a LicenseExpiringSoon is (30: the
+	// reminder 30 days before expiry).
+	DaysBefore int   `json:"days_before,omitempty"`
+	Actor      Actor `json:"actor"`
 }
 
 // LicenseState is a license as an event reports it, after the change.

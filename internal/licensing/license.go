@@ -44,6 +44,11 @@ type License struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	Version     int64 // optimistic concurrency: bumped by every change
+	// RemindedDays are the reminders (days before expiry) already sent for
+	// the current expiry; ExpiryAnnounced says LicenseExpired was. A renewal
+	// clears both.
+	RemindedDays    []int
+	ExpiryAnnounced bool
 }
 
 // EffectiveStatus is the status as clients see it: a valid license past its
@@ -112,6 +117,7 @@ func (l License) Transition(a Action, reason string, expiresAt *time.Time, now t
 		}
 		e := expiresAt.UTC()
 		next.ExpiresAt = &e
+		next.RemindedDays, next.ExpiryAnnounced = nil, false // the new expiry gets its own reminders
 	default:
 		return l, Errorf(CodeInvalidTransition, "unknown action %q", a)
 	}

@@ -48,6 +48,16 @@ type Publisher struct {
 	// sleep waits between two rounds of failed entries (a timer; tests
 	// count the time instead).
 	sleep func(ctx context.Context, d time.Duration)
+	// backoff is the first round's backoff window (roundBackoff unless set).
+	backoff time.Duration
+}
+
+// WithBackoff sets the backoff window of the first retry round (it doubles
+// each round, up to twenty times this): a local relay against an emulator
+// can retry faster than AWS advises.
+func (p *Publisher) WithBackoff(first time.Duration) *Publisher {
+	p.backoff = first
+	return p
 }
 
 // WithMetrics makes the publisher emit EMF metrics of each batch:
@@ -106,7 +116,11 @@ func (p *Publisher) mayRetry(ctx context.Context, round int) bool {
 	if round >= maxRounds || ctx.Err() != nil {
 		return false
 	}
-	window := min(roundBackoff<<(round-1), maxRoundBackoff)
+	first, most := roundBackoff, maxRoundBackoff
+	if p.backoff > 0 {
+		first, most = p.backoff, 20*p.backoff
+	}
+	window := min(first<<(round-1), most)
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < retryMargin+window {
 		return false
 	}

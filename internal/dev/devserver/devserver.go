@@ -46,6 +46,10 @@ type Options struct {
 	// the relay publishes the outbox's events to. Without it each event is
 	// printed to EventLog as one JSON line.
 	EventBridgeEndpoint string
+	// EventRetryBackoff, when set, is the relay's backoff before it sends
+	// failed entries again the first time (doubling each round); the
+	// default is the one of AWS (100 ms, up to 2 s).
+	EventRetryBackoff time.Duration
 	// EventBusName is the bus events are put on (DefaultEventBusName when
 	// empty).
 	EventBusName string

@@ -20,10 +20,14 @@ import (
 	"github.com/clsvc/license-service/internal/relay"
 )
 
-// The embedded engine has no DynamoDB Streams. In their place a tailer scans
-// the table for the event items committed since its last pass and hands them
-// to the relay's own handler (relay.Publisher.Handle) as synthetic stream
-// records, in order, as the publish-events function receives them in AWS.
+// The embedded engine has no DynamoDB Streams. In their place the engine
+// hands each write's committed event items to a tailer (localdb's
+// OnEventItems), which hands them to the relay's own handler
+// (relay.Publisher.Handle) as synthetic stream records, in order, as the
+// publish-events function receives them in AWS. An idle tailer does
+// nothing; the event items committed while none ran are found at its start,
+// with one scan. Against an external engine (DynamoDB Local) the tailer
+// scans the table for new event items every EventPoll instead.
 
 // DefaultEventBusName is the bus the local relay puts events on when
 // Options.EventBusName is empty.
@@ -51,12 +55,33 @@ type tailer struct {
 
 	mu sync.Mutex // held for a whole pass; guards the fields below
 	// handed is the keys (see eventKey) of the event items handed over and
-	// done with; those no longer in the table (TTL) are forgotten.
+	// done with; those no longer in the table (TTL) are forgotten. Scans
+	// only.
 	handed map[string]bool
+
+	// Fed by the engine's writes (fed is set once, before the first pass).
+	fed     bool
+	scanned bool                              // the one scan at start is done
+	atStart map[string]bool                   // keys that scan found: the feed skips them
+	pending []map[string]types.AttributeValue // taken, not yet done with
+	qmu     sync.Mutex                        // guards queue
+	queue   []map[string]types.AttributeValue // fed, not yet taken
+	wake    chan struct{}
+}
+
+// push queues event items the engine committed, and wakes the poller.
+func (t *tailer) push(items []map[string]types.AttributeValue) {
+	t.qmu.Lock()
+	t.queue = append(t.queue, items...)
+	t.qmu.Unlock()
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
 }
 
 func newTailer(store *dynamo.Store, pub *relay.Publisher, log *slog.Logger) *tailer {
-	return &tailer{store: store, pub: pub, log: log, handed: map[string]bool{}}
+	return &tailer{store: store, pub: pub, log: log, handed: map[string]bool{}, wake: make(chan struct{}, 1)}
 }
 
 // eventKey names an event item for the handed set: its event id, or for an
@@ -77,6 +102,9 @@ func eventKey(item map[string]types.AttributeValue) string {
 func (t *tailer) pass(ctx context.Context) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.fed {
+		return t.fedPass(ctx)
+	}
 
 	found, err := t.store.AllEventItems(ctx)
 	if err != nil {
@@ -106,6 +134,44 @@ func (t *tailer) pass(ctx context.Context) error {
 	return nil
 }
 
+// fedPass hands the fed event items to the relay, after those the one scan
+// at start found; those the relay did not take stay first in line.
+func (t *tailer) fedPass(ctx context.Context) error {
+	if !t.scanned {
+		found, err := t.store.AllEventItems(ctx)
+		if err != nil {
+			return err
+		}
+		t.atStart = map[string]bool{}
+		for _, e := range found {
+			t.pending = append(t.pending, e.Item)
+			t.atStart[eventKey(e.Item)] = true
+		}
+		t.scanned = true
+	}
+	t.qmu.Lock()
+	queued := t.queue
+	t.queue = nil
+	t.qmu.Unlock()
+	for _, item := range queued {
+		if k := eventKey(item); t.atStart[k] {
+			delete(t.atStart, k) // committed as the tailer started: the scan has it
+			continue
+		}
+		t.pending = append(t.pending, item)
+	}
+	if len(t.pending) == 0 {
+		return nil
+	}
+	done, err := t.pub.Republish(ctx, t.pending)
+	left := t.pending[done:]
+	t.pending = append([]map[string]types.AttributeValue(nil), left...)
+	if err != nil {
+		return fmt.Errorf("%w: %d events, from event %q: %w", ErrEventsPending, len(left), stringValue(left[0], "event_id"), err)
+	}
+	return nil
+}
+
 // poll runs a pass every interval until ctx ends, waiting longer (up to
 // maxPollBackoff) after failed passes.
 func (t *tailer) poll(ctx context.Context, every time.Duration) {
@@ -117,11 +183,16 @@ func (t *tailer) poll(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
+		case <-t.wake:
 		}
 		err := t.pass(ctx)
 		switch {
 		case ctx.Err() != nil:
 			return
+		case err == nil && t.fed:
+			wait = every
+			timer.Stop() // idle until the engine feeds more
+			continue
 		case err == nil:
 			wait = every
 		default:
@@ -225,8 +296,13 @@ func (s *Server) startEvents(ctx context.Context, o Options) error {
 		}
 		client = &printBus{w: w}
 	}
-	pub := relay.New(client, bus, o.Log, relay.LogDeadLetter{Log: o.Log})
+	pub := relay.New(client, bus, o.Log, relay.LogDeadLetter{Log: o.Log}).WithBackoff(o.EventRetryBackoff)
 	s.events = newTailer(s.Service.Store, pub, o.Log)
+	if s.Engine != nil {
+		// Fed by the embedded engine's writes: no scan but the one at start.
+		s.events.fed = true
+		s.Engine.OnEventItems(s.events.push)
+	}
 
 	every := o.EventPoll
 	if every < 0 {

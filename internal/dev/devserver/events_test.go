@@ -175,12 +175,10 @@ func TestFlushEventsRetriesFailedCall(t *testing.T) {
 	srv := startEvents(t, devserver.Options{EventBridgeEndpoint: bus.URL})
 	evs := putThree(t, srv)
 
-	err := srv.FlushEvents(context.Background())
-	require.ErrorIs(t, err, devserver.ErrEventsPending)
-	assert.Len(t, bus.Calls(), 1, "the SDK does not retry; the next pass does")
-	assert.Empty(t, deliveredCounts(bus))
-
-	require.NoError(t, srv.FlushEvents(context.Background()))
+	require.NoError(t, srv.FlushEvents(context.Background()), "the relay makes the failed call again, in the same pass")
+	calls := bus.Calls()
+	require.Len(t, calls, 3, "the SDK does not retry; the relay makes the failed call again after a backoff, then the next chunk")
+	assert.Equal(t, len(calls[0]), len(calls[1]), "the same entries again")
 	assert.Equal(t, ids(evs), deliveredIDs(t, bus))
 	assert.Equal(t, "license-events", delivered(t, bus)[0].EventBusName)
 	require.NoError(t, srv.FlushEvents(context.Background()))
@@ -193,7 +191,7 @@ func TestFlushEventsRetriesFailedCall(t *testing.T) {
 	}
 }
 
-func TestFlushEventsRetriesFromFailedEntry(t *testing.T) {
+func TestFlushEventsSendsOnlyTheFailedEntryAgain(t *testing.T) {
 	throttled := false
 	bus := relaytest.NewBus(t, func(_ int, entries []relaytest.Entry) relaytest.Reply {
 		errs := map[int]string{}
@@ -208,15 +206,12 @@ func TestFlushEventsRetriesFromFailedEntry(t *testing.T) {
 	srv := startEvents(t, devserver.Options{EventBridgeEndpoint: bus.URL})
 	putThree(t, srv)
 
-	require.ErrorIs(t, srv.FlushEvents(context.Background()), devserver.ErrEventsPending)
-	assert.Equal(t, []string{"evt_test_1", "evt_test_3"}, deliveredIDs(t, bus))
-
-	// The failed event and every one after it are handed over again (the
-	// relay is at least once); the one before it is not.
+	// The failed entry alone is sent again, in the same pass: every event
+	// is delivered once.
 	require.NoError(t, srv.FlushEvents(context.Background()))
-	assert.Equal(t, []string{"evt_test_1", "evt_test_3", "evt_test_2", "evt_test_3"}, deliveredIDs(t, bus))
+	assert.Equal(t, []string{"evt_test_1", "evt_test_3", "evt_test_2"}, deliveredIDs(t, bus))
 	require.NoError(t, srv.FlushEvents(context.Background()))
-	assert.Len(t, deliveredIDs(t, bus), 4)
+	assert.Len(t, deliveredIDs(t, bus), 3)
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
@@ -327,4 +322,43 @@ func TestBackgroundPollerPrintsEvents(t *testing.T) {
 	lines := printed(t, &log)
 	require.Len(t, lines, 1)
 	assert.JSONEq(t, e.detail(), string(lines[0].Detail))
+}
+
+// The relay of make run is fed by the engine's writes. Started on a table of
+// 10,000 items and idle, it makes no call at all (the tailer scanned the
+// table every 250 ms before); what was committed before it started is found
+// once, by its one scan; a new event is relayed without another scan.
+func TestLocalRelayIsFedByTheWrites(t *testing.T) {
+	var log syncBuffer
+	srv := startEvents(t, devserver.Options{EventLog: &log, EventPoll: 5 * time.Millisecond})
+	require.NotNil(t, srv.Engine)
+	ctx := context.Background()
+	db := srv.Service.Store.Client()
+	for i := 0; i < 10_000; i += 25 {
+		var batch []types.WriteRequest
+		for j := i; j < i+25; j++ {
+			batch = append(batch, types.WriteRequest{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
+				"pk": &types.AttributeValueMemberS{Value: fmt.Sprintf("FILL#%05d", j)}, "sk": &types.AttributeValueMemberS{Value: "x"},
+				"type": &types.AttributeValueMemberS{Value: "filler"},
+			}}})
+		}
+		_, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{"licenses": batch}})
+		require.NoError(t, err)
+	}
+	require.NoError(t, srv.FlushEvents(ctx)) // the one scan at start: the demo data's events
+	seeded := strings.Count(log.String(), "\n")
+	require.Positive(t, seeded)
+	scans := srv.Engine.Calls("Scan")
+	require.Positive(t, scans)
+
+	idle := srv.Engine.Requests()
+	time.Sleep(100 * time.Millisecond) // twenty poll intervals
+	assert.Equal(t, idle, srv.Engine.Requests(), "an idle relay makes no call, with 10,000 items in the table")
+
+	putEvent(t, srv, testEvent{"evt_test_fed", "LicenseSuspended", baseTime, ""})
+	require.NoError(t, srv.FlushEvents(ctx))
+	lines := printed(t, &log)
+	require.Len(t, lines, 1, "the new event, relayed once")
+	assert.Equal(t, seeded+1, strings.Count(log.String(), "\n"), "the seeded events were not relayed again")
+	assert.Equal(t, scans, srv.Engine.Calls("Scan"), "no scan but the one at start")
 }

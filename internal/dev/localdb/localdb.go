@@ -12,7 +12,9 @@ package localdb
 
 import (
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	miniserver "github.com/truora/minidyn/server"
 )
@@ -24,6 +26,14 @@ type Engine struct {
 
 	keyMu sync.Mutex
 	keys  map[string][]string // each table's key attribute names
+
+	feedMu    sync.Mutex
+	feed      EventItems // receives committed event items (feed.go); nil: none
+	writeTurn sync.Mutex // writes carrying event items take turns, so they are fed in commit order
+
+	requests atomic.Int64
+	callsMu  sync.Mutex
+	calls    map[string]int64 // by operation
 }
 
 // New returns an empty engine (no tables).
@@ -34,7 +44,30 @@ func New() *Engine { return &Engine{srv: miniserver.NewServer(), keys: map[strin
 func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
+	e.requests.Add(1)
+	e.callsMu.Lock()
+	if e.calls == nil {
+		e.calls = map[string]int64{}
+	}
+	e.calls[strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_20120810.")]++
+	e.callsMu.Unlock()
+	e.feedMu.Lock()
+	feed := e.feed
+	e.feedMu.Unlock()
+	if feed != nil && e.serveFed(w, r, feed) {
+		return
+	}
 	e.serveWithCapacity(w, r)
+}
+
+// Requests is how many calls the engine has answered.
+func (e *Engine) Requests() int64 { return e.requests.Load() }
+
+// Calls is how many calls of an operation (Scan, Query, …) it has answered.
+func (e *Engine) Calls(op string) int64 {
+	e.callsMu.Lock()
+	defer e.callsMu.Unlock()
+	return e.calls[op]
 }
 
 // EmulateFailure makes every call on every table fail with the condition's

@@ -114,57 +114,46 @@ func (i *index) projectInclude(item map[string]*types.Item) map[string]*types.It
 
 func (i *index) putData(key string, item map[string]*types.Item) error {
 	indexKey, err := i.keySchema.GetKey(i.Table.AttributesDef, item)
-	if err != nil || indexKey == "" {
+	if err != nil {
 		return err
 	}
 
-	old, exists := i.refs[key]
-
-	i.refs[key] = indexKey
-
-	if !exists {
-		i.sortedKeys = insertSorted(i.sortedKeys, indexKey)
-
-		return nil
-	}
-
-	// On overwrite, reconcile sortedKeys so a changed index key does not leave
-	// a stale projection behind (and the new projection becomes searchable).
-	if old != indexKey {
-		pos := sort.SearchStrings(i.sortedKeys, old)
-		if pos >= len(i.sortedKeys) {
-			i.sortedKeys = append(i.sortedKeys, indexKey)
-		} else {
-			i.sortedKeys[pos] = indexKey
-		}
-
-		sort.Strings(i.sortedKeys)
-	}
+	i.reindex(key, indexKey)
 
 	return nil
 }
 
 func (i *index) updateData(key string, item, oldItem map[string]*types.Item) error {
 	indexKey, err := i.keySchema.GetKey(i.Table.AttributesDef, item)
-	if err != nil || indexKey == "" {
+	if err != nil {
 		return err
 	}
 
-	old := i.refs[key]
-	i.refs[key] = indexKey
-
-	if old != indexKey {
-		pos := sort.SearchStrings(i.sortedKeys, old)
-		if pos >= len(i.sortedKeys) {
-			i.sortedKeys = append(i.sortedKeys, indexKey)
-		} else {
-			i.sortedKeys[pos] = indexKey
-		}
-
-		sort.Strings(i.sortedKeys)
-	}
+	i.reindex(key, indexKey)
 
 	return nil
+}
+
+// reindex moves the index entry of the item stored under key to indexKey:
+// the old entry (if any) leaves sortedKeys and a new one ("" for an item
+// that no longer has the index's key attributes: none) goes in at its place.
+// Upstream's updateData overwrote the entry at the position of the old one,
+// which for an item entering the index (no old entry) was another item's.
+func (i *index) reindex(key, indexKey string) {
+	old, had := i.refs[key]
+	if had && old == indexKey {
+		return
+	}
+
+	if had {
+		i.sortedKeys = removeSorted(i.sortedKeys, old)
+		delete(i.refs, key)
+	}
+
+	if indexKey != "" {
+		i.refs[key] = indexKey
+		i.sortedKeys = insertSorted(i.sortedKeys, indexKey)
+	}
 }
 
 func (i *index) delete(key string, item map[string]*types.Item) error {

@@ -200,3 +200,41 @@ func TestQuerySortKeyConditions(t *testing.T) {
 		require.Equal(t, want, sks(out.Items), cond)
 	}
 }
+
+// An item that gains the index's key attribute by an UpdateItem enters the
+// index, one whose attribute changes moves, one put again without it leaves
+// it, and the other items' entries stay. Upstream, an item entering the
+// index by an update overwrote another item's entry.
+func TestUpdatesMoveItemsInAndOutOfAnIndex(t *testing.T) {
+	c, table := costTable(t)
+	ctx := context.Background()
+	for _, p := range []string{"a", "b", "c"} {
+		put(t, c, table, map[string]ddbtypes.AttributeValue{"pk": s(p), "sk": s("x"), "g": s("g-" + p)})
+	}
+	put(t, c, table, map[string]ddbtypes.AttributeValue{"pk": s("d"), "sk": s("x")}) // not in the index
+	inIndex := func(g string) int {
+		out, err := c.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(table), IndexName: aws.String("byg"),
+			KeyConditionExpression: aws.String("g = :g"), ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":g": s(g)}})
+		require.NoError(t, err)
+
+		return len(out.Items)
+	}
+	update := func(p, expr string, values map[string]ddbtypes.AttributeValue) {
+		_, err := c.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table),
+			Key: map[string]ddbtypes.AttributeValue{"pk": s(p), "sk": s("x")}, UpdateExpression: aws.String(expr), ExpressionAttributeValues: values})
+		require.NoError(t, err)
+	}
+
+	update("d", "SET g = :g", map[string]ddbtypes.AttributeValue{":g": s("g-d")})
+	for _, g := range []string{"g-a", "g-b", "g-c", "g-d"} {
+		require.Equal(t, 1, inIndex(g), "entry %s after d entered the index", g)
+	}
+	update("b", "SET g = :g", map[string]ddbtypes.AttributeValue{":g": s("g-b2")})
+	require.Equal(t, 0, inIndex("g-b"), "b left its old entry")
+	require.Equal(t, 1, inIndex("g-b2"), "for its new one")
+	put(t, c, table, map[string]ddbtypes.AttributeValue{"pk": s("c"), "sk": s("x")})
+	require.Equal(t, 0, inIndex("g-c"), "c, put again without g, left the index")
+	for _, g := range []string{"g-a", "g-d"} {
+		require.Equal(t, 1, inIndex(g), "entry %s stays", g)
+	}
+}

@@ -3,8 +3,6 @@ package tests
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,22 +22,7 @@ import (
 // shortened (EventRetryBackoff); the rounds are the same.
 func TestRelayBoundThroughTheLocalService(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	rnd := rand.New(rand.NewPCG(7, 0x5eed))
-	bus := relaytest.NewBus(t, func(_ int, entries []relaytest.Entry) relaytest.Reply {
-		mu.Lock()
-		defer mu.Unlock()
-		if rnd.IntN(3) == 0 {
-			return relaytest.Reply{Status: 500, ErrorType: "InternalException"}
-		}
-		errs := map[int]string{}
-		for i := range entries {
-			if rnd.IntN(4) == 0 {
-				errs[i] = "ThrottlingException"
-			}
-		}
-		return relaytest.Reply{EntryErrors: errs}
-	})
+	bus := relaytest.NewBus(t, relaytest.RandomFailures(7))
 	e := start(t, func(o *devserver.Options) {
 		o.EventBridgeEndpoint = bus.URL
 		o.EventRetryBackoff = time.Millisecond

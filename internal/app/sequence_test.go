@@ -157,3 +157,21 @@ func TestReclaimAfterAResumptionCarriesItsStatus(t *testing.T) {
 	assert.Equal(t, licensing.StatusValid, last.License.Status)
 	assert.Zero(t, last.License.SeatsUsed)
 }
+
+// Seats are freed on an expired license too; the event says it is expired,
+// as the license reads then.
+func TestDeactivateOnAnExpiredLicenseCarriesItsStatus(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	p := f.expiring(t, 24*time.Hour)
+	_, err := f.app.Activate(ctx, seat(p.Key.Key, "site.example.com"))
+	require.NoError(t, err)
+	f.clock.Advance(48 * time.Hour)
+	_, _, err = f.app.Deactivate(ctx, seat(p.Key.Key, "site.example.com"))
+	require.NoError(t, err)
+	evs := f.history(t, p)
+	last := evs[len(evs)-1]
+	assert.Equal(t, licensing.EventSeatDeactivated, last.Type)
+	assert.Equal(t, licensing.StatusExpired, last.License.Status)
+	assert.Zero(t, last.License.SeatsUsed)
+}

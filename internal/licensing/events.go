@@ -126,6 +126,15 @@ func StateOf(l License) *LicenseState {
 	return &LicenseState{Status: l.Status, SeatLimit: l.SeatLimit, SeatsUsed: l.SeatsUsed, NonProdUsed: l.NonProdUsed, ExpiresAt: l.ExpiresAt}
 }
 
+// stateAt is a license's state as an event of a change at at reports it:
+// the status as clients see it then (a valid license past its expiry is
+// expired), so that a seat freed on an expired license says so.
+func stateAt(l License, at time.Time) *LicenseState {
+	st := StateOf(l)
+	st.Status = l.EffectiveStatus(at)
+	return st
+}
+
 // ProvisionedEvents are the events of a provisioning: the key, then one per license.
 func ProvisionedEvents(p Provisioned, actor Actor) []Event {
 	k := p.Key
@@ -148,7 +157,7 @@ func TransitionEvent(a Action, key KeyRecord, after License, actor Actor) Event 
 		ActionCancel: EventLicenseCancelled, ActionRenew: EventLicenseRenewed,
 	}[a]
 	e := newEvent(t, after.Brand, after.UpdatedAt, actor)
-	e.LicenseKeyID, e.LicenseID, e.ProductID, e.Product, e.License = key.ID, after.ID, after.ProductID, after.ProductSlug, StateOf(after)
+	e.LicenseKeyID, e.LicenseID, e.ProductID, e.Product, e.License = key.ID, after.ID, after.ProductID, after.ProductSlug, stateAt(after, after.UpdatedAt)
 	e.Sequence = after.Version
 	if a != ActionRenew {
 		e.Reason = after.Reason
@@ -168,7 +177,7 @@ func SeatEvent(t EventType, key KeyRecord, after License, act Activation, at tim
 		status = "reclaimed"
 	}
 	e.LicenseKeyID, e.LicenseID, e.ProductID, e.Product, e.ActivationID = key.ID, after.ID, after.ProductID, after.ProductSlug, act.ID
-	e.License, e.Sequence = StateOf(after), after.Version
+	e.License, e.Sequence = stateAt(after, at), after.Version
 	e.Activation = &ActivationState{InstanceIdentifier: act.Instance.ID, InstanceType: act.Instance.Type, Environment: act.Environment, Status: status}
 	return e
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -48,21 +47,6 @@ func licenseEvents(n, lics int) []events.DynamoDBEventRecord {
 // (every third call and every fourth entry of a call failing): only failed
 // entries are sent again, so a failing position is not the same entry twice.
 func TestRelayBoundUnderRandomFailures(t *testing.T) {
-	random := func(seed uint64) relaytest.Answer {
-		rnd := rand.New(rand.NewPCG(seed, 0x5eed))
-		return func(_ int, entries []relaytest.Entry) relaytest.Reply {
-			if rnd.IntN(3) == 0 {
-				return relaytest.Reply{Status: 500, ErrorType: "InternalException"}
-			}
-			errs := map[int]string{}
-			for i := range entries {
-				if rnd.IntN(4) == 0 {
-					errs[i] = "ThrottlingException"
-				}
-			}
-			return relaytest.Reply{EntryErrors: errs}
-		}
-	}
 	fixed := func(call int, entries []relaytest.Entry) relaytest.Reply {
 		if call%3 == 2 {
 			return relaytest.Reply{Status: 500, ErrorType: "InternalException"}
@@ -76,7 +60,8 @@ func TestRelayBoundUnderRandomFailures(t *testing.T) {
 		return relaytest.Reply{EntryErrors: errs}
 	}
 	for name, answer := range map[string]relaytest.Answer{
-		"seed 1": random(1), "seed 2": random(2), "seed 3": random(3), "seed 4": random(4), "seed 5": random(5),
+		"seed 1": relaytest.RandomFailures(1), "seed 2": relaytest.RandomFailures(2), "seed 3": relaytest.RandomFailures(3),
+		"seed 4": relaytest.RandomFailures(4), "seed 5": relaytest.RandomFailures(5),
 		"fixed pattern": fixed,
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -7,6 +7,7 @@ package relaytest
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -211,4 +212,27 @@ func (b *Bus) Client() *eventbridge.Client {
 		Credentials:      credentials.NewStaticCredentialsProvider("test", "test", ""),
 		RetryMaxAttempts: 1,
 	})
+}
+
+// RandomFailures answers like an EventBridge in trouble, at random from
+// seed: each call fails as a whole (500) with probability 1/3, and each
+// entry of the other calls fails (throttled) with probability 1/4. It is
+// safe for concurrent calls.
+func RandomFailures(seed uint64) Answer {
+	var mu sync.Mutex
+	rnd := rand.New(rand.NewPCG(seed, 0x5eed))
+	return func(_ int, entries []Entry) Reply {
+		mu.Lock()
+		defer mu.Unlock()
+		if rnd.IntN(3) == 0 {
+			return Reply{Status: http.StatusInternalServerError, ErrorType: "InternalException"}
+		}
+		errs := map[int]string{}
+		for i := range entries {
+			if rnd.IntN(4) == 0 {
+				errs[i] = "ThrottlingException"
+			}
+		}
+		return Reply{EntryErrors: errs}
+	}
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -10,8 +11,9 @@ import (
 )
 
 // expiryLookBack is how many days back the expiry job looks for licenses
-// that expired without their LicenseExpired (the job did not run then).
-const expiryLookBack = 14
+// that expired without their LicenseExpired (the job did not run then, or
+// the license was suspended over its expiry and resumed since).
+const expiryLookBack = 60
 
 // ExpiryNotices is what an expiry run sent for one brand.
 type ExpiryNotices struct {
@@ -38,33 +40,45 @@ func (a *App) NotifyExpiries(ctx context.Context) ([]ExpiryNotices, error) {
 	}
 	now := a.now()
 	var out []ExpiryNotices
+	var errs []error
 	for _, b := range brands {
-		days := b.Settings.ReminderDays()
-		n := ExpiryNotices{Brand: b.Slug}
-		for d := -expiryLookBack; d <= days[0]; d++ {
-			lics, err := a.store.ExpiringOn(ctx, b.Slug, now.AddDate(0, 0, d))
-			if err != nil {
-				return append(out, n), err
+		n, err := a.notifyBrandExpiries(ctx, b, now)
+		out = append(out, n)
+		if err != nil {
+			// The other brands still get theirs; the run reports the failure
+			// and the next one retries (each notice is sent once).
+			errs = append(errs, fmt.Errorf("expiry notices of %s: %w", b.Slug, err))
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// notifyBrandExpiries sends one brand's notices due as of now.
+func (a *App) notifyBrandExpiries(ctx context.Context, b licensing.Brand, now time.Time) (ExpiryNotices, error) {
+	days := b.Settings.ReminderDays()
+	n := ExpiryNotices{Brand: b.Slug}
+	for d := -expiryLookBack; d <= days[0]; d++ {
+		lics, err := a.store.ExpiringOn(ctx, b.Slug, now.AddDate(0, 0, d))
+		if err != nil {
+			return n, err
+		}
+		for _, l := range lics {
+			if _, _, due := licensing.ExpiryNotice(licensing.KeyRecord{}, l, days, now); !due {
+				continue // as the index shows it; the write reads it again
 			}
-			for _, l := range lics {
-				if _, _, due := licensing.ExpiryNotice(licensing.KeyRecord{}, l, days, now); !due {
-					continue // as the index shows it; the write reads it again
-				}
-				t, err := a.notifyExpiry(ctx, l, days, now)
-				if err != nil {
-					return append(out, n), err
-				}
-				switch t {
-				case licensing.EventLicenseExpiringSoon:
-					n.ExpiringSoon++
-				case licensing.EventLicenseExpired:
-					n.Expired++
-				}
+			t, err := a.notifyExpiry(ctx, l, days, now)
+			if err != nil {
+				return n, err
+			}
+			switch t {
+			case licensing.EventLicenseExpiringSoon:
+				n.ExpiringSoon++
+			case licensing.EventLicenseExpired:
+				n.Expired++
 			}
 		}
-		out = append(out, n)
 	}
-	return out, nil
+	return n, nil
 }
 
 // notifyExpiry writes the notice l is due, read again: none when another

@@ -99,7 +99,7 @@ func (o Ops) Import(ctx context.Context, p licensing.Provisioned, seats []licens
 	for _, a := range seats {
 		a.Environment = licensing.ClassifyInstance(a.Instance)
 		q := SeatQuery{Key: a.Key, Product: a.ProductSlug, Instance: &a.Instance}
-		if _, err := o.app.takeSeat(ctx, q, a, o.app.now(), cli); err != nil {
+		if _, err := o.app.takeSeat(ctx, q, a, cli); err != nil {
 			return err
 		}
 	}

@@ -75,18 +75,24 @@ func (a *App) Activate(ctx context.Context, in SeatInput) (Activation, error) {
 			q.Previous = &p
 		}
 	}
-	now := a.now()
-	act := licensing.Activation{
-		ID: licensing.NewID(licensing.KindActivation), Key: r.key, Instance: r.instance, ActivatedAt: now,
+	act := licensing.Activation{ // activated when its turn comes (takeSeat)
+		ID: licensing.NewID(licensing.KindActivation), Key: r.key, Instance: r.instance,
 		Environment: licensing.ClassifyInstance(r.instance),
 	}
-	return a.takeSeat(ctx, q, act, now, licensing.Actor{Type: licensing.ActorProduct})
+	return a.takeSeat(ctx, q, act, licensing.Actor{Type: licensing.ActorProduct})
 }
 
-// takeSeat writes what licensing.TakeSeat decides for act on q's view.
-func (a *App) takeSeat(ctx context.Context, q SeatQuery, act licensing.Activation, now time.Time, actor licensing.Actor) (Activation, error) {
+// takeSeat writes what licensing.TakeSeat decides for act on q's view, as of
+// the moment of each decision: a writer that waited its turn decides, and
+// dates its seat and event, when its turn comes.
+func (a *App) takeSeat(ctx context.Context, q SeatQuery, act licensing.Activation, actor licensing.Actor) (Activation, error) {
 	ch, err := a.store.ChangeSeat(ctx, q, func(v licensing.SeatView) (licensing.SeatChange, error) {
 		stagingCap := func() (int, error) { return a.stagingCap(ctx, v.Key.Brand) }
+		now := a.now()
+		act := act
+		if act.ActivatedAt.IsZero() {
+			act.ActivatedAt = now
+		}
 		return licensing.TakeSeat(v, act, stagingCap, now, actor)
 	})
 	if err != nil {
@@ -168,11 +174,11 @@ func (a *App) Deactivate(ctx context.Context, in SeatInput) (licensing.License, 
 	return lic, r.instance, err
 }
 
-// freeSeat writes what licensing.FreeSeat decides on q's view.
+// freeSeat writes what licensing.FreeSeat decides on q's view, as of the
+// moment of each decision.
 func (a *App) freeSeat(ctx context.Context, q SeatQuery, guard licensing.SeatGuard, event licensing.EventType, actor licensing.Actor) (licensing.License, error) {
-	now := a.now()
 	ch, err := a.store.ChangeSeat(ctx, q, func(v licensing.SeatView) (licensing.SeatChange, error) {
-		return licensing.FreeSeat(v, guard, event, now, actor)
+		return licensing.FreeSeat(v, guard, event, a.now(), actor)
 	})
 	return ch.After, err
 }

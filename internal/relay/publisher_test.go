@@ -427,3 +427,40 @@ func TestHandleIncompleteAnswersAreSentAgain(t *testing.T) {
 		})
 	}
 }
+
+// An entry that EventBridge keeps refusing while it takes the calls around
+// it is dead-lettered after the rounds of its invocation: it neither holds
+// up the records after it nor makes Lambda hand them over again.
+func TestHandleDeadLettersAStubbornEntry(t *testing.T) {
+	bus := relaytest.NewBus(t, func(_ int, entries []relaytest.Entry) relaytest.Reply {
+		errs := map[int]string{}
+		for i, e := range entries {
+			if e.EventID(t) == eventID(4) {
+				errs[i] = "ThrottlingException"
+			}
+		}
+		return relaytest.Reply{EntryErrors: errs}
+	})
+	dl := &recordingDeadLetter{}
+	p := instant(New(bus.Client(), testBus, nil, dl))
+	recs := eventRecords(25, 0)
+
+	assert.Empty(t, handle(t, p, recs), "nothing for Lambda to hand over again")
+	assert.Equal(t, append(ids(0, 4), ids(5, 25)...), bus.DeliveredIDs(), "every other event once")
+	sent := dl.Sent()
+	require.Len(t, sent, 1)
+	assert.Equal(t, eventID(4), sent[0].ev.ID)
+	assert.Contains(t, sent[0].reason, "failed the entry 12 times")
+}
+
+// When EventBridge takes no call at all (an outage), nothing is
+// dead-lettered: the records are reported, for Lambda to retry later.
+func TestHandleOutageIsReportedNotDeadLettered(t *testing.T) {
+	bus := relaytest.NewBus(t, func(int, []relaytest.Entry) relaytest.Reply {
+		return relaytest.Reply{Status: 500, ErrorType: "InternalException"}
+	})
+	dl := &recordingDeadLetter{}
+	p := instant(New(bus.Client(), testBus, nil, dl))
+	assert.Len(t, handle(t, p, eventRecords(3, 0)), 3)
+	assert.Empty(t, dl.Sent())
+}

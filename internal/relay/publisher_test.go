@@ -353,7 +353,7 @@ func TestHandleRecordWithoutSequenceNumberFailsTheBatch(t *testing.T) {
 	bus := relaytest.NewBus(t, func(int, []relaytest.Entry) relaytest.Reply {
 		return relaytest.Reply{Status: 500, ErrorType: "InternalException"}
 	})
-	p := New(bus.Client(), testBus, nil, nil)
+	p := instant(New(bus.Client(), testBus, nil, nil))
 	_, err := p.Handle(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{StreamRecordFromItem(eventItem(1, 0), "")}})
 	assert.Error(t, err)
 }

@@ -163,3 +163,19 @@ func TestExpiringWithin(t *testing.T) {
 	_, err = f.app.ExpiringWithin(ctx, "rankmath", 0)
 	assert.Equal(t, licensing.CodeValidation, licensing.ErrorCode(err))
 }
+
+// A brand's own reminder days replace the default ones.
+func TestBrandReminderDays(t *testing.T) {
+	f := newFixture(t)
+	require.NoError(t, f.app.Ops().ConfigureBrand(context.Background(), "rankmath", licensing.BrandSettings{ExpiryReminderDays: []int{14, 2}}))
+	p := f.expiring(t, 20*24*time.Hour)
+	assert.Empty(t, f.notices(t, p), "20 days before: no reminder at 30 days for this brand")
+	f.clock.Advance(7 * 24 * time.Hour) // 13 days left
+	evs := f.notices(t, p)
+	require.Len(t, evs, 1)
+	assert.Equal(t, 14, evs[0].DaysBefore)
+	f.clock.Advance(11*24*time.Hour + time.Hour) // under 2 days left
+	evs = f.notices(t, p)
+	require.Len(t, evs, 1)
+	assert.Equal(t, 2, evs[0].DaysBefore)
+}

@@ -189,8 +189,8 @@ type stats struct {
 // (as AWS advises for PutEvents: never the ones that went through), with
 // jittered backoff, for up to maxRounds calls while the invocation has time,
 // and the batch goes on. An entry that failed in every one of those calls
-// while EventBridge took the calls themselves is stubborn: it goes to the
-// dead letter, so that it neither blocks nor multiplies the records after
+// while EventBridge took other entries of the invocation is stubborn: it
+// goes to the dead letter, so that it neither blocks nor multiplies the records after
 // it (Lambda would hand them over again from it). Only the records still
 // failing otherwise (an outage, or the invocation's time running out) are
 // reported as batch item failures. Events that can never be published go
@@ -278,19 +278,19 @@ func (p *Publisher) flush(ctx context.Context, c *chunk, st *stats) []Event {
 		}
 		pending = append(pending, i)
 	}
-	took := false // some call of the chunk went through
 	rounds := 0
 	for round := 0; len(pending) > 0 && (round == 0 || p.mayRetry(ctx, round)); round++ {
-		var ok bool
-		pending, ok = p.put(ctx, c, pending, outs, st)
-		took, rounds = took || ok, round+1
+		pending = p.put(ctx, c, pending, outs, st)
+		rounds = round + 1
 	}
 	for _, i := range pending {
-		if took && rounds == maxRounds {
-			// EventBridge took the calls around it, every time, and not this
-			// entry: reporting it would make Lambda hand over the records
-			// after it again and again. It goes to the dead letter (and
-			// licensectl events republish) instead.
+		if st.published > 0 && rounds == maxRounds {
+			// EventBridge took other entries of this invocation, and not
+			// this one in any of its calls: reporting it would make Lambda
+			// hand over the records after it again and again. It goes to
+			// the dead letter (and licensectl events republish) instead.
+			// When nothing went through (an outage, throttling of every
+			// entry) the records are reported, for Lambda to retry.
 			outs[i] = outcome{code: "StillFailing", reason: fmt.Sprintf("PutEvents failed the entry %d times while it took the others", rounds)}
 			continue
 		}
@@ -319,9 +319,8 @@ func (p *Publisher) flush(ctx context.Context, c *chunk, st *stats) []Event {
 }
 
 // put makes one PutEvents call of the pending items' entries, records what
-// went through or can never go, and answers the items to send again, and
-// whether the call itself went through.
-func (p *Publisher) put(ctx context.Context, c *chunk, pending []int, outs []outcome, st *stats) ([]int, bool) {
+// went through or can never go, and answers the items to send again.
+func (p *Publisher) put(ctx context.Context, c *chunk, pending []int, outs []outcome, st *stats) []int {
 	entries := make([]types.PutEventsRequestEntry, len(pending))
 	for k, i := range pending {
 		entries[k] = c.entries[c.items[i].entry]
@@ -336,7 +335,7 @@ func (p *Publisher) put(ctx context.Context, c *chunk, pending []int, outs []out
 		}
 		p.log.WarnContext(ctx, "put events failed", slog.String("error_code", code), slog.String("error", err.Error()),
 			slog.Int("entries", len(entries)))
-		return pending, false
+		return pending
 	}
 	failures := entryFailures(res, len(entries))
 	var again []int
@@ -353,7 +352,7 @@ func (p *Publisher) put(ctx context.Context, c *chunk, pending []int, outs []out
 				slog.String("event_type", c.items[i].ev.Type), slog.String("error_code", f.code), slog.String("error", f.message))
 		}
 	}
-	return again, true
+	return again
 }
 
 type entryFailure struct{ code, message string }

@@ -453,14 +453,28 @@ func TestHandleDeadLettersAStubbornEntry(t *testing.T) {
 	assert.Contains(t, sent[0].reason, "failed the entry 12 times")
 }
 
-// When EventBridge takes no call at all (an outage), nothing is
-// dead-lettered: the records are reported, for Lambda to retry later.
+// When EventBridge takes nothing (an outage, or every entry throttled),
+// nothing is dead-lettered: the records are reported, for Lambda to retry
+// later.
 func TestHandleOutageIsReportedNotDeadLettered(t *testing.T) {
-	bus := relaytest.NewBus(t, func(int, []relaytest.Entry) relaytest.Reply {
-		return relaytest.Reply{Status: 500, ErrorType: "InternalException"}
-	})
-	dl := &recordingDeadLetter{}
-	p := instant(New(bus.Client(), testBus, nil, dl))
-	assert.Len(t, handle(t, p, eventRecords(3, 0)), 3)
-	assert.Empty(t, dl.Sent())
+	for name, answer := range map[string]relaytest.Answer{
+		"calls fail": func(int, []relaytest.Entry) relaytest.Reply {
+			return relaytest.Reply{Status: 500, ErrorType: "InternalException"}
+		},
+		"every entry throttled": func(_ int, entries []relaytest.Entry) relaytest.Reply {
+			errs := map[int]string{}
+			for i := range entries {
+				errs[i] = "ThrottlingException"
+			}
+			return relaytest.Reply{EntryErrors: errs}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			bus := relaytest.NewBus(t, answer)
+			dl := &recordingDeadLetter{}
+			p := instant(New(bus.Client(), testBus, nil, dl))
+			assert.Len(t, handle(t, p, eventRecords(3, 0)), 3)
+			assert.Empty(t, dl.Sent())
+		})
+	}
 }

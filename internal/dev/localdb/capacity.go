@@ -54,8 +54,7 @@ type capacityRequest struct {
 
 // serveWithCapacity serves r and adds ConsumedCapacity to a successful answer
 // when the request asks for it. It is called with the read lock held.
-func (e *Engine) serveWithCapacity(w http.ResponseWriter, r *http.Request) {
-	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_20120810.")
+func (e *Engine) serveWithCapacity(w http.ResponseWriter, r *http.Request, op string) {
 	body, err := readBody(r)
 	var req capacityRequest
 	if err != nil || json.Unmarshal(body, &req) != nil || req.ReturnConsumedCapacity == "" || req.ReturnConsumedCapacity == "NONE" {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -26,9 +25,11 @@ type EventItems func(items []map[string]types.AttributeValue)
 
 // OnEventItems sets the receiver of committed event items (nil: none).
 func (e *Engine) OnEventItems(fn EventItems) {
-	e.feedMu.Lock()
-	defer e.feedMu.Unlock()
-	e.feed = fn
+	if fn == nil {
+		e.feed.Store(nil)
+		return
+	}
+	e.feed.Store(&fn)
 }
 
 // eventMarker is how an event item's type reads on the wire; a write
@@ -38,8 +39,7 @@ var eventMarker = []byte(`{"S":"event"}`)
 // serveFed serves a write and, when it succeeds, hands its event items to
 // the feed. It answers false when r is not a write carrying event items
 // (nothing is served then).
-func (e *Engine) serveFed(w http.ResponseWriter, r *http.Request, feed EventItems) bool {
-	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_20120810.")
+func (e *Engine) serveFed(w http.ResponseWriter, r *http.Request, op string, feed EventItems) bool {
 	if op != "PutItem" && op != "TransactWriteItems" && op != "BatchWriteItem" {
 		return false
 	}
@@ -50,7 +50,7 @@ func (e *Engine) serveFed(w http.ResponseWriter, r *http.Request, feed EventItem
 	e.writeTurn.Lock()
 	defer e.writeTurn.Unlock()
 	sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-	e.serveWithCapacity(sw, r)
+	e.serveWithCapacity(sw, r, op)
 	if sw.code != http.StatusOK {
 		return true
 	}

@@ -27,13 +27,11 @@ type Engine struct {
 	keyMu sync.Mutex
 	keys  map[string][]string // each table's key attribute names
 
-	feedMu    sync.Mutex
-	feed      EventItems // receives committed event items (feed.go); nil: none
-	writeTurn sync.Mutex // writes carrying event items take turns, so they are fed in commit order
+	feed      atomic.Pointer[EventItems] // receives committed event items (feed.go); nil: none
+	writeTurn sync.Mutex                 // writes carrying event items take turns, so they are fed in commit order
 
-	requests atomic.Int64
-	callsMu  sync.Mutex
-	calls    map[string]int64 // by operation
+	callsMu sync.Mutex
+	calls   map[string]int64 // calls answered, by operation
 }
 
 // New returns an empty engine (no tables).
@@ -44,24 +42,29 @@ func New() *Engine { return &Engine{srv: miniserver.NewServer(), keys: map[strin
 func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	e.requests.Add(1)
+	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_20120810.")
 	e.callsMu.Lock()
 	if e.calls == nil {
 		e.calls = map[string]int64{}
 	}
-	e.calls[strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_20120810.")]++
+	e.calls[op]++
 	e.callsMu.Unlock()
-	e.feedMu.Lock()
-	feed := e.feed
-	e.feedMu.Unlock()
-	if feed != nil && e.serveFed(w, r, feed) {
+	if feed := e.feed.Load(); feed != nil && e.serveFed(w, r, op, *feed) {
 		return
 	}
-	e.serveWithCapacity(w, r)
+	e.serveWithCapacity(w, r, op)
 }
 
 // Requests is how many calls the engine has answered.
-func (e *Engine) Requests() int64 { return e.requests.Load() }
+func (e *Engine) Requests() int64 {
+	e.callsMu.Lock()
+	defer e.callsMu.Unlock()
+	var n int64
+	for _, c := range e.calls {
+		n += c
+	}
+	return n
+}
 
 // Calls is how many calls of an operation (Scan, Query, …) it has answered.
 func (e *Engine) Calls(op string) int64 {

@@ -56,7 +56,9 @@ type Publisher struct {
 // each round, up to twenty times this): a local relay against an emulator
 // can retry faster than AWS advises.
 func (p *Publisher) WithBackoff(first time.Duration) *Publisher {
-	p.backoff = first
+	if first > 0 {
+		p.backoff = first
+	}
 	return p
 }
 
@@ -89,7 +91,7 @@ func New(client PutEventsAPI, busName string, log *slog.Logger, dead DeadLetter)
 	if dead == nil {
 		dead = LogDeadLetter{Log: log}
 	}
-	return &Publisher{client: client, bus: busName, log: log, dead: dead, sleep: sleepCtx}
+	return &Publisher{client: client, bus: busName, log: log, dead: dead, sleep: sleepCtx, backoff: roundBackoff}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
@@ -101,13 +103,12 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 
 // Retries of failed entries within one invocation: up to maxRounds calls
 // for the entries still failing, with full-jitter backoff (roundBackoff
-// doubling up to maxRoundBackoff), while the invocation has retryMargin
+// doubling up to 20 times it, 2 s), while the invocation has retryMargin
 // left before its deadline.
 const (
-	maxRounds       = 12
-	roundBackoff    = 100 * time.Millisecond
-	maxRoundBackoff = 2 * time.Second
-	retryMargin     = 5 * time.Second
+	maxRounds    = 12
+	roundBackoff = 100 * time.Millisecond
+	retryMargin  = 5 * time.Second
 )
 
 // mayRetry tells whether another round fits in the invocation, and waits
@@ -116,11 +117,7 @@ func (p *Publisher) mayRetry(ctx context.Context, round int) bool {
 	if round >= maxRounds || ctx.Err() != nil {
 		return false
 	}
-	first, most := roundBackoff, maxRoundBackoff
-	if p.backoff > 0 {
-		first, most = p.backoff, 20*p.backoff
-	}
-	window := min(first<<(round-1), most)
+	window := min(p.backoff<<(round-1), 20*p.backoff)
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < retryMargin+window {
 		return false
 	}

@@ -15,7 +15,9 @@ RIE := bin/tools/aws-lambda-rie
 FUNCTIONS := health create-product list-products provision-license list-licenses \
 	get-license renew-license suspend-license resume-license cancel-license free-seat \
 	activate-license check-license deactivate-seat authorize-brand publish-events license-events \
-	product-keys edd reclaim-seats notify-expiries create-release list-releases publish-release yank-release product-updates
+	product-keys edd reclaim-seats notify-expiries create-release list-releases publish-release yank-release product-updates \
+	create-webhook list-webhooks delete-webhook rotate-webhook-secret list-webhook-deliveries \
+	retry-webhook-delivery deliver-webhooks
 
 .PHONY: help run test check unit fuzz build clean
 

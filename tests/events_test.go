@@ -31,6 +31,7 @@ import (
 	"github.com/clsvc/license-service/internal/relay"
 	"github.com/clsvc/license-service/internal/relay/relaytest"
 	"github.com/clsvc/license-service/internal/schedule"
+	"github.com/clsvc/license-service/internal/webhookqueue"
 )
 
 // The sample events under events/ (one per function of template.yaml, named
@@ -64,6 +65,9 @@ type evCase struct {
 	check func(t *testing.T, resp events.APIGatewayProxyResponse)
 	// run replaces the proxy flow, for events of another shape.
 	run func(t *testing.T, e *env, file string)
+	// setup puts data the event names in place first (what a brand would
+	// have made before: a webhook endpoint and its deliveries).
+	setup func(t *testing.T, e *env)
 }
 
 // evCases must have an entry for every USE_CASE of template.yaml.
@@ -94,6 +98,14 @@ var evCases = map[string]evCase{
 	"publish-release":   {run: evRunPublish},
 	"yank-release":      {status: http.StatusOK, check: evReleaseIs(demo.ReleaseVersion, "yanked")},
 	"product-updates":   {status: http.StatusOK, check: evUpdates},
+
+	"create-webhook":          {status: http.StatusCreated, check: evCreatedWebhook},
+	"list-webhooks":           {status: http.StatusOK, setup: whSeed, check: evBodyHas(`"id":"` + whTestID + `"`)},
+	"delete-webhook":          {status: http.StatusOK, setup: whSeed, check: evBodyHas(`"deleted":true`)},
+	"rotate-webhook-secret":   {status: http.StatusOK, setup: whSeed, check: evBodyHas(`"secret":"whsec_`)},
+	"list-webhook-deliveries": {status: http.StatusOK, setup: whSeed, check: evBodyHas(`"id":"` + whTestDelivery() + `"`)},
+	"retry-webhook-delivery":  {status: http.StatusOK, setup: whSeed, check: evBodyHas(`"status":"delivered"`)},
+	"deliver-webhooks":        {run: evRunDeliver},
 }
 
 // evDir is the events/ directory at the module root.
@@ -267,6 +279,9 @@ func TestEventsAgainstDemoData(t *testing.T) {
 			if c.run != nil {
 				c.run(t, e, evFile(t, uc))
 				return
+			}
+			if c.setup != nil {
+				c.setup(t, e)
 			}
 			for _, prev := range c.before {
 				resp := evInvoke(t, e, prev)
@@ -741,4 +756,41 @@ func evRunExpiries(t *testing.T, e *env, file string) {
 	res, err = handler(ctx, ev)
 	require.NoError(t, err)
 	assert.Zero(t, res.ExpiringSoon, "a re-run sends nothing again")
+}
+
+// evBodyHas checks that the answer contains a piece of JSON.
+func evBodyHas(fragment string) func(t *testing.T, resp events.APIGatewayProxyResponse) {
+	return func(t *testing.T, resp events.APIGatewayProxyResponse) {
+		assert.Contains(t, resp.Body, fragment)
+	}
+}
+
+func evCreatedWebhook(t *testing.T, resp events.APIGatewayProxyResponse) {
+	var w whEndpointJSON
+	evBody(t, resp, &w)
+	assert.True(t, licensing.ValidID(licensing.KindWebhook, w.ID), w.ID)
+	assert.Equal(t, "https://203.0.113.50/hooks/licenses", w.URL)
+	assert.Equal(t, "enabled", w.Status)
+	assert.Regexp(t, `^whsec_`, w.Secret)
+	assert.Equal(t, "no-store", resp.Headers["Cache-Control"], "the secret is not cached")
+}
+
+// evRunDeliver hands the SQS sample (an EventBridge event in its body) to
+// the delivery function's handler, with a brand endpoint subscribed to
+// everything: it receives the event once, under the event's id.
+func evRunDeliver(t *testing.T, e *env, file string) {
+	var batch events.SQSEvent
+	evDecode(t, file, &batch)
+	require.Len(t, batch.Records, 1)
+	recv := newWHReceiver(t, 0, func(int, whReceived) int { return http.StatusOK })
+	_, err := e.srv.Service.App.CreateWebhook(context.Background(), licensing.Tenant{Brand: "rankmath", KeyPrefix: "RM"}, recv.srv.URL, []string{"*"})
+	require.NoError(t, err)
+	h := webhookqueue.New(e.srv.Service.App, nil, "", nil, nil) // a delivery that works changes no visibility
+	resp, err := h.Handle(context.Background(), batch)
+	require.NoError(t, err)
+	assert.Empty(t, resp.BatchItemFailures)
+	got := recv.requests()
+	require.Len(t, got, 1)
+	assert.Equal(t, "evt_sampleevent222222222", got[0].id)
+	assert.Contains(t, string(got[0].body), `"event_type":"LicenseSuspended"`)
 }

@@ -72,6 +72,7 @@ func fltRoutes() map[string]fltRoute {
 		panic(err)
 	}
 	getVersion := fltGetVersion()
+	webhook := map[string]string{"webhook": whTestID}
 	table := map[string]fltRoute{
 		fltHealthRoute:                {ok: http.StatusOK},
 		"POST /api/v1/brand/products": {brand: true, ok: http.StatusCreated, body: `{"slug":"fault-product","name":"Fault Product"}`},
@@ -112,6 +113,15 @@ func fltRoutes() map[string]fltRoute {
 		// The demo seat on rankmath-pro: a package is offered.
 		"GET /api/v1/product/updates": {ok: http.StatusOK,
 			query: "license_key=" + demo.RankMathKey + "&instance_identifier=" + demo.DemoSite + "&product=rankmath-pro&version=0.9.0"},
+		// rankmath's seeded endpoint and delivery (whSeed); a retry posts
+		// to a receiver on this machine.
+		"POST " + pathWebhooks:                              {brand: true, ok: http.StatusCreated, body: `{"url":"http://127.0.0.1:9/hook","event_types":["*"]}`},
+		"GET " + pathWebhooks:                               {brand: true, ok: http.StatusOK, setup: whSeed},
+		"DELETE " + pathWebhooks + "/{webhook}":             {brand: true, ok: http.StatusOK, setup: whSeed, params: webhook},
+		"POST " + pathWebhooks + "/{webhook}/rotate-secret": {brand: true, ok: http.StatusOK, setup: whSeed, params: webhook, body: `{}`},
+		"GET " + pathWebhooks + "/{webhook}/deliveries":     {brand: true, ok: http.StatusOK, setup: whSeed, params: webhook},
+		"POST " + pathWebhooks + "/{webhook}/deliveries/{delivery}/retry": {brand: true, ok: http.StatusOK, setup: whSeed, body: `{}`,
+			params: map[string]string{"webhook": whTestID, "delivery": whTestDelivery()}},
 	}
 	// The EDD endpoint's update actions: get_version answers 200 for any
 	// license, so only a 503 tells the updater that the service failed,

@@ -30,6 +30,8 @@ type isoTarget struct {
 	license, activation string
 	// product is a product id or slug, release a version of it.
 	product, release string
+	// webhook is an endpoint id, delivery one of its deliveries.
+	webhook, delivery string
 }
 
 // isoRelease is the version of rankmath-pro that the release routes' setups
@@ -40,10 +42,12 @@ var (
 	// isoRankMath is rankmath's demo license and the seat it holds, and
 	// rankmath-pro's release isoRelease; isoRun fills in the product's id,
 	// which is random on every run.
-	isoRankMath = isoTarget{license: demo.RankMathProLicense, activation: demo.DemoActivation, release: isoRelease}
+	isoRankMath = isoTarget{license: demo.RankMathProLicense, activation: demo.DemoActivation, release: isoRelease,
+		webhook: whTestID, delivery: whTestDelivery()}
 	// isoUnknown is well-formed ids that nobody has.
 	isoUnknown = isoTarget{license: "lic_isounknown2222222222", activation: "act_isounknown2222222222",
-		product: "prd_isounknown2222222222", release: "9.9.9"}
+		product: "prd_isounknown2222222222", release: "9.9.9",
+		webhook: "wh_isounknown2222222222", delivery: "dlv_0000000000000001_isounknown2222222222"}
 )
 
 // isoCaller is the brand a request is built for; create routes send the
@@ -97,7 +101,39 @@ func isoRoutes() map[string]isoRoute {
 		return call{method: http.MethodPost, path: path, body: []byte(body)}
 	}
 	get := func(path string) call { return call{method: http.MethodGet, path: path} }
+	// The webhook routes aim at rankmath's seeded endpoint and delivery.
+	seeded := func(t *testing.T, e *env) []string {
+		whSeed(t, e)
+		return []string{whTestID, whTestDelivery()}
+	}
+	hook := func(tg isoTarget) string { return pathWebhooks + "/" + tg.webhook }
 	return map[string]isoRoute{
+		"POST " + pathWebhooks: {
+			own: http.StatusCreated, other: http.StatusCreated, fresh: true,
+			request: func(isoTarget, isoCaller) call {
+				return post(pathWebhooks, `{"url":"http://127.0.0.1:9/hook","event_types":["LicenseRenewed"]}`)
+			},
+		},
+		"GET " + pathWebhooks: {
+			own: http.StatusOK, other: http.StatusOK, setup: seeded,
+			request: func(isoTarget, isoCaller) call { return get(pathWebhooks) },
+		},
+		"DELETE " + pathWebhooks + "/{webhook}": {
+			own: http.StatusOK, byID: true, setup: seeded,
+			request: func(tg isoTarget, _ isoCaller) call { return call{method: http.MethodDelete, path: hook(tg)} },
+		},
+		"POST " + pathWebhooks + "/{webhook}/rotate-secret": {
+			own: http.StatusOK, byID: true, setup: seeded,
+			request: func(tg isoTarget, _ isoCaller) call { return post(hook(tg)+"/rotate-secret", `{}`) },
+		},
+		"GET " + pathWebhooks + "/{webhook}/deliveries": {
+			own: http.StatusOK, byID: true, setup: seeded,
+			request: func(tg isoTarget, _ isoCaller) call { return get(hook(tg) + "/deliveries") },
+		},
+		"POST " + pathWebhooks + "/{webhook}/deliveries/{delivery}/retry": {
+			own: http.StatusOK, byID: true, setup: seeded,
+			request: func(tg isoTarget, _ isoCaller) call { return post(hook(tg)+"/deliveries/"+tg.delivery+"/retry", `{}`) },
+		},
 		"POST /api/v1/brand/products": {
 			own: http.StatusCreated, other: http.StatusCreated, fresh: true,
 			request: func(isoTarget, isoCaller) call {

@@ -48,6 +48,8 @@ import (
 	"github.com/clsvc/license-service/internal/service"
 	"github.com/clsvc/license-service/internal/telemetry"
 	"github.com/clsvc/license-service/internal/token"
+	"github.com/clsvc/license-service/internal/webhook"
+	"github.com/clsvc/license-service/internal/webhookqueue"
 )
 
 // loadTemplate parses template.yaml with goformation, keeping references to
@@ -184,7 +186,7 @@ func deref(s *string, _ any) string {
 // (apigw's SeatTimeout, and the margin it keeps before the Lambda's own
 // deadline); the others keep the global timeout.
 func TestTemplateSeatFunctionsOutlastTheirTurn(t *testing.T) {
-	seats := map[string]bool{"activate-license": true, "deactivate-seat": true, "free-seat": true, "edd": true}
+	seats := map[string]bool{"activate-license": true, "deactivate-seat": true, "free-seat": true, "edd": true, "retry-webhook-delivery": true}
 	found := 0
 	for id, fn := range loadTemplate(t).GetAllServerlessFunctionResources() {
 		if !seats[fn.Environment.Variables["USE_CASE"]] {
@@ -348,7 +350,8 @@ func TestTemplateTableMatchesTheCode(t *testing.T) {
 // "*" resources, data actions only on the table.
 func TestTemplatePoliciesAreLeast(t *testing.T) {
 	tpl := loadTemplate(t)
-	readers := map[string]bool{"list-products": true, "list-licenses": true, "get-license": true, "license-events": true, "list-releases": true}
+	readers := map[string]bool{"list-products": true, "list-licenses": true, "get-license": true, "license-events": true, "list-releases": true,
+		"list-webhooks": true, "list-webhook-deliveries": true}
 	for id, fn := range tpl.GetAllServerlessFunctionResources() {
 		uc := fn.Environment.Variables["USE_CASE"]
 		raw, err := json.Marshal(fn.Policies)
@@ -366,6 +369,9 @@ func TestTemplatePoliciesAreLeast(t *testing.T) {
 				assert.NotEqual(t, "*", r, "%s grants actions on every resource", id)
 				for _, a := range strings_(st["Action"]) {
 					own := resourceOf[strings.SplitN(a, ":", 2)[0]]
+					if uc == "deliver-webhooks" && strings.HasPrefix(a, "sqs:") {
+						own = "getatt:WebhookQueue.Arn" // its retries' waits, on its own queue
+					}
 					if a == "dynamodb:Query" && r != own {
 						index := dynamo.IndexByMail // the index by e-mail
 						if uc == "notify-expiries" {
@@ -408,6 +414,8 @@ func TestTemplatePoliciesAreLeast(t *testing.T) {
 			var objects []string
 			for _, a := range actions {
 				switch {
+				case a == "sqs:ChangeMessageVisibility":
+					assert.Equal(t, "deliver-webhooks", uc, "%s: only the webhook delivery sets its messages' waits", id)
 				case a == "secretsmanager:GetSecretValue":
 					assert.True(t, signingUseCases[uc], "%s reads the signing key but signs nothing", id)
 				case strings.HasPrefix(a, "s3:"):
@@ -710,6 +718,66 @@ func TestTemplateEventRelay(t *testing.T) {
 	assert.Equal(t, "ApproximateNumberOfMessagesVisible", deref(alarm.MetricName, nil))
 }
 
+// Webhook delivery: the bus's rule puts every event of the service on a
+// queue (which only that rule may send to); the queue invokes the delivery
+// function, which reports batch item failures, and after webhook.MaxAttempts
+// receives moves a message to a dead-letter queue that has an alarm. The
+// queue keeps a message longer than its retries last, and hides a message
+// being delivered longer than the function may run.
+func TestTemplateWebhookDelivery(t *testing.T) {
+	tpl := loadTemplate(t)
+	rule := rawProperties(t, "WebhookRule")
+	assert.Equal(t, "!Ref LicenseEventBus", rule["EventBusName"])
+	assert.Equal(t, map[string]any{"source": []any{relay.Source}}, rule["EventPattern"], "every event of the service")
+	targets, ok := rule["Targets"].([]any)
+	require.True(t, ok)
+	require.Len(t, targets, 1)
+	assert.Equal(t, "!GetAtt WebhookQueue.Arn", targets[0].(map[string]any)["Arn"])
+
+	queue := rawProperties(t, "WebhookQueue")
+	assert.Equal(t, map[string]any{"deadLetterTargetArn": "!GetAtt WebhookDeadLetterQueue.Arn", "maxReceiveCount": webhook.MaxAttempts},
+		queue["RedrivePolicy"], "dead-lettered after the schedule's last attempt")
+	var retries time.Duration
+	for n := 1; n < webhook.MaxAttempts; n++ {
+		d, _ := webhook.Backoff(n, 0.999999)
+		retries += d
+	}
+	assert.Greater(t, time.Duration(queue["MessageRetentionPeriod"].(int))*time.Second, retries, "a message outlives its retries (%s)", retries)
+	assert.Equal(t, true, queue["SqsManagedSseEnabled"])
+
+	policy := rawProperties(t, "WebhookQueuePolicy")
+	assert.Equal(t, []any{"!Ref WebhookQueue"}, policy["Queues"])
+	doc, err := json.Marshal(policy["PolicyDocument"])
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"Statement":[{"Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},"Action":"sqs:SendMessage",
+		"Resource":"!GetAtt WebhookQueue.Arn","Condition":{"ArnEquals":{"aws:SourceArn":"!GetAtt WebhookRule.Arn"}}}]}`, string(doc),
+		"only the rule sends to the queue")
+
+	fn, err := tpl.GetServerlessFunctionWithName("DeliverWebhooksFunction")
+	require.NoError(t, err)
+	assert.Equal(t, "deliver-webhooks", fn.Environment.Variables["USE_CASE"])
+	assert.Equal(t, "ref:WebhookQueue", fn.Environment.Variables["WEBHOOK_QUEUE_URL"])
+	require.NotNil(t, fn.Timeout)
+	timeout := time.Duration(*fn.Timeout) * time.Second
+	assert.GreaterOrEqual(t, timeout, 2*webhook.Timeout, "endpoints have webhook.Timeout each, posted to at once")
+	assert.GreaterOrEqual(t, time.Duration(queue["VisibilityTimeout"].(int))*time.Second, 6*timeout, "AWS: 6 × the function's timeout")
+	source := rawProperties(t, "DeliverWebhooksFunction", "Events", "WebhookQueue")
+	assert.Equal(t, "SQS", source["Type"])
+	props := source["Properties"].(map[string]any)
+	assert.Equal(t, "!GetAtt WebhookQueue.Arn", props["Queue"])
+	assert.Equal(t, []any{"ReportBatchItemFailures"}, props["FunctionResponseTypes"])
+
+	dlq := rawProperties(t, "WebhookDeadLetterQueue")
+	assert.Equal(t, 1209600, dlq["MessageRetentionPeriod"], "14 days to look into")
+	alarm, err := tpl.GetCloudWatchAlarmWithName("WebhookDeadLetterAlarm")
+	require.NoError(t, err)
+	assert.Equal(t, "AWS/SQS", deref(alarm.Namespace, nil))
+	assert.Equal(t, "ApproximateNumberOfMessagesVisible", deref(alarm.MetricName, nil))
+	raw, err := json.Marshal(alarm.Dimensions)
+	require.NoError(t, err)
+	assert.Contains(t, string(raw), "WebhookDeadLetterQueue.QueueName")
+}
+
 // rawProperties reads a resource's YAML (short tags rendered as "!Tag value")
 // down the given path of keys under its Properties.
 func rawProperties(t *testing.T, resource string, path ...string) map[string]any {
@@ -986,7 +1054,9 @@ const (
 	iamBus    = "license-events"
 	iamSecret = "license-signing-keys"
 	iamQueue  = "/123456789012/license-events-dlq"
-	iamBucket = "license-releases"
+	// iamWebhookQueue is the queue of webhook deliveries.
+	iamWebhookQueue = "/123456789012/license-webhooks"
+	iamBucket       = "license-releases"
 )
 
 // iamWorld is one function, wired from its environment, on a fresh engine
@@ -1094,6 +1164,8 @@ func (w *iamWorld) localValue(name, value string) string {
 		return iamSecret
 	case "!Ref EventsDeadLetterQueue":
 		return w.aws.srv.URL + iamQueue
+	case "!Ref WebhookQueue":
+		return w.aws.srv.URL + iamWebhookQueue
 	case "!Ref ReleaseBucket":
 		return iamBucket
 	case "!Ref LogLevel":
@@ -1347,6 +1419,52 @@ var iamScenarios = map[string]func(w *iamWorld){
 		resp = w.call(302, iamQuery("/api/v1/product/edd", query))
 		iamFetch(w.t, resp.Headers["Location"], demo.Package("rankmath-pro"))
 	},
+	"create-webhook": func(w *iamWorld) {
+		for range licensing.MaxWebhooks {
+			w.brand(201, iamReq("POST", pathWebhooks, nil, `{"url":"https://203.0.113.50/hook","event_types":["*"]}`))
+		}
+		w.brand(409, iamReq("POST", pathWebhooks, nil, `{"url":"https://203.0.113.50/hook","event_types":["*"]}`)) // the limit: a read alone
+	},
+	"list-webhooks": func(w *iamWorld) {
+		w.arrangeWebhook()
+		w.brand(200, iamReq("GET", pathWebhooks, nil, ""))
+	},
+	"delete-webhook": func(w *iamWorld) {
+		w.arrangeWebhook()
+		w.brand(200, iamReq("DELETE", pathWebhooks+"/{webhook}", iamWebhook, ""))
+		w.brand(404, iamReq("DELETE", pathWebhooks+"/{webhook}", iamWebhook, ""))
+	},
+	"rotate-webhook-secret": func(w *iamWorld) {
+		w.arrangeWebhook()
+		w.brand(200, iamReq("POST", pathWebhooks+"/{webhook}/rotate-secret", iamWebhook, `{}`))
+	},
+	"list-webhook-deliveries": func(w *iamWorld) {
+		w.arrangeWebhook()
+		w.brand(200, iamReq("GET", pathWebhooks+"/{webhook}/deliveries", iamWebhook, ""))
+	},
+	"retry-webhook-delivery": func(w *iamWorld) {
+		w.arrangeWebhook()
+		// The endpoint is on loopback, which the function refuses (SSRF):
+		// the attempt fails, so the delivery and the endpoint's failing
+		// state are written, with no request leaving the machine.
+		params := map[string]string{"webhook": whTestID, "delivery": whTestDelivery()}
+		resp := w.brand(200, iamReq("POST", pathWebhooks+"/{webhook}/deliveries/{delivery}/retry", params, `{}`))
+		require.Contains(w.t, resp.Body, "webhook endpoint refused")
+	},
+	"deliver-webhooks": func(w *iamWorld) {
+		w.arrangeWebhook()
+		ctx := context.Background()
+		h, err := webhookqueue.FromEnv(ctx, w.svc)
+		require.NoError(w.t, err)
+		var batch events.SQSEvent
+		evDecode(w.t, evFile(w.t, "deliver-webhooks"), &batch)
+		// The endpoint is refused (loopback), so the event is put back for
+		// a retry: the delivery is written, the endpoint starts failing and
+		// the message's wait is set on the queue.
+		resp, err := h.Handle(ctx, batch)
+		require.NoError(w.t, err)
+		require.Len(w.t, resp.BatchItemFailures, 1)
+	},
 	"notify-expiries": func(w *iamWorld) {
 		ctx := context.Background()
 		exp := w.clock.Now().Add(40 * 24 * time.Hour).Format(time.RFC3339)
@@ -1561,6 +1679,10 @@ func (f *iamFakeAWS) serve(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		sum := md5.Sum([]byte(in.MessageBody))
 		out = map[string]string{"MessageId": "m-1", "MD5OfMessageBody": hex.EncodeToString(sum[:])}
+	case "AmazonSQS.ChangeMessageVisibility":
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		f.record("sqs:ChangeMessageVisibility", iamResource(in.QueueUrl, f.srv.URL+iamWebhookQueue, "getatt:WebhookQueue.Arn"))
+		out = map[string]string{}
 	case "secretsmanager.GetSecretValue":
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		f.record("secretsmanager:GetSecretValue", iamResource(in.SecretId, iamSecret, "ref:SigningKeySecret"))
@@ -1772,4 +1894,20 @@ func TestTemplateProductWebACL(t *testing.T) {
 	assert.Equal(t, "getatt:ProductWebAcl.Arn", assoc.WebACLArn)
 	assert.Equal(t, "arn:ref:AWS::Partition:apigateway:ref:AWS::Region::/restapis/ref:LicenseApi/stages/getatt:LicenseApi.Stage", assoc.ResourceArn,
 		"attached to the API's stage")
+}
+
+var iamWebhook = map[string]string{"webhook": whTestID}
+
+// arrangeWebhook gives rankmath the endpoint whTestID (on loopback,
+// subscribed to everything) and one delivery, past the recorder.
+func (w *iamWorld) arrangeWebhook() {
+	w.t.Helper()
+	ctx := context.Background()
+	secret, err := webhook.NewSecret()
+	require.NoError(w.t, err)
+	require.NoError(w.t, w.eng.Store.CreateWebhook(ctx, licensing.WebhookEndpoint{ID: whTestID, Brand: "rankmath", URL: "http://127.0.0.1:9/hook",
+		EventTypes: []string{"*"}, Secret: secret, Status: licensing.WebhookEnabled, CreatedAt: w.clock.Now(), Version: 1}))
+	d := licensing.WebhookDelivery{ID: whTestDelivery(), Brand: "rankmath", EndpointID: whTestID, EventID: whTestEvent,
+		EventType: licensing.EventWebhookEndpointDisabled, EventAt: whTestAt, Body: []byte(`{}`), Status: licensing.DeliveryPending}
+	require.NoError(w.t, w.eng.Store.PutDelivery(ctx, d, w.clock.Now().Add(time.Hour)))
 }

@@ -193,6 +193,9 @@ var localEnv = map[string]string{
 	"SIGNING_KEY_SECRET_ID": "",                             // unset: a fresh local signing key at start
 	"DEAD_LETTER_QUEUE_URL": "",                             // unset: the relay logs the events it cannot publish
 	"RELEASE_BUCKET":        devserver.DefaultReleaseBucket, // !Ref ReleaseBucket: the bucket of `make run`, at S3_ENDPOINT
+	// !Ref WebhookQueue: the demo data has no webhook endpoint, so nothing
+	// is retried; a retry's wait would fail to be set, and be logged.
+	"WEBHOOK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/local-webhooks",
 }
 
 // functionEnv is the process environment of the function under the

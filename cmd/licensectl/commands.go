@@ -27,6 +27,9 @@ type command struct {
 	// optional flags may be left out (their value is then ""); one without a
 	// meta is a switch, "true" when given.
 	optional []flagSpec
+	// args are required positional arguments, in order, after the flags (or
+	// among them): each is in values under its name, shown as its meta.
+	args []flagSpec
 	// bucket: the command needs the release bucket (--bucket).
 	bucket bool
 	run    func(ctx context.Context, ops app.Ops, v values) (result, error)
@@ -50,7 +53,8 @@ func (f flagSpec) isSwitch() bool { return f.meta == "" }
 // typed is the flag as typed: --name META, or --name for a switch.
 func (f flagSpec) typed() string { return strings.TrimSpace("--" + f.name + " " + f.meta) }
 
-// synopsis is the command with its flags, as typed; optional ones in brackets.
+// synopsis is the command with its flags, as typed, optional ones in
+// brackets, then its arguments.
 func (c command) synopsis() string {
 	parts := []string{c.name}
 	for _, f := range c.flags {
@@ -58,6 +62,9 @@ func (c command) synopsis() string {
 	}
 	for _, f := range c.optional {
 		parts = append(parts, "["+f.typed()+"]")
+	}
+	for _, a := range c.args {
+		parts = append(parts, a.meta)
 	}
 	return strings.Join(parts, " ")
 }
@@ -254,6 +261,46 @@ var commands = []command{
 		name: "release yank", summary: "withdraw a release for good: no site is offered it again, its download links stop working",
 		flags: []flagSpec{brandFlag, productFlag, versionFlag},
 		runOn: yankRelease,
+	},
+	{
+		name: "webhook create", summary: "add an endpoint that receives a brand's events (https; plain http to 127.0.0.1 only against a local table); " +
+			"its signing secret is shown only once",
+		flags:    []flagSpec{brandFlag, {"url", "URL", "where deliveries are POSTed, like https://example.com/hooks/licenses"}},
+		optional: []flagSpec{{"events", "TYPE,TYPE", `the event types it receives, like LicenseActivated,LicenseRenewed (default "*": all)`}},
+		runOn:    createWebhook,
+	},
+	{
+		name: "webhook list", summary: "list a brand's webhook endpoints (never their secrets)",
+		flags: []flagSpec{brandFlag},
+		runOn: listWebhooks,
+	},
+	{
+		name: "webhook delete", summary: "delete one of a brand's webhook endpoints; it receives nothing more",
+		flags: []flagSpec{brandFlag},
+		args:  []flagSpec{webhookIDArg},
+		runOn: deleteWebhook,
+	},
+	{
+		name: "webhook rotate-secret", summary: "give an endpoint a new signing secret, shown only once; the previous one also signs for 24 hours",
+		flags: []flagSpec{brandFlag},
+		args:  []flagSpec{webhookIDArg},
+		runOn: rotateWebhookSecret,
+	},
+	{
+		name: "webhook deliveries", summary: "list an endpoint's deliveries, newest event first (kept 30 days), a page at a time",
+		flags: []flagSpec{brandFlag},
+		optional: []flagSpec{
+			{"limit", "N", "deliveries per page, 1 to 100 (default 20)"},
+			{"cursor", "CURSOR", "the next page, as printed after the previous one"},
+		},
+		args:  []flagSpec{webhookIDArg},
+		runOn: listWebhookDeliveries,
+	},
+	{
+		name: "webhook retry", summary: "send a delivery again now, from this machine, whatever its status, and show the attempt",
+		flags: []flagSpec{brandFlag},
+		args:  []flagSpec{webhookIDArg, {"delivery-id", "DELIVERY_ID", "the delivery's id (dlv_...), as listed by webhook deliveries"}},
+		runOn: retryWebhookDelivery,
 	},
 }
 

@@ -1,10 +1,10 @@
 // Command licensectl is the operator's CLI of the license service: it onboards
-// brands, issues, lists and revokes their API keys, adds products and
-// creates, uploads, publishes and yanks their releases, straight on the
-// DynamoDB table (real AWS, DynamoDB Local or the embedded engine) and the
-// release bucket (S3 or an S3-compatible server).
+// brands, issues, lists and revokes their API keys, adds products, creates,
+// uploads, publishes and yanks their releases and manages their webhook
+// endpoints, straight on the DynamoDB table (real AWS, DynamoDB Local or the
+// embedded engine) and the release bucket (S3 or an S3-compatible server).
 //
-//	licensectl [global flags] <command> [flags]
+//	licensectl [global flags] <command> [flags] [ARGUMENTS]
 //
 // Run `licensectl help` for every command and flag. The exit status is 0 on
 // success, 1 when the operation failed and 2 on a usage error.
@@ -84,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			opts[f.name] = fs.String(f.name, "", f.usage)
 		}
 	}
-	err = fs.Parse(rest)
+	positional, err := parseInterspersed(fs, rest)
 	out.json = g.json
 	if errors.Is(err, flag.ErrHelp) {
 		writeUsage(stdout)
@@ -93,10 +93,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if err != nil {
 		return out.usageError(err.Error(), cmd)
 	}
-	if fs.NArg() > 0 {
-		return out.usageError(fmt.Sprintf("%s: unexpected argument %q", cmd.name, fs.Arg(0)), cmd)
+	if len(positional) > len(cmd.args) {
+		return out.usageError(fmt.Sprintf("%s: unexpected argument %q", cmd.name, positional[len(cmd.args)]), cmd)
 	}
-	v := make(values, len(vals))
+	v := make(values, len(vals)+len(cmd.args))
+	var missingArgs []string
+	for i, a := range cmd.args {
+		s := ""
+		if i < len(positional) {
+			s = strings.TrimSpace(positional[i])
+		}
+		if s == "" {
+			missingArgs = append(missingArgs, a.meta)
+		}
+		v[a.name] = s
+	}
 	var missing []string
 	for _, f := range cmd.flags {
 		s := strings.TrimSpace(*vals[f.name])
@@ -107,6 +118,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	if len(missing) > 0 {
 		return out.usageError(fmt.Sprintf("%s: missing required flag(s) %s", cmd.name, strings.Join(missing, ", ")), cmd)
+	}
+	if len(missingArgs) > 0 {
+		return out.usageError(fmt.Sprintf("%s: missing argument(s) %s", cmd.name, strings.Join(missingArgs, " ")), cmd)
 	}
 	for name, s := range opts {
 		v[name] = strings.TrimSpace(*s)
@@ -206,6 +220,26 @@ func (g *globals) store(ctx context.Context) (*dynamo.Store, error) {
 	return dynamo.New(db, strings.TrimSpace(g.table)), nil
 }
 
+// parseInterspersed parses a command's flags, which may come before, between
+// or after its arguments, and returns the arguments in order. After "--"
+// everything is an argument.
+func parseInterspersed(fs *flag.FlagSet, rest []string) ([]string, error) {
+	var args []string
+	for {
+		if err := fs.Parse(rest); err != nil {
+			return nil, err
+		}
+		left := fs.Args()
+		if len(left) == 0 {
+			return args, nil
+		}
+		if n := len(rest) - len(left); n > 0 && rest[n-1] == "--" {
+			return append(args, left...), nil
+		}
+		args, rest = append(args, left[0]), left[1:]
+	}
+}
+
 func newFlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors and help are written by run
@@ -242,10 +276,10 @@ func lookup(args []string) (*command, []string, string) {
 
 // writeUsage writes the help: every command with its flags, and the global flags.
 func writeUsage(w io.Writer) {
-	fmt.Fprint(w, `licensectl: the license service's operator CLI (brands, API keys, products, releases).
+	fmt.Fprint(w, `licensectl: the license service's operator CLI (brands, API keys, products, releases, webhooks).
 
 Usage:
-  licensectl [global flags] <command> [flags] [global flags]
+  licensectl [global flags] <command> [flags] [ARGUMENTS] [global flags]
 
 Commands:
 `)
@@ -260,10 +294,13 @@ Commands:
 		for _, f := range c.optional {
 			fmt.Fprintf(tw, "        [%s]\t%s\n", f.typed(), f.usage)
 		}
+		for _, a := range c.args {
+			fmt.Fprintf(tw, "        %s\t%s\n", a.meta, a.usage)
+		}
 	}
 	fmt.Fprintf(tw, "  help\n      show this help (also -h, --help)\n")
 	_ = tw.Flush()
-	fmt.Fprint(w, "\nA command's flags are required, except those in [brackets].\n\nGlobal flags:\n")
+	fmt.Fprint(w, "\nA command's flags and ARGUMENTS are required, except those in [brackets].\n\nGlobal flags:\n")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, f := range globalFlags {
 		fmt.Fprintf(tw, "  --%s\t%s\n", strings.TrimSpace(f.name+" "+f.meta), f.usage)

@@ -105,5 +105,12 @@ func (h *API) Handlers() map[string]Handler {
 		"publish-release":   h.PublishRelease,
 		"yank-release":      h.YankRelease,
 		"product-updates":   h.ProductUpdates,
+
+		"create-webhook":          h.CreateWebhook,
+		"list-webhooks":           h.ListWebhooks,
+		"delete-webhook":          h.DeleteWebhook,
+		"rotate-webhook-secret":   h.RotateWebhookSecret,
+		"list-webhook-deliveries": h.ListWebhookDeliveries,
+		"retry-webhook-delivery":  h.RetryWebhookDelivery,
 	}
 }

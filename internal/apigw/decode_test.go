@@ -89,7 +89,7 @@ func TestEveryCodeHasAStatus(t *testing.T) {
 		licensing.CodeInvalidTransition, licensing.CodeAlreadyExists, licensing.CodeRequestInProgress, licensing.CodePayloadTooLarge,
 		licensing.CodeIdempotencyKeyReused, licensing.CodeRateLimited, licensing.CodeServiceUnavailable, licensing.CodeInternal,
 		licensing.CodeReleaseNotFound, licensing.CodePackageMissing, licensing.CodePackageMismatch, licensing.CodeDownloadExpired,
-		licensing.CodeReleasesUnavailable,
+		licensing.CodeReleasesUnavailable, licensing.CodeWebhookNotFound, licensing.CodeDeliveryNotFound, licensing.CodeWebhookLimit,
 	}
 	want := map[licensing.Code]int{
 		licensing.CodeValidation: 400, licensing.CodeInvalidJSON: 400, licensing.CodeUnauthorized: 401,
@@ -100,6 +100,7 @@ func TestEveryCodeHasAStatus(t *testing.T) {
 		licensing.CodeRateLimited: 429, licensing.CodeServiceUnavailable: 503, licensing.CodeInternal: 500,
 		licensing.CodeReleaseNotFound: 404, licensing.CodePackageMissing: 409, licensing.CodePackageMismatch: 409,
 		licensing.CodeDownloadExpired: 403, licensing.CodeReleasesUnavailable: 503,
+		licensing.CodeWebhookNotFound: 404, licensing.CodeDeliveryNotFound: 404, licensing.CodeWebhookLimit: 409,
 	}
 	for _, c := range codes {
 		_, ok := statusOf[c]

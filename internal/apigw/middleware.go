@@ -41,7 +41,10 @@ func (h *API) requestContext(ctx context.Context, useCase string) (context.Conte
 
 // seatUseCases change seats: behind many sites of one license activating at
 // once they wait their turn (see dynamo's turns), so they get SeatTimeout.
-var seatUseCases = map[string]bool{"activate-license": true, "deactivate-seat": true, "free-seat": true, "edd": true}
+// So does a manual webhook retry, which waits up to webhook.Timeout (10 s)
+// for the brand's endpoint.
+var seatUseCases = map[string]bool{"activate-license": true, "deactivate-seat": true, "free-seat": true, "edd": true,
+	"retry-webhook-delivery": true}
 
 // brandFunc runs a brand use case for an authenticated tenant.
 type brandFunc func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error)

@@ -42,6 +42,9 @@ var statusOf = map[licensing.Code]int{
 	licensing.CodePackageMismatch:      http.StatusConflict,
 	licensing.CodeDownloadExpired:      http.StatusForbidden,
 	licensing.CodeReleasesUnavailable:  http.StatusServiceUnavailable,
+	licensing.CodeWebhookNotFound:      http.StatusNotFound,
+	licensing.CodeDeliveryNotFound:     http.StatusNotFound,
+	licensing.CodeWebhookLimit:         http.StatusConflict,
 }
 
 // StatusOf returns the HTTP status for an error code (500 when unknown).

@@ -18,8 +18,10 @@ import (
 
 // Functions without routes: the brand authorizer (AuthorizeBrand, invoked by
 // API Gateway before brand routes) and the event relay (internal/relay,
-// triggered by the table's stream) and the daily jobs.
-var routeless = map[string]bool{"authorize-brand": true, "publish-events": true, "reclaim-seats": true, "notify-expiries": true}
+// triggered by the table's stream), the daily jobs and the webhook
+// delivery (internal/webhookqueue, fed by an SQS queue).
+var routeless = map[string]bool{"authorize-brand": true, "publish-events": true, "reclaim-seats": true, "notify-expiries": true,
+	"deliver-webhooks": true}
 
 // The template, the function directories and the handlers name the same use
 // cases; brand routes require an API key, product and health routes do not.

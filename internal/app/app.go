@@ -24,6 +24,7 @@ type Store interface {
 	IdempotencyStore
 	SeatStore
 	ReleaseStore
+	WebhookStore
 	HealthStore
 }
 
@@ -46,6 +47,8 @@ type App struct {
 	// packages keeps release packages; nil: the service runs without a
 	// release bucket (release routes answer releases_unavailable).
 	packages PackageStore
+	// webhooks sends webhook deliveries; nil: webhook routes fail.
+	webhooks WebhookSender
 	// UploadTTL is how long a presigned upload of a package is valid.
 	UploadTTL time.Duration
 	// PackageTTL is how long a presigned package download is valid.

@@ -31,6 +31,7 @@ var EventTypes = []EventType{
 	EventLicenseResumed, EventLicenseCancelled, EventLicenseActivated, EventSeatDeactivated,
 	EventSiteMoved, EventSeatReclaimed, EventAPIKeyCreated, EventAPIKeyRevoked,
 	EventReleasePublished, EventReleaseYanked, EventLicenseExpiringSoon, EventLicenseExpired,
+	EventWebhookEndpointDisabled,
 }
 
 // KeyVersion is the version of a license key item: it is written once.
@@ -85,6 +86,8 @@ type Event struct {
 	Product       string `json:"product,omitempty"`
 	ActivationID  string `json:"activation_id,omitempty"`
 	APIKeyID      string `json:"api_key_id,omitempty"`
+	WebhookID     string `json:"webhook_id,omitempty"`
+	WebhookURL    string `json:"webhook_url,omitempty"`
 
 	License    *LicenseState    `json:"license,omitempty"`
 	Activation *ActivationState `json:"activation,omitempty"`

@@ -24,6 +24,7 @@ import (
 	"github.com/clsvc/license-service/internal/telemetry"
 	"github.com/clsvc/license-service/internal/token"
 	"github.com/clsvc/license-service/internal/token/secret"
+	"github.com/clsvc/license-service/internal/webhook"
 )
 
 // Config is the service's configuration, read from the environment.
@@ -46,6 +47,9 @@ type Config struct {
 	// S3Endpoint (S3_ENDPOINT) points at another S3 API (the embedded one
 	// of make run); empty: AWS.
 	S3Endpoint string
+	// WebhooksLocal (WEBHOOKS_LOCAL=true) lets webhook endpoints be plain
+	// http on this machine's loopback: make run only, never in AWS.
+	WebhooksLocal bool
 	// SigningKeysRetry is how often a failed read of that secret is tried
 	// again (on a request); zero: DefaultSigningKeysRetry.
 	SigningKeysRetry time.Duration
@@ -62,6 +66,7 @@ func ConfigFromEnv() Config {
 		SigningKeySecret: os.Getenv("SIGNING_KEY_SECRET_ID"),
 		ReleaseBucket:    os.Getenv("RELEASE_BUCKET"),
 		S3Endpoint:       os.Getenv("S3_ENDPOINT"),
+		WebhooksLocal:    os.Getenv("WEBHOOKS_LOCAL") == "true",
 	}
 	if c.TableName == "" {
 		c.TableName = "licenses"
@@ -92,6 +97,8 @@ type Service struct {
 	App    *app.App
 	API    *apigw.API
 	Log    *slog.Logger
+	// Metrics receives the business metrics (nil: none).
+	Metrics *telemetry.Metrics
 }
 
 // New wires the service for a configuration; now is its clock (nil: time.Now).
@@ -117,7 +124,8 @@ func New(ctx context.Context, c Config, log *slog.Logger, now func() time.Time) 
 	if err != nil {
 		return nil, err
 	}
-	return &Service{Config: c, Store: store, App: a, Log: log,
+	a.UseWebhooks(webhook.NewSender(c.WebhooksLocal))
+	return &Service{Config: c, Store: store, App: a, Log: log, Metrics: metrics,
 		API: apigw.New(a, log, apigw.Options{CheckMaxAge: c.CheckMaxAge, Metrics: metrics, Signer: signer})}, nil
 }
 

@@ -48,7 +48,11 @@ func CheckEndpoint(ctx context.Context, raw string, local bool, r Resolver) erro
 	}
 	for _, a := range addrs {
 		if !Public(a) {
-			return fmt.Errorf("%w: %s is not a public address", ErrEndpoint, a)
+			if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+				return fmt.Errorf("%w: %s is not a public address", ErrEndpoint, a)
+			}
+			// The name's addresses are the resolver's, not the brand's to see.
+			return fmt.Errorf("%w: %s resolves to an address that is not public", ErrEndpoint, host)
 		}
 	}
 	return nil

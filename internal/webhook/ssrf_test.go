@@ -64,19 +64,3 @@ func TestCheckEndpointRefusesWhatReachesInside(t *testing.T) {
 	assert.NoError(t, webhook.CheckEndpoint(ctx, "http://localhost:9999/hook", true, dns))
 	assert.ErrorIs(t, webhook.CheckEndpoint(ctx, "http://10.0.0.8/hook", true, dns), webhook.ErrEndpoint)
 }
-
-func TestRetryScheduleLastsADay(t *testing.T) {
-	var total int64
-	n := 1
-	for {
-		d, ok := webhook.RetryAfter(n)
-		if !ok {
-			break
-		}
-		total += int64(d)
-		n++
-	}
-	assert.GreaterOrEqual(t, total, int64(24*60*60*1e9), "retries span at least 24 hours")
-	_, ok := webhook.RetryAfter(0)
-	assert.False(t, ok)
-}

@@ -24,6 +24,8 @@ import (
 	"github.com/clsvc/license-service/internal/dev/locals3"
 	"github.com/clsvc/license-service/internal/dev/stack"
 	"github.com/clsvc/license-service/internal/service"
+	"github.com/clsvc/license-service/internal/webhook"
+	"github.com/clsvc/license-service/internal/webhookqueue"
 )
 
 // Options configure a local run.
@@ -56,6 +58,13 @@ type Options struct {
 	// EventLog receives the events as JSON lines when there is no
 	// EventBridgeEndpoint; nil discards them.
 	EventLog io.Writer
+	// WebhookRetry, when set, is the wait after a webhook delivery's nth
+	// failed attempt (tests shorten the schedule of AWS, which is the
+	// default).
+	WebhookRetry func(n int) time.Duration
+	// WebhookTimeout, when set, is how long an endpoint has to answer
+	// (webhook.Timeout by default).
+	WebhookTimeout time.Duration
 	// EventPoll is how often committed events are handed to the relay
 	// (DefaultEventPoll when zero). Negative: never in the background, only
 	// through FlushEvents.
@@ -77,6 +86,9 @@ type Server struct {
 
 	events     *tailer // relays the outbox; nil until the API serves
 	stopEvents func()  // stops the background tailer and waits; nil without one
+	// webhooks delivers the relayed events to the brands' endpoints, as the
+	// rule, the queue and deliver-webhooks do in AWS; nil until the API serves.
+	webhooks *webhookqueue.Local
 }
 
 // Start starts the engine (unless Config.DynamoDBEndpoint names another),
@@ -122,10 +134,14 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		o.Config.S3Endpoint = url
 	}
 	s.S3URL = o.Config.S3Endpoint
+	o.Config.WebhooksLocal = true // a receiver on this machine, over http
 	s.Service, err = service.New(ctx, o.Config, o.Log, o.Now)
 	if err != nil {
 		s.Close()
 		return nil, err
+	}
+	if o.WebhookTimeout > 0 {
+		s.Service.App.UseWebhooks(webhook.NewSender(true).WithTimeout(o.WebhookTimeout))
 	}
 	if _, err := localdb.EnsureTable(ctx, s.dynamoClient(), o.Config.TableName, tpl.Table); err != nil {
 		s.Close()
@@ -203,6 +219,9 @@ func (s *Server) Close() {
 			}
 		}
 		_ = s.servers[i].Close()
+	}
+	if s.webhooks != nil {
+		s.webhooks.Close()
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/clsvc/license-service/internal/dynamo"
 	"github.com/clsvc/license-service/internal/relay"
+	"github.com/clsvc/license-service/internal/webhookqueue"
 )
 
 // The embedded engine has no DynamoDB Streams. In their place the engine
@@ -296,6 +297,8 @@ func (s *Server) startEvents(ctx context.Context, o Options) error {
 		}
 		client = &printBus{w: w}
 	}
+	s.webhooks = webhookqueue.NewLocal(s.Service.App, o.Log, nil, o.WebhookRetry)
+	client = teeBus{PutEventsAPI: client, to: s.webhooks.Push}
 	pub := relay.New(client, bus, o.Log, relay.LogDeadLetter{Log: o.Log}).WithBackoff(o.EventRetryBackoff)
 	s.events = newTailer(s.Service.Store, pub, o.Log)
 	if s.Engine != nil {
@@ -334,4 +337,24 @@ func (s *Server) FlushEvents(ctx context.Context) error {
 		return errors.New("devserver: events are not relayed (the server did not start)")
 	}
 	return s.events.pass(ctx)
+}
+
+// teeBus hands each event the bus took to the local webhook queue, as the
+// rule on the bus does in AWS.
+type teeBus struct {
+	relay.PutEventsAPI
+	to func(detail []byte)
+}
+
+func (b teeBus) PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, optFns ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error) {
+	out, err := b.PutEventsAPI.PutEvents(ctx, in, optFns...)
+	if err != nil {
+		return out, err
+	}
+	for i, e := range in.Entries {
+		if i < len(out.Entries) && out.Entries[i].ErrorCode == nil && aws.ToString(e.Source) == relay.Source {
+			b.to([]byte(aws.ToString(e.Detail)))
+		}
+	}
+	return out, nil
 }

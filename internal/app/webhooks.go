@@ -1,0 +1,300 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/clsvc/license-service/internal/licensing"
+	"github.com/clsvc/license-service/internal/webhook"
+)
+
+// WebhookStore keeps brands' webhook endpoints and the deliveries to them.
+type WebhookStore interface {
+	// CreateWebhook puts a new endpoint.
+	CreateWebhook(ctx context.Context, w licensing.WebhookEndpoint) error
+	// Webhooks lists a brand's endpoints, oldest first.
+	Webhooks(ctx context.Context, brand string) ([]licensing.WebhookEndpoint, error)
+	// Webhook reads one endpoint; another brand's fails with
+	// CodeWebhookNotFound exactly as an unknown one.
+	Webhook(ctx context.Context, brand, id string) (licensing.WebhookEndpoint, error)
+	// DeleteWebhook returns the endpoint deleted; CodeWebhookNotFound.
+	DeleteWebhook(ctx context.Context, brand, id string) (licensing.WebhookEndpoint, error)
+	// UpdateWebhook reads an endpoint, applies change and writes the result
+	// and its events in one transaction conditioned on the version read,
+	// retrying on a concurrent change. A result whose Version is the one
+	// read is not written.
+	UpdateWebhook(ctx context.Context, brand, id string, change func(licensing.WebhookEndpoint) (licensing.WebhookEndpoint, []licensing.Event, error)) (licensing.WebhookEndpoint, error)
+	// PutDelivery writes a delivery as it now stands; it is forgotten
+	// after expires.
+	PutDelivery(ctx context.Context, d licensing.WebhookDelivery, expires time.Time) error
+	// Delivery reads one delivery, found or not.
+	Delivery(ctx context.Context, brand, endpointID, deliveryID string) (licensing.WebhookDelivery, bool, error)
+	// Deliveries pages through an endpoint's deliveries, newest event first.
+	Deliveries(ctx context.Context, brand, endpointID, cursor string, limit int) ([]licensing.WebhookDelivery, string, error)
+}
+
+// WebhookSender makes the HTTP requests of deliveries (internal/webhook).
+type WebhookSender interface {
+	// Check refuses, wrapping webhook.ErrEndpoint, a URL the service must
+	// not call.
+	Check(ctx context.Context, url string) error
+	// Send POSTs body to url, signed with each secret as the message id at
+	// the time at, and reports the attempt: a failure is an attempt without
+	// a 2xx answer, never an error.
+	Send(ctx context.Context, url string, secrets []string, id string, at time.Time, body []byte) licensing.DeliveryAttempt
+}
+
+// DeliveryRetention is how long a delivery and its attempts are listed.
+const DeliveryRetention = 30 * 24 * time.Hour
+
+// UseWebhooks sets the sender of webhook deliveries.
+func (a *App) UseWebhooks(s WebhookSender) { a.webhooks = s }
+
+func (a *App) sender() (WebhookSender, error) {
+	if a.webhooks == nil {
+		return nil, errors.New("webhooks: no sender configured")
+	}
+	return a.webhooks, nil
+}
+
+// CreateWebhook adds an endpoint to the brand, with a new secret (returned
+// this once).
+func (a *App) CreateWebhook(ctx context.Context, t licensing.Tenant, url string, eventTypes []string) (licensing.WebhookEndpoint, error) {
+	s, err := a.sender()
+	if err != nil {
+		return licensing.WebhookEndpoint{}, err
+	}
+	secret, err := webhook.NewSecret()
+	if err != nil {
+		return licensing.WebhookEndpoint{}, err
+	}
+	w, err := licensing.NewWebhookEndpoint(t.Brand, url, eventTypes, secret, a.now())
+	if err != nil {
+		return licensing.WebhookEndpoint{}, err
+	}
+	if err := s.Check(ctx, w.URL); err != nil {
+		if errors.Is(err, webhook.ErrEndpoint) {
+			return licensing.WebhookEndpoint{}, licensing.Invalid("url", "%s", err.Error())
+		}
+		return licensing.WebhookEndpoint{}, err
+	}
+	existing, err := a.store.Webhooks(ctx, t.Brand)
+	if err != nil {
+		return licensing.WebhookEndpoint{}, err
+	}
+	if len(existing) >= licensing.MaxWebhooks {
+		return licensing.WebhookEndpoint{}, licensing.Errorf(licensing.CodeWebhookLimit, "a brand has at most %d webhook endpoints; delete one first", licensing.MaxWebhooks)
+	}
+	if err := a.store.CreateWebhook(ctx, w); err != nil {
+		return licensing.WebhookEndpoint{}, err
+	}
+	return w, nil
+}
+
+// ListWebhooks lists the brand's endpoints.
+func (a *App) ListWebhooks(ctx context.Context, t licensing.Tenant) ([]licensing.WebhookEndpoint, error) {
+	return a.store.Webhooks(ctx, t.Brand)
+}
+
+// errWebhookNotFound answers an unknown endpoint, and another brand's, alike.
+var errWebhookNotFound = licensing.Errorf(licensing.CodeWebhookNotFound, "no such webhook endpoint")
+
+// webhook reads one of the brand's endpoints; a malformed id never reaches
+// the table.
+func (a *App) webhook(ctx context.Context, t licensing.Tenant, id string) (licensing.WebhookEndpoint, error) {
+	if !licensing.ValidID(licensing.KindWebhook, id) {
+		return licensing.WebhookEndpoint{}, errWebhookNotFound
+	}
+	return a.store.Webhook(ctx, t.Brand, id)
+}
+
+// DeleteWebhook removes one of the brand's endpoints and returns it as it
+// was; its deliveries expire.
+func (a *App) DeleteWebhook(ctx context.Context, t licensing.Tenant, id string) (licensing.WebhookEndpoint, error) {
+	if !licensing.ValidID(licensing.KindWebhook, id) {
+		return licensing.WebhookEndpoint{}, errWebhookNotFound
+	}
+	return a.store.DeleteWebhook(ctx, t.Brand, id)
+}
+
+// RotateWebhookSecret gives an endpoint a new secret (returned this once);
+// the previous one signs too for licensing.SecretOverlap.
+func (a *App) RotateWebhookSecret(ctx context.Context, t licensing.Tenant, id string) (licensing.WebhookEndpoint, error) {
+	if !licensing.ValidID(licensing.KindWebhook, id) {
+		return licensing.WebhookEndpoint{}, errWebhookNotFound
+	}
+	secret, err := webhook.NewSecret()
+	if err != nil {
+		return licensing.WebhookEndpoint{}, err
+	}
+	return a.store.UpdateWebhook(ctx, t.Brand, id, func(w licensing.WebhookEndpoint) (licensing.WebhookEndpoint, []licensing.Event, error) {
+		return w.Rotate(secret, a.now()), nil, nil
+	})
+}
+
+// Pages of deliveries.
+const (
+	DefaultDeliveriesPage = 20
+	MaxDeliveriesPage     = 100
+)
+
+// WebhookDeliveries pages through an endpoint's deliveries, newest first
+// (limit 0: DefaultDeliveriesPage).
+func (a *App) WebhookDeliveries(ctx context.Context, t licensing.Tenant, id, cursor string, limit int) ([]licensing.WebhookDelivery, string, error) {
+	if _, err := a.webhook(ctx, t, id); err != nil {
+		return nil, "", err
+	}
+	if limit <= 0 {
+		limit = DefaultDeliveriesPage
+	}
+	return a.store.Deliveries(ctx, t.Brand, id, cursor, limit)
+}
+
+// RetryWebhookDelivery sends a delivery again now, whatever its status, and
+// returns it with the attempt recorded.
+func (a *App) RetryWebhookDelivery(ctx context.Context, t licensing.Tenant, id, deliveryID string) (licensing.WebhookDelivery, error) {
+	w, err := a.webhook(ctx, t, id)
+	if err != nil {
+		return licensing.WebhookDelivery{}, err
+	}
+	notFound := licensing.Errorf(licensing.CodeDeliveryNotFound, "no such delivery of this webhook endpoint")
+	if !licensing.ValidDeliveryID(deliveryID) {
+		return licensing.WebhookDelivery{}, notFound
+	}
+	d, found, err := a.store.Delivery(ctx, t.Brand, id, deliveryID)
+	if err != nil {
+		return licensing.WebhookDelivery{}, err
+	}
+	if !found {
+		return licensing.WebhookDelivery{}, notFound
+	}
+	// A pending delivery stays pending: the queue still retries it.
+	d, _, err = a.attempt(ctx, w, d, true, d.Status == licensing.DeliveryPending)
+	return d, err
+}
+
+// DeliveryReport is what one delivery of an event did.
+type DeliveryReport struct {
+	Delivered int // endpoints that answered 2xx
+	Failed    int // attempts that failed
+	Disabled  int // endpoints this delivery disabled
+	Pending   int // endpoints to try again
+	Exhausted int // endpoints that failed the last attempt (not by a 410)
+}
+
+// webhookEvent is what a delivery reads of an event.
+type webhookEvent struct {
+	ID         string              `json:"event_id"`
+	Type       licensing.EventType `json:"event_type"`
+	Brand      string              `json:"brand"`
+	OccurredAt time.Time           `json:"occurred_at"`
+}
+
+// DeliverEvent posts an event (its JSON, as published) to each enabled
+// endpoint of its brand that subscribes to its type and has not received
+// it yet, all at once. final says no retry follows, so a failure is final. A malformed event fails with
+// CodeValidation: retrying cannot help.
+func (a *App) DeliverEvent(ctx context.Context, body []byte, final bool) (DeliveryReport, error) {
+	var ev webhookEvent
+	if err := json.Unmarshal(body, &ev); err != nil || !licensing.ValidID(licensing.KindEvent, ev.ID) || ev.Brand == "" || ev.Type == "" || ev.OccurredAt.IsZero() {
+		return DeliveryReport{}, licensing.Invalid("event", "is not an event of this service")
+	}
+	endpoints, err := a.store.Webhooks(ctx, ev.Brand)
+	if err != nil {
+		return DeliveryReport{}, err
+	}
+	var (
+		mu   sync.Mutex
+		rep  DeliveryReport
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for _, w := range endpoints {
+		if w.Status != licensing.WebhookEnabled || !w.Wants(ev.Type) {
+			continue
+		}
+		wg.Go(func() {
+			d, disabled, sent, err := a.deliverTo(ctx, w, ev, body, final)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case !sent && err == nil: // delivered there before
+			case err != nil:
+				errs = append(errs, fmt.Errorf("endpoint %s: %w", w.ID, err))
+			case d.Status == licensing.DeliveryDelivered:
+				rep.Delivered++
+			case d.Status == licensing.DeliveryPending:
+				rep.Failed++
+				rep.Pending++
+			default:
+				rep.Failed++
+				if !disabled {
+					rep.Exhausted++
+				}
+			}
+			if disabled {
+				rep.Disabled++
+			}
+		})
+	}
+	wg.Wait()
+	return rep, errors.Join(errs...)
+}
+
+// deliverTo makes one attempt of an event at an endpoint, unless it was
+// delivered there already (sent is false then).
+func (a *App) deliverTo(ctx context.Context, w licensing.WebhookEndpoint, ev webhookEvent, body []byte, final bool) (d licensing.WebhookDelivery, disabled, sent bool, err error) {
+	id := licensing.DeliveryID(ev.OccurredAt, ev.ID)
+	d, found, err := a.store.Delivery(ctx, w.Brand, w.ID, id)
+	if err != nil || (found && d.Status == licensing.DeliveryDelivered) {
+		return d, false, false, err
+	}
+	if !found {
+		d = licensing.WebhookDelivery{ID: id, Brand: w.Brand, EndpointID: w.ID, EventID: ev.ID, EventType: ev.Type,
+			EventAt: ev.OccurredAt.UTC(), Body: body, Status: licensing.DeliveryPending}
+	}
+	d, disabled, err = a.attempt(ctx, w, d, false, !final)
+	return d, disabled, true, err
+}
+
+// attempt sends a delivery, updates the endpoint — a success clears its
+// failing state; a failure starts it, and disables the endpoint at a 410 or
+// after licensing.FailureWindow of failures — and records the attempt (no
+// retry is left once the endpoint is disabled).
+func (a *App) attempt(ctx context.Context, w licensing.WebhookEndpoint, d licensing.WebhookDelivery, manual, retriesLeft bool) (licensing.WebhookDelivery, bool, error) {
+	s, err := a.sender()
+	if err != nil {
+		return d, false, err
+	}
+	now := a.now()
+	att := s.Send(ctx, w.URL, w.SigningSecrets(now), d.EventID, now, d.Body)
+	att.Manual = manual
+	disabled := false
+	// A success of an endpoint that was not failing (the common case)
+	// changes nothing: no write.
+	if !att.Delivered() || w.FailingSince != nil {
+		_, err = a.store.UpdateWebhook(ctx, w.Brand, w.ID, func(cur licensing.WebhookEndpoint) (licensing.WebhookEndpoint, []licensing.Event, error) {
+			if att.Delivered() {
+				if cur.FailingSince == nil {
+					return cur, nil, nil
+				}
+				return cur.Succeeded(), nil, nil
+			}
+			next, evs, _ := cur.Failed(now, att.Gone())
+			disabled = len(evs) > 0
+			return next, evs, nil
+		})
+		if err != nil && !licensing.IsCode(err, licensing.CodeWebhookNotFound) { // deleted meanwhile: record the attempt all the same
+			return d, false, err
+		}
+	}
+	d = d.Record(att, retriesLeft && !disabled)
+	if err := a.store.PutDelivery(ctx, d, now.Add(DeliveryRetention)); err != nil {
+		return d, disabled, err
+	}
+	return d, disabled, nil
+}

@@ -45,6 +45,23 @@ var uploadClient = &http.Client{Timeout: 30 * time.Minute}
 // releases returns the release use cases on the configured table and, when
 // one is set, bucket, and the tenant of brand (actor "cli" in events).
 func (g *globals) releases(ctx context.Context, brand string) (*app.App, licensing.Tenant, error) {
+	a, t, err := g.brandApp(ctx, brand)
+	if err != nil {
+		return nil, licensing.Tenant{}, err
+	}
+	if name := strings.TrimSpace(g.bucket); name != "" {
+		packages, err := bucket.New(ctx, bucket.Config{Bucket: name, Endpoint: strings.TrimSpace(g.s3Endpoint), Region: g.region})
+		if err != nil {
+			return nil, licensing.Tenant{}, fmt.Errorf("s3 client: %w", err)
+		}
+		a.UsePackages(packages)
+	}
+	return a, t, nil
+}
+
+// brandApp returns the use cases on the configured table and the tenant of
+// brand (actor "cli" in events); an unknown brand fails with brand_not_found.
+func (g *globals) brandApp(ctx context.Context, brand string) (*app.App, licensing.Tenant, error) {
 	store, err := g.store(ctx)
 	if err != nil {
 		return nil, licensing.Tenant{}, err
@@ -53,15 +70,7 @@ func (g *globals) releases(ctx context.Context, brand string) (*app.App, licensi
 	if err != nil {
 		return nil, licensing.Tenant{}, err
 	}
-	a := app.New(store, nil)
-	if name := strings.TrimSpace(g.bucket); name != "" {
-		packages, err := bucket.New(ctx, bucket.Config{Bucket: name, Endpoint: strings.TrimSpace(g.s3Endpoint), Region: g.region})
-		if err != nil {
-			return nil, licensing.Tenant{}, fmt.Errorf("s3 client: %w", err)
-		}
-		a.UsePackages(packages)
-	}
-	return a, licensing.Tenant{Brand: b.Slug, KeyPrefix: b.KeyPrefix}, nil
+	return app.New(store, nil), licensing.Tenant{Brand: b.Slug, KeyPrefix: b.KeyPrefix}, nil
 }
 
 // localPackage is a zip read from this machine.

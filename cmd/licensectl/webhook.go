@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/clsvc/license-service/internal/app"
+	"github.com/clsvc/license-service/internal/awsconf"
 	"github.com/clsvc/license-service/internal/licensing"
 	"github.com/clsvc/license-service/internal/webhook"
 )
@@ -20,40 +19,13 @@ var webhookIDArg = flagSpec{"webhook-id", "WEBHOOK_ID", "the endpoint's id (wh_.
 // webhooks returns the webhook use cases on the configured table, with a
 // sender that makes deliveries from this machine, and the tenant of brand.
 func (g *globals) webhooks(ctx context.Context, brand string) (*app.App, licensing.Tenant, error) {
-	store, err := g.store(ctx)
+	a, t, err := g.brandApp(ctx, brand)
 	if err != nil {
 		return nil, licensing.Tenant{}, err
 	}
-	b, err := store.GetBrand(ctx, brand)
-	if err != nil {
-		return nil, licensing.Tenant{}, err
-	}
-	a := app.New(store, nil)
-	a.UseWebhooks(webhook.NewSender(localTable(g.endpoint)))
-	return a, licensing.Tenant{Brand: b.Slug, KeyPrefix: b.KeyPrefix}, nil
-}
-
-// localTable reports whether the table is on this machine: an endpoint is
-// given (none is AWS) and its host is localhost or a loopback address. Only
-// then may a webhook endpoint be a plain http receiver on this machine, as
-// under make run. (devserver.Loopback takes no endpoint for the embedded
-// engine, which here is AWS; and importing devserver would link the local
-// engine and API into this binary.)
-func localTable(endpoint string) bool {
-	endpoint = strings.TrimSpace(endpoint)
-	if endpoint == "" {
-		return false
-	}
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return false
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
+	// Plain http receivers on this machine only against a table on it (make run).
+	a.UseWebhooks(webhook.NewSender(awsconf.LoopbackEndpoint(g.endpoint)))
+	return a, t, nil
 }
 
 // eventTypesOf splits --events; left out, it is every event type.

@@ -349,21 +349,3 @@ func TestWebhookUsage(t *testing.T) {
 		assert.Contains(t, o.stdout, want)
 	}
 }
-
-func TestLocalTable(t *testing.T) {
-	t.Parallel()
-	for endpoint, want := range map[string]bool{
-		"":                        false, // AWS
-		"  ":                      false,
-		"http://127.0.0.1:8000":   true,
-		"http://localhost:8000":   true,
-		"http://[::1]:8000":       true,
-		"http://127.1.2.3:8000":   true,
-		"http://192.168.1.5:8000": false,
-		"https://dynamodb.eu-west-1.amazonaws.com": false,
-		"http://localhost.example.com:8000":        false,
-		"::not a url":                              false,
-	} {
-		assert.Equal(t, want, localTable(endpoint), endpoint)
-	}
-}

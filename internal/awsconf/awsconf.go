@@ -7,7 +7,10 @@ package awsconf
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -55,4 +58,19 @@ func Load(ctx context.Context, o Options) (aws.Config, error) {
 		cfg.Region = "us-east-1"
 	}
 	return cfg, nil
+}
+
+// LoopbackEndpoint reports whether an endpoint URL names this machine
+// (localhost, 127.0.0.0/8, ::1); an empty endpoint (AWS) does not.
+func LoopbackEndpoint(endpoint string) bool {
+	u, err := url.Parse(strings.TrimSpace(endpoint))
+	if endpoint == "" || err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.IsLoopback()
 }

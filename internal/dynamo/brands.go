@@ -159,16 +159,8 @@ func (s *Store) CreateAPIKey(ctx context.Context, b licensing.Brand, k licensing
 
 // ListAPIKeys lists a brand's keys, oldest first.
 func (s *Store) ListAPIKeys(ctx context.Context, brand string) ([]licensing.APIKey, error) {
-	rows, err := queryItems[apiKeyRefItem](ctx, s, brandPK(brand), "APIKEY#", "list api keys")
-	if err != nil {
-		return nil, err
-	}
-	out := make([]licensing.APIKey, len(rows))
-	for i, r := range rows {
-		out[i] = r.apiKey()
-	}
-	sortByCreation(out, func(k licensing.APIKey) time.Time { return k.CreatedAt })
-	return out, nil
+	return listByCreation(ctx, s, brandPK(brand), "APIKEY#", "list api keys", apiKeyRefItem.apiKey,
+		func(k licensing.APIKey) time.Time { return k.CreatedAt })
 }
 
 // RevokeAPIKey deletes the hash lookup (so the key stops resolving at once),

@@ -5,10 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/clsvc/license-service/internal/licensing"
 )
 
@@ -25,15 +21,8 @@ type productItem struct {
 
 // CreateProduct puts a product unless its slug is taken within the brand.
 func (s *Store) CreateProduct(ctx context.Context, p licensing.Product) error {
-	item, err := attributevalue.MarshalMap(productItem{PK: brandPK(p.Brand), SK: productSK(p.Slug), Type: "product", ID: p.ID, Brand: p.Brand, Slug: p.Slug, Name: p.Name, CreatedAt: p.CreatedAt})
-	if err != nil {
-		return err
-	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item, ConditionExpression: aws.String(notExists)})
-	if conditionFailed(err) {
-		return licensing.Errorf(licensing.CodeAlreadyExists, "a product with slug %q already exists", p.Slug)
-	}
-	return fail("create product", err)
+	return s.putNew(ctx, productItem{PK: brandPK(p.Brand), SK: productSK(p.Slug), Type: "product", ID: p.ID, Brand: p.Brand, Slug: p.Slug, Name: p.Name, CreatedAt: p.CreatedAt},
+		licensing.Errorf(licensing.CodeAlreadyExists, "a product with slug %q already exists", p.Slug), "create product")
 }
 
 // ListProducts lists a brand's products by slug with one Query.
@@ -51,4 +40,19 @@ func (s *Store) ListProducts(ctx context.Context, brand string) ([]licensing.Pro
 
 func sortByCreation[T any](xs []T, at func(T) time.Time) {
 	slices.SortStableFunc(xs, func(a, b T) int { return at(a).Compare(at(b)) })
+}
+
+// listByCreation reads the items of a partition whose sort key starts with
+// prefix, as domain values, oldest first.
+func listByCreation[I, V any](ctx context.Context, s *Store, pk, prefix, op string, value func(I) V, created func(V) time.Time) ([]V, error) {
+	rows, err := queryItems[I](ctx, s, pk, prefix, op)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]V, len(rows))
+	for i, r := range rows {
+		out[i] = value(r)
+	}
+	sortByCreation(out, created)
+	return out, nil
 }

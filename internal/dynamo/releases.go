@@ -82,15 +82,7 @@ func (i releaseItem) release() (licensing.Release, error) {
 
 // CreateRelease puts a new release unless its version exists for the product.
 func (s *Store) CreateRelease(ctx context.Context, r licensing.Release) error {
-	item, err := attributevalue.MarshalMap(toReleaseItem(r))
-	if err != nil {
-		return err
-	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item, ConditionExpression: aws.String(notExists)})
-	if conditionFailed(err) {
-		return licensing.Errorf(licensing.CodeAlreadyExists, "release %s of this product already exists", r.Version)
-	}
-	return fail("create release", err)
+	return s.putNew(ctx, toReleaseItem(r), licensing.Errorf(licensing.CodeAlreadyExists, "release %s of this product already exists", r.Version), "create release")
 }
 
 // releasePartition is a product's releases and LATEST items as read.

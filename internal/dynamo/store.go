@@ -193,6 +193,20 @@ func cancelled(err error) ([]string, bool) {
 
 func epoch(t time.Time) int64 { return t.Unix() }
 
+// putNew puts an item unless one with its key exists (then it fails with
+// exists).
+func (s *Store) putNew(ctx context.Context, item any, exists *licensing.Error, op string) error {
+	av, err := attributevalue.MarshalMap(item)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: av, ConditionExpression: aws.String(notExists)})
+	if conditionFailed(err) {
+		return exists
+	}
+	return fail(op, err)
+}
+
 // getItem reads one item into T; found is false when there is none.
 func getItem[T any](ctx context.Context, s *Store, pk, sk string, consistent bool, op string) (it T, found bool, err error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: keyOf(pk, sk), ConsistentRead: aws.Bool(consistent)})

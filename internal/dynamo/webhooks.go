@@ -91,30 +91,14 @@ func (i deliveryItem) delivery() licensing.WebhookDelivery {
 
 // CreateWebhook puts a new endpoint under its brand.
 func (s *Store) CreateWebhook(ctx context.Context, w licensing.WebhookEndpoint) error {
-	item, err := attributevalue.MarshalMap(toWebhookItem(w))
-	if err != nil {
-		return err
-	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item, ConditionExpression: aws.String(notExists)})
-	if conditionFailed(err) {
-		return licensing.Errorf(licensing.CodeAlreadyExists, "webhook endpoint %q exists", w.ID)
-	}
-	return fail("create webhook", err)
+	return s.putNew(ctx, toWebhookItem(w), licensing.Errorf(licensing.CodeAlreadyExists, "webhook endpoint %q exists", w.ID), "create webhook")
 }
 
 // Webhooks lists a brand's endpoints: one Query of the WEBHOOK# items of
 // its partition.
 func (s *Store) Webhooks(ctx context.Context, brand string) ([]licensing.WebhookEndpoint, error) {
-	rows, err := queryItems[webhookItem](ctx, s, brandPK(brand), "WEBHOOK#", "list webhooks")
-	if err != nil {
-		return nil, err
-	}
-	out := make([]licensing.WebhookEndpoint, len(rows))
-	for i, r := range rows {
-		out[i] = r.endpoint()
-	}
-	sortByCreation(out, func(w licensing.WebhookEndpoint) time.Time { return w.CreatedAt })
-	return out, nil
+	return listByCreation(ctx, s, brandPK(brand), "WEBHOOK#", "list webhooks", webhookItem.endpoint,
+		func(w licensing.WebhookEndpoint) time.Time { return w.CreatedAt })
 }
 
 // Webhook reads one endpoint, strongly consistent.

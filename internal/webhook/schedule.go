@@ -12,7 +12,7 @@ import (
 // Even at its shortest (every wait drawn 20% short) it retries for more
 // than 24 hours.
 const (
-	FirstRetry   = 30 * time.Second
+	FirstRetry = 30 * time.Second
 	// MaxRetryWait is under the 12 hours SQS lets a message stay invisible,
 	// counted from its receipt: the delivery has used some of them when it
 	// sets the wait (SQS refuses a longer one).

@@ -12,12 +12,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
-	"net/url"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/clsvc/license-service/internal/awsconf"
 	"github.com/clsvc/license-service/internal/dev/demo"
 	"github.com/clsvc/license-service/internal/dev/localapi"
 	"github.com/clsvc/license-service/internal/dev/localdb"
@@ -229,17 +228,5 @@ func (s *Server) Close() {
 // or on this machine (localhost, 127.0.0.0/8, ::1): the only places the
 // demo data, whose keys are printed in the README, may be seeded.
 func Loopback(endpoint string) bool {
-	if endpoint == "" {
-		return true
-	}
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return false
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return true
-	}
-	addr, err := netip.ParseAddr(host)
-	return err == nil && addr.IsLoopback()
+	return endpoint == "" || awsconf.LoopbackEndpoint(endpoint)
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/clsvc/license-service/internal/relay"
 	"github.com/clsvc/license-service/internal/relay/relaytest"
 	"github.com/clsvc/license-service/internal/schedule"
+	"github.com/clsvc/license-service/internal/webhook"
 	"github.com/clsvc/license-service/internal/webhookqueue"
 )
 
@@ -783,8 +784,13 @@ func evRunDeliver(t *testing.T, e *env, file string) {
 	evDecode(t, file, &batch)
 	require.Len(t, batch.Records, 1)
 	recv := newWHReceiver(t, 0, func(int, whReceived) int { return http.StatusOK })
-	_, err := e.srv.Service.App.CreateWebhook(context.Background(), licensing.Tenant{Brand: "rankmath", KeyPrefix: "RM"}, recv.srv.URL, []string{"*"})
+	// An endpoint from before the sample event (an endpoint gets no event
+	// from before its creation).
+	secret, err := webhook.NewSecret()
 	require.NoError(t, err)
+	require.NoError(t, e.srv.Service.Store.CreateWebhook(context.Background(), licensing.WebhookEndpoint{ID: licensing.NewID(licensing.KindWebhook),
+		Brand: "rankmath", URL: recv.srv.URL, EventTypes: []string{"*"}, Secret: secret, Status: licensing.WebhookEnabled,
+		CreatedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Version: 1}))
 	h := webhookqueue.New(e.srv.Service.App, nil, "", nil, nil) // a delivery that works changes no visibility
 	resp, err := h.Handle(context.Background(), batch)
 	require.NoError(t, err)

@@ -1905,9 +1905,11 @@ func (w *iamWorld) arrangeWebhook() {
 	ctx := context.Background()
 	secret, err := webhook.NewSecret()
 	require.NoError(w.t, err)
+	// Created before the sample events it is to receive.
 	require.NoError(w.t, w.eng.Store.CreateWebhook(ctx, licensing.WebhookEndpoint{ID: whTestID, Brand: "rankmath", URL: "http://127.0.0.1:9/hook",
-		EventTypes: []string{"*"}, Secret: secret, Status: licensing.WebhookEnabled, CreatedAt: w.clock.Now(), Version: 1}))
+		EventTypes: []string{"*"}, Secret: secret, Status: licensing.WebhookEnabled, CreatedAt: whTestAt.AddDate(0, -1, 0), Version: 1}))
 	d := licensing.WebhookDelivery{ID: whTestDelivery(), Brand: "rankmath", EndpointID: whTestID, EventID: whTestEvent,
 		EventType: licensing.EventWebhookEndpointDisabled, EventAt: whTestAt, Body: []byte(`{}`), Status: licensing.DeliveryPending}
-	require.NoError(w.t, w.eng.Store.PutDelivery(ctx, d, w.clock.Now().Add(time.Hour)))
+	d = d.Record(licensing.DeliveryAttempt{At: whTestAt, StatusCode: 500}, true)
+	require.NoError(w.t, w.eng.Store.PutDelivery(ctx, d, 0, w.clock.Now().Add(time.Hour)))
 }

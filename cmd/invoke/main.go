@@ -194,8 +194,9 @@ var localEnv = map[string]string{
 	"DEAD_LETTER_QUEUE_URL": "",                             // unset: the relay logs the events it cannot publish
 	"RELEASE_BUCKET":        devserver.DefaultReleaseBucket, // !Ref ReleaseBucket: the bucket of `make run`, at S3_ENDPOINT
 	// !Ref WebhookQueue: the demo data has no webhook endpoint, so nothing
-	// is retried; a retry's wait would fail to be set, and be logged.
-	"WEBHOOK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/local-webhooks",
+	// is retried; a retry's wait is asked of the local bus (SQS_ENDPOINT),
+	// which refuses it, and logged — never of AWS.
+	"WEBHOOK_QUEUE_URL": "http://127.0.0.1/000000000000/local-webhooks",
 }
 
 // functionEnv is the process environment of the function under the
@@ -207,6 +208,7 @@ func functionEnv(fn, dynamoEndpoint, busEndpoint, s3Endpoint, logLevel string) [
 		"LOG_LEVEL=" + logLevel,
 		"DYNAMODB_ENDPOINT=" + dynamoEndpoint,
 		"EVENTBRIDGE_ENDPOINT=" + busEndpoint,
+		"SQS_ENDPOINT=" + busEndpoint, // no SQS here: the webhook delivery's waits are refused, never sent to AWS
 		"S3_ENDPOINT=" + s3Endpoint,
 		"AWS_REGION=" + region,
 		"AWS_LAMBDA_FUNCTION_NAME=" + fn,

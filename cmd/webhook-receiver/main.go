@@ -1,7 +1,9 @@
 // Command webhook-receiver is an example receiver of the license service's
 // webhooks, with the standard library alone: it verifies each request's
 // Standard Webhooks signature, drops an event it has seen (by webhook-id)
-// and prints the rest, one line each. A brand's system does the same; the
+// and, per license, one at or below the highest sequence it applied (a
+// retry can bring a license's events out of order), and prints the rest,
+// one line each. A brand's system does the same, in its own database; the
 // README shows verify.
 //
 //	WEBHOOK_SECRET=whsec_… go run ./cmd/webhook-receiver -addr 127.0.0.1:8088
@@ -37,11 +39,13 @@ func main() {
 	log.Fatal(http.ListenAndServe(*addr, nil))
 }
 
-// handler answers 204 to a request whose signature verifies (printing the
-// event the first time its id is seen) and 400 to any other.
+// handler answers 204 to a request whose signature verifies (applying the
+// event unless it is a repeat or older than what was applied) and 400 to
+// any other.
 func handler(secret string, out io.Writer, now func() time.Time) http.Handler {
 	var mu sync.Mutex
-	seen := map[string]bool{}
+	seen := map[string]bool{}     // webhook-ids handled
+	applied := map[string]int64{} // per license, the highest sequence applied
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		if err != nil {
@@ -63,12 +67,18 @@ func handler(secret string, out io.Writer, now func() time.Time) http.Handler {
 		}
 		id := r.Header.Get("webhook-id")
 		mu.Lock()
-		again := seen[id]
-		seen[id] = true
-		mu.Unlock()
-		if !again { // a retry of a delivered event carries the same webhook-id
+		defer mu.Unlock()
+		switch {
+		case seen[id]: // a retry of an event handled already carries the same webhook-id
+		case ev.LicenseID != "" && ev.Sequence <= applied[ev.LicenseID]:
+			fmt.Fprintf(out, "%s %s license=%s sequence=%d: older than %d, not applied\n", id, ev.Type, ev.LicenseID, ev.Sequence, applied[ev.LicenseID])
+		default:
+			if ev.LicenseID != "" {
+				applied[ev.LicenseID] = ev.Sequence
+			}
 			fmt.Fprintf(out, "%s %s license=%s sequence=%d\n", id, ev.Type, ev.LicenseID, ev.Sequence)
 		}
+		seen[id] = true
 		w.WriteHeader(http.StatusNoContent)
 	})
 }

@@ -52,6 +52,18 @@ func TestReceiverVerifiesWhatTheServiceSigns(t *testing.T) {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/hooks", bytes.NewReader(body)))
 	assert.Equal(t, http.StatusBadRequest, w.Code, "unsigned")
+
+	// An older event of the license, arriving late, is acknowledged and not applied.
+	out.Reset()
+	older := []byte(`{"event_id":"evt_b","event_type":"LicenseSuspended","license_id":"lic_1","sequence":3}`)
+	hd, err := webhook.Sign([]string{secret}, "evt_b", now, older)
+	require.NoError(t, err)
+	r := httptest.NewRequest(http.MethodPost, "/hooks", bytes.NewReader(older))
+	r.Header = hd
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	assert.Equal(t, http.StatusNoContent, w.Code)
+	assert.Equal(t, "evt_b LicenseSuspended license=lic_1 sequence=3: older than 4, not applied\n", out.String())
 }
 
 // The README shows verify as it is here.

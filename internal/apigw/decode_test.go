@@ -90,6 +90,7 @@ func TestEveryCodeHasAStatus(t *testing.T) {
 		licensing.CodeIdempotencyKeyReused, licensing.CodeRateLimited, licensing.CodeServiceUnavailable, licensing.CodeInternal,
 		licensing.CodeReleaseNotFound, licensing.CodePackageMissing, licensing.CodePackageMismatch, licensing.CodeDownloadExpired,
 		licensing.CodeReleasesUnavailable, licensing.CodeWebhookNotFound, licensing.CodeDeliveryNotFound, licensing.CodeWebhookLimit,
+		licensing.CodeRotationInProgress,
 	}
 	want := map[licensing.Code]int{
 		licensing.CodeValidation: 400, licensing.CodeInvalidJSON: 400, licensing.CodeUnauthorized: 401,
@@ -101,6 +102,7 @@ func TestEveryCodeHasAStatus(t *testing.T) {
 		licensing.CodeReleaseNotFound: 404, licensing.CodePackageMissing: 409, licensing.CodePackageMismatch: 409,
 		licensing.CodeDownloadExpired: 403, licensing.CodeReleasesUnavailable: 503,
 		licensing.CodeWebhookNotFound: 404, licensing.CodeDeliveryNotFound: 404, licensing.CodeWebhookLimit: 409,
+		licensing.CodeRotationInProgress: 409,
 	}
 	for _, c := range codes {
 		_, ok := statusOf[c]

@@ -45,6 +45,7 @@ var statusOf = map[licensing.Code]int{
 	licensing.CodeWebhookNotFound:      http.StatusNotFound,
 	licensing.CodeDeliveryNotFound:     http.StatusNotFound,
 	licensing.CodeWebhookLimit:         http.StatusConflict,
+	licensing.CodeRotationInProgress:   http.StatusConflict,
 }
 
 // StatusOf returns the HTTP status for an error code (500 when unknown).

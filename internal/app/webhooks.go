@@ -28,9 +28,10 @@ type WebhookStore interface {
 	// retrying on a concurrent change. A result whose Version is the one
 	// read is not written.
 	UpdateWebhook(ctx context.Context, brand, id string, change func(licensing.WebhookEndpoint) (licensing.WebhookEndpoint, []licensing.Event, error)) (licensing.WebhookEndpoint, error)
-	// PutDelivery writes a delivery as it now stands; it is forgotten
-	// after expires.
-	PutDelivery(ctx context.Context, d licensing.WebhookDelivery, expires time.Time) error
+	// PutDelivery writes a delivery as it now stands, conditioned on the
+	// stored one having readCount attempts (0: there is none; a stored
+	// delivery has at least one); otherwise it fails with ErrStale. It is forgotten after expires.
+	PutDelivery(ctx context.Context, d licensing.WebhookDelivery, readCount int, expires time.Time) error
 	// Delivery reads one delivery, found or not.
 	Delivery(ctx context.Context, brand, endpointID, deliveryID string) (licensing.WebhookDelivery, bool, error)
 	// Deliveries pages through an endpoint's deliveries, newest event first.
@@ -47,6 +48,10 @@ type WebhookSender interface {
 	// a 2xx answer, never an error.
 	Send(ctx context.Context, url string, secrets []string, id string, at time.Time, body []byte) licensing.DeliveryAttempt
 }
+
+// ErrStale is a conditional write refused because the item changed since
+// it was read.
+var ErrStale = errors.New("changed since it was read")
 
 // DeliveryRetention is how long a delivery and its attempts are listed.
 const DeliveryRetention = 30 * 24 * time.Hour
@@ -132,7 +137,8 @@ func (a *App) RotateWebhookSecret(ctx context.Context, t licensing.Tenant, id st
 		return licensing.WebhookEndpoint{}, err
 	}
 	return a.store.UpdateWebhook(ctx, t.Brand, id, func(w licensing.WebhookEndpoint) (licensing.WebhookEndpoint, []licensing.Event, error) {
-		return w.Rotate(secret, a.now()), nil, nil
+		next, err := w.Rotate(secret, a.now())
+		return next, nil, err
 	})
 }
 
@@ -179,6 +185,9 @@ func (a *App) RetryWebhookDelivery(ctx context.Context, t licensing.Tenant, id, 
 
 // DeliveryReport is what one delivery of an event did.
 type DeliveryReport struct {
+	Brand     string
+	EventID   string
+	EventType licensing.EventType
 	Delivered int // endpoints that answered 2xx
 	Failed    int // attempts that failed
 	Disabled  int // endpoints this delivery disabled
@@ -195,26 +204,42 @@ type webhookEvent struct {
 }
 
 // DeliverEvent posts an event (its JSON, as published) to each enabled
-// endpoint of its brand that subscribes to its type and has not received
-// it yet, all at once. final says no retry follows, so a failure is final. A malformed event fails with
+// endpoint of its brand that subscribes to its type, existed when it
+// occurred and has not received it yet, all at once. final says no retry
+// follows, so a failure is final. A delivery still pending at an endpoint
+// disabled since is closed as failed. A malformed event fails with
 // CodeValidation: retrying cannot help.
 func (a *App) DeliverEvent(ctx context.Context, body []byte, final bool) (DeliveryReport, error) {
 	var ev webhookEvent
 	if err := json.Unmarshal(body, &ev); err != nil || !licensing.ValidID(licensing.KindEvent, ev.ID) || ev.Brand == "" || ev.Type == "" || ev.OccurredAt.IsZero() {
 		return DeliveryReport{}, licensing.Invalid("event", "is not an event of this service")
 	}
+	rep := DeliveryReport{Brand: ev.Brand, EventID: ev.ID, EventType: ev.Type}
 	endpoints, err := a.store.Webhooks(ctx, ev.Brand)
 	if err != nil {
-		return DeliveryReport{}, err
+		return rep, err
 	}
 	var (
 		mu   sync.Mutex
-		rep  DeliveryReport
 		errs []error
 		wg   sync.WaitGroup
 	)
 	for _, w := range endpoints {
-		if w.Status != licensing.WebhookEnabled || !w.Wants(ev.Type) {
+		if !w.Wants(ev.Type) || w.CreatedAt.After(ev.OccurredAt) {
+			continue
+		}
+		if w.Status != licensing.WebhookEnabled {
+			// Only an event from before the endpoint was disabled can
+			// have a delivery there, pending since.
+			if w.DisabledAt != nil && !ev.OccurredAt.After(*w.DisabledAt) {
+				wg.Go(func() {
+					if err := a.closeDelivery(ctx, w, licensing.DeliveryID(ev.OccurredAt, ev.ID)); err != nil {
+						mu.Lock()
+						errs = append(errs, fmt.Errorf("endpoint %s: %w", w.ID, err))
+						mu.Unlock()
+					}
+				})
+			}
 			continue
 		}
 		wg.Go(func() {
@@ -222,9 +247,9 @@ func (a *App) DeliverEvent(ctx context.Context, body []byte, final bool) (Delive
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
-			case !sent && err == nil: // delivered there before
 			case err != nil:
 				errs = append(errs, fmt.Errorf("endpoint %s: %w", w.ID, err))
+			case !sent: // delivered there before
 			case d.Status == licensing.DeliveryDelivered:
 				rep.Delivered++
 			case d.Status == licensing.DeliveryPending:
@@ -232,7 +257,7 @@ func (a *App) DeliverEvent(ctx context.Context, body []byte, final bool) (Delive
 				rep.Pending++
 			default:
 				rep.Failed++
-				if !disabled {
+				if !disabled && !d.Attempts[len(d.Attempts)-1].Gone() {
 					rep.Exhausted++
 				}
 			}
@@ -243,6 +268,21 @@ func (a *App) DeliverEvent(ctx context.Context, body []byte, final bool) (Delive
 	}
 	wg.Wait()
 	return rep, errors.Join(errs...)
+}
+
+// closeDelivery marks a pending delivery to a disabled endpoint failed.
+func (a *App) closeDelivery(ctx context.Context, w licensing.WebhookEndpoint, id string) error {
+	d, found, err := a.store.Delivery(ctx, w.Brand, w.ID, id)
+	if err != nil || !found || d.Status != licensing.DeliveryPending {
+		return err
+	}
+	_, err = a.recordDelivery(ctx, d, func(cur licensing.WebhookDelivery) licensing.WebhookDelivery {
+		if cur.Status == licensing.DeliveryPending {
+			cur.Status = licensing.DeliveryFailed
+		}
+		return cur
+	})
+	return err
 }
 
 // deliverTo makes one attempt of an event at an endpoint, unless it was
@@ -264,8 +304,9 @@ func (a *App) deliverTo(ctx context.Context, w licensing.WebhookEndpoint, ev web
 // attempt sends a delivery, updates the endpoint — a success clears its
 // failing state; a failure starts it, and disables the endpoint at a 410 or
 // after licensing.FailureWindow of failures — and records the attempt (no
-// retry is left once the endpoint is disabled).
-func (a *App) attempt(ctx context.Context, w licensing.WebhookEndpoint, d licensing.WebhookDelivery, manual, retriesLeft bool) (licensing.WebhookDelivery, bool, error) {
+// retry is left once the endpoint is disabled, by this attempt or another).
+// disabled tells whether this attempt disabled it.
+func (a *App) attempt(ctx context.Context, w licensing.WebhookEndpoint, d licensing.WebhookDelivery, manual, retriesLeft bool) (_ licensing.WebhookDelivery, disabled bool, _ error) {
 	s, err := a.sender()
 	if err != nil {
 		return d, false, err
@@ -273,7 +314,7 @@ func (a *App) attempt(ctx context.Context, w licensing.WebhookEndpoint, d licens
 	now := a.now()
 	att := s.Send(ctx, w.URL, w.SigningSecrets(now), d.EventID, now, d.Body)
 	att.Manual = manual
-	disabled := false
+	off := w.Status != licensing.WebhookEnabled
 	// A success of an endpoint that was not failing (the common case)
 	// changes nothing: no write.
 	if !att.Delivered() || w.FailingSince != nil {
@@ -286,15 +327,39 @@ func (a *App) attempt(ctx context.Context, w licensing.WebhookEndpoint, d licens
 			}
 			next, evs, _ := cur.Failed(now, att.Gone())
 			disabled = len(evs) > 0
+			off = next.Status != licensing.WebhookEnabled
 			return next, evs, nil
 		})
 		if err != nil && !licensing.IsCode(err, licensing.CodeWebhookNotFound) { // deleted meanwhile: record the attempt all the same
 			return d, false, err
 		}
 	}
-	d = d.Record(att, retriesLeft && !disabled)
-	if err := a.store.PutDelivery(ctx, d, now.Add(DeliveryRetention)); err != nil {
-		return d, disabled, err
+	d, err = a.recordDelivery(ctx, d, func(cur licensing.WebhookDelivery) licensing.WebhookDelivery {
+		return cur.Record(att, retriesLeft && !off)
+	})
+	return d, disabled, err
+}
+
+// maxDeliveryWrites bounds recordDelivery's retries on concurrent writers.
+const maxDeliveryWrites = 8
+
+// recordDelivery writes change(d), conditioned on the delivery being as
+// read; when another attempt (a manual retry, a duplicate of the message)
+// wrote it meanwhile, it reads it again and applies change to that.
+func (a *App) recordDelivery(ctx context.Context, d licensing.WebhookDelivery, change func(licensing.WebhookDelivery) licensing.WebhookDelivery) (licensing.WebhookDelivery, error) {
+	for range maxDeliveryWrites {
+		next := change(d)
+		err := a.store.PutDelivery(ctx, next, d.Count, next.UpdatedAt.Add(DeliveryRetention))
+		if !errors.Is(err, ErrStale) {
+			return next, err
+		}
+		cur, found, err := a.store.Delivery(ctx, d.Brand, d.EndpointID, d.ID)
+		if err != nil {
+			return next, err
+		}
+		if found {
+			d = cur
+		}
 	}
-	return d, disabled, nil
+	return d, licensing.Unavailable(errors.New("webhook delivery changed concurrently too often"))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/clsvc/license-service/internal/app"
 	"github.com/clsvc/license-service/internal/licensing"
 )
 
@@ -172,8 +174,9 @@ func (s *Store) UpdateWebhook(ctx context.Context, brand, id string,
 }
 
 // PutDelivery writes a delivery as it now stands (one item per event and
-// endpoint, its attempts inside).
-func (s *Store) PutDelivery(ctx context.Context, d licensing.WebhookDelivery, expires time.Time) error {
+// endpoint, its attempts inside), conditioned on the attempts counted when
+// it was read.
+func (s *Store) PutDelivery(ctx context.Context, d licensing.WebhookDelivery, readCount int, expires time.Time) error {
 	it := deliveryItem{PK: deliveryPK(d.Brand, d.EndpointID), SK: deliverySKPrefix + d.ID, Type: "webhook_delivery", ID: d.ID,
 		Brand: d.Brand, EndpointID: d.EndpointID, EventID: d.EventID, EventType: string(d.EventType), EventAt: d.EventAt,
 		Body: d.Body, Status: string(d.Status), Count: d.Count, UpdatedAt: d.UpdatedAt, TTL: epoch(expires)}
@@ -184,7 +187,15 @@ func (s *Store) PutDelivery(ctx context.Context, d licensing.WebhookDelivery, ex
 	if err != nil {
 		return err
 	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item})
+	in := &dynamodb.PutItemInput{TableName: &s.table, Item: item, ConditionExpression: aws.String(notExists)}
+	if readCount > 0 {
+		in.ConditionExpression = aws.String("attempt_count = :n")
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":n": num(int64(readCount))}
+	}
+	_, err = s.db.PutItem(ctx, in)
+	if conditionFailed(err) {
+		return fmt.Errorf("put delivery %s: %w", d.ID, app.ErrStale)
+	}
 	return fail("put delivery", err)
 }
 

@@ -12,6 +12,9 @@ const (
 	CodeWebhookNotFound  Code = "webhook_not_found"
 	CodeDeliveryNotFound Code = "delivery_not_found"
 	CodeWebhookLimit     Code = "webhook_limit_reached"
+	// CodeRotationInProgress refuses a rotation while the secret before
+	// the last one still signs.
+	CodeRotationInProgress Code = "secret_rotation_in_progress"
 )
 
 // EventWebhookEndpointDisabled is sent when the service stops delivering to
@@ -141,12 +144,17 @@ func (w WebhookEndpoint) SigningSecrets(now time.Time) []string {
 }
 
 // Rotate makes secret the endpoint's secret; the current one keeps signing
-// for SecretOverlap.
-func (w WebhookEndpoint) Rotate(secret string, now time.Time) WebhookEndpoint {
+// for SecretOverlap. A rotation during another's overlap is refused: it
+// would end the previous secret's overlap at once.
+func (w WebhookEndpoint) Rotate(secret string, now time.Time) (WebhookEndpoint, error) {
+	if w.PreviousUntil != nil && now.Before(*w.PreviousUntil) {
+		return w, Errorf(CodeRotationInProgress, "the previous secret still signs until %s; rotate again after that",
+			w.PreviousUntil.UTC().Format(time.RFC3339))
+	}
 	until := now.UTC().Add(SecretOverlap)
 	w.PreviousSecret, w.PreviousUntil, w.Secret = w.Secret, &until, secret
 	w.Version++
-	return w
+	return w, nil
 }
 
 // Succeeded is the endpoint after a delivered attempt: no longer failing.
@@ -258,7 +266,7 @@ func (d WebhookDelivery) Record(a DeliveryAttempt, retriesLeft bool) WebhookDeli
 	d.Count++
 	d.UpdatedAt = a.At
 	switch {
-	case a.Delivered():
+	case a.Delivered(), d.Status == DeliveryDelivered: // once delivered, always
 		d.Status = DeliveryDelivered
 	case retriesLeft && !a.Gone():
 		d.Status = DeliveryPending

@@ -46,12 +46,20 @@ func TestWebhookEndpointSubscriptionAndSecrets(t *testing.T) {
 	assert.True(t, WebhookEndpoint{EventTypes: []string{"*"}}.Wants(EventWebhookEndpointDisabled))
 
 	assert.Equal(t, []string{"whsec_a"}, w.SigningSecrets(now))
-	r := w.Rotate("whsec_b", now)
+	r, err := w.Rotate("whsec_b", now)
+	require.NoError(t, err)
 	assert.Equal(t, int64(2), r.Version)
 	assert.Equal(t, []string{"whsec_b", "whsec_a"}, r.SigningSecrets(now), "both sign during the overlap")
 	assert.Equal(t, []string{"whsec_b", "whsec_a"}, r.SigningSecrets(now.Add(SecretOverlap-time.Second)))
 	assert.Equal(t, []string{"whsec_b"}, r.SigningSecrets(now.Add(SecretOverlap)), "then the new one alone")
 	assert.Equal(t, []string{"whsec_a"}, w.SigningSecrets(now), "the endpoint rotated is a copy")
+
+	// Another rotation during the overlap would end whsec_a's at once.
+	_, err = r.Rotate("whsec_c", now.Add(SecretOverlap-time.Second))
+	assert.Equal(t, CodeRotationInProgress, ErrorCode(err))
+	again, err := r.Rotate("whsec_c", now.Add(SecretOverlap))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"whsec_c", "whsec_b"}, again.SigningSecrets(now.Add(SecretOverlap)))
 }
 
 func TestWebhookEndpointFailures(t *testing.T) {
@@ -101,6 +109,8 @@ func TestWebhookDeliveryRecord(t *testing.T) {
 	assert.Equal(t, DeliveryFailed, d.Record(DeliveryAttempt{StatusCode: 410}, true).Status, "gone")
 	assert.Equal(t, DeliveryDelivered, d.Record(DeliveryAttempt{StatusCode: 204}, false).Status)
 	assert.Equal(t, DeliveryPending, d.Record(DeliveryAttempt{Error: "timeout"}, true).Status)
+	done := d.Record(DeliveryAttempt{StatusCode: 200}, true)
+	assert.Equal(t, DeliveryDelivered, done.Record(DeliveryAttempt{StatusCode: 500}, false).Status, "once delivered, a failed manual retry does not undo it")
 }
 
 func TestDeliveryIDs(t *testing.T) {

@@ -47,8 +47,9 @@ type Config struct {
 	// S3Endpoint (S3_ENDPOINT) points at another S3 API (the embedded one
 	// of make run); empty: AWS.
 	S3Endpoint string
-	// WebhooksLocal (WEBHOOKS_LOCAL=true) lets webhook endpoints be plain
-	// http on this machine's loopback: make run only, never in AWS.
+	// WebhooksLocal lets webhook endpoints be plain http on this machine's
+	// loopback: set by make run's server only (no variable sets it, so no
+	// function in AWS can).
 	WebhooksLocal bool
 	// SigningKeysRetry is how often a failed read of that secret is tried
 	// again (on a request); zero: DefaultSigningKeysRetry.
@@ -66,7 +67,6 @@ func ConfigFromEnv() Config {
 		SigningKeySecret: os.Getenv("SIGNING_KEY_SECRET_ID"),
 		ReleaseBucket:    os.Getenv("RELEASE_BUCKET"),
 		S3Endpoint:       os.Getenv("S3_ENDPOINT"),
-		WebhooksLocal:    os.Getenv("WEBHOOKS_LOCAL") == "true",
 	}
 	if c.TableName == "" {
 		c.TableName = "licenses"

@@ -82,15 +82,34 @@ func allLoopback(addrs []netip.Addr) bool {
 }
 
 // cgnat is the shared address space of carrier-grade NAT (RFC 6598).
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+// reserved are ranges that are not the public internet, beyond what the
+// netip predicates tell: shared address space (CGNAT), "this network",
+// IETF protocol assignments, benchmarking, the reserved class E, and the
+// IPv6 forms that carry an IPv4 address a gateway may translate to an
+// inside one (NAT64, 6to4, IPv4-compatible) or are not routable.
+var reserved = func() []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range []string{
+		"100.64.0.0/10", "0.0.0.0/8", "192.0.0.0/24", "198.18.0.0/15", "240.0.0.0/4",
+		"64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "::/96", "100::/64", "2001::/32", "2001:db8::/32",
+	} {
+		out = append(out, netip.MustParsePrefix(p))
+	}
+	return out
+}()
 
 // Public reports whether an address is on the public internet.
 func Public(a netip.Addr) bool {
 	a = a.Unmap()
 	switch {
 	case !a.IsValid(), a.IsUnspecified(), a.IsLoopback(), a.IsPrivate(), a.IsLinkLocalUnicast(),
-		a.IsLinkLocalMulticast(), a.IsInterfaceLocalMulticast(), a.IsMulticast(), cgnat.Contains(a):
+		a.IsLinkLocalMulticast(), a.IsInterfaceLocalMulticast(), a.IsMulticast():
 		return false
+	}
+	for _, p := range reserved {
+		if p.Contains(a) {
+			return false
+		}
 	}
 	return true
 }

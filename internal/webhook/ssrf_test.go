@@ -49,6 +49,15 @@ func TestCheckEndpointRefusesWhatReachesInside(t *testing.T) {
 		"https://[fd00::1]/x",                 // unique local
 		"https://[fe80::1]/x",                 // link-local
 		"https://[::ffff:127.0.0.1]/x",        // IPv4-mapped loopback
+		"https://[64:ff9b::a9fe:a9fe]/x",      // NAT64 of 169.254.169.254
+		"https://[64:ff9b:1::a00:1]/x",        // local-use NAT64
+		"https://[2002:a00:1::1]/x",           // 6to4 of 10.0.0.1
+		"https://[::a9fe:a9fe]/x",             // IPv4-compatible
+		"https://0.1.2.3/x",                   // "this network"
+		"https://192.0.0.8/x",                 // IETF protocol assignments
+		"https://198.18.0.1/x",                // benchmarking
+		"https://240.0.0.1/x",                 // reserved (class E)
+		"https://[2001:db8::1]/x",             // documentation
 		"https://internal.example/x",          // a name resolving to a private address
 		"https://sneaky.example/x",            // any of its addresses counts
 		"https://v6-loop.example/x",           // a name resolving to ::1

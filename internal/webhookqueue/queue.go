@@ -18,9 +18,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -88,12 +90,15 @@ const (
 	giveUp                // failed its last attempt: to the dead-letter queue
 )
 
-// Handle delivers each message's event; the messages to try again are
-// reported as batch item failures, after their visibility is set to the
-// schedule's wait.
+// Handle delivers the messages' events, all at once (each endpoint has
+// webhook.Timeout to answer, so a batch takes about that long, well within
+// the function's timeout, and one brand's slow endpoint holds up no other
+// message); the messages to try again are reported as batch item
+// failures, after their visibility is set to the schedule's wait.
 func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	var resp events.SQSEventResponse
-	for _, m := range ev.Records {
+	outs := make([]outcome, len(ev.Records))
+	var wg sync.WaitGroup
+	for i, m := range ev.Records {
 		n, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
 		n = max(n, 1)
 		var env envelope
@@ -101,23 +106,34 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 			h.log.Error("webhook message is not an EventBridge event: dropped", slog.String("message_id", m.MessageId))
 			continue
 		}
-		switch h.one(ctx, env.Detail, n, m.MessageId) {
-		case done:
-			continue
-		case retry:
-			wait, _ := webhook.Backoff(n, h.random())
-			h.setVisibility(ctx, m.ReceiptHandle, wait)
-		case giveUp:
-			h.setVisibility(ctx, m.ReceiptHandle, 0) // SQS moves it at the next receive
+		wg.Go(func() {
+			outs[i] = h.one(ctx, env.Detail, n, m.MessageId)
+			switch outs[i] {
+			case retry:
+				wait, _ := webhook.Backoff(n, h.random())
+				h.setVisibility(ctx, m.ReceiptHandle, wait)
+			case giveUp:
+				h.setVisibility(ctx, m.ReceiptHandle, 0) // SQS moves it at the next receive
+			}
+		})
+	}
+	wg.Wait()
+	var resp events.SQSEventResponse
+	for i, m := range ev.Records {
+		if outs[i] != done {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
 		}
-		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
 	}
 	return resp, nil
 }
 
 // one delivers an event on its nth attempt, logs and counts what happened.
 func (h *Handler) one(ctx context.Context, detail []byte, n int, messageID string) outcome {
-	return deliverOnce(ctx, h.deliver, h.log, h.metrics, detail, n, slog.String("message_id", messageID))
+	attrs := []slog.Attr{slog.String("message_id", messageID)}
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		attrs = append(attrs, slog.String("request_id", lc.AwsRequestID))
+	}
+	return deliverOnce(ctx, h.deliver, h.log, h.metrics, detail, n, attrs...)
 }
 
 // deliverOnce is one attempt of an event, as the AWS and local queues make it.
@@ -134,7 +150,8 @@ func deliverOnce(ctx context.Context, d Deliverer, log *slog.Logger, metrics *te
 	case err != nil || rep.Pending > 0 || rep.Exhausted > 0:
 		out = giveUp
 	}
-	attrs = append(attrs, slog.String("use_case", "deliver-webhooks"), slog.Int("attempt", n), slog.Int("delivered", rep.Delivered),
+	attrs = append(attrs, slog.String("use_case", "deliver-webhooks"), slog.String("brand", rep.Brand), slog.String("event_id", rep.EventID),
+		slog.String("event_type", string(rep.EventType)), slog.Int("attempt", n), slog.Int("delivered", rep.Delivered),
 		slog.Int("failed", rep.Failed), slog.Int("disabled", rep.Disabled))
 	level := slog.LevelInfo
 	switch out {

@@ -514,3 +514,40 @@ func TestLocalCloseWaitsForTheAttemptUnderWay(t *testing.T) {
 		t.Fatal("Close returned before the attempt under way ended")
 	}
 }
+
+// barrierDeliverer answers only once all of its n callers are in at the
+// same time: a handler that delivers a batch's messages one after another
+// never gets there (each call gives up after 5 s, a failure).
+type barrierDeliverer struct {
+	n       int
+	arrived chan struct{}
+	all     chan struct{}
+	once    sync.Once
+}
+
+func (d *barrierDeliverer) DeliverEvent(context.Context, []byte, bool) (app.DeliveryReport, error) {
+	d.arrived <- struct{}{}
+	if len(d.arrived) == d.n {
+		d.once.Do(func() { close(d.all) })
+	}
+	select {
+	case <-d.all:
+		return app.DeliveryReport{Delivered: 1}, nil
+	case <-time.After(5 * time.Second):
+		return app.DeliveryReport{}, errors.New("the batch's messages were not delivered at once")
+	}
+}
+
+// A batch's messages are delivered at once: a slow endpoint of one message
+// does not hold up the others, and a batch of slow ones takes one timeout,
+// not ten, within the function's.
+func TestBatchMessagesAreDeliveredAtOnce(t *testing.T) {
+	const n = 10
+	d := &barrierDeliverer{n: n, arrived: make(chan struct{}, n), all: make(chan struct{})}
+	w := newQueueWorld(t, d)
+	var records []events.SQSMessage
+	for i := range n {
+		records = append(records, message(fmt.Sprintf("m-%d", i), 1, detail("evt_00000000000000000001")))
+	}
+	assert.Empty(t, w.handle(t, records...), "all delivered")
+}

@@ -15,19 +15,51 @@ RIE := bin/tools/aws-lambda-rie
 FUNCTIONS := health create-product list-products provision-license list-licenses \
 	get-license renew-license suspend-license resume-license cancel-license free-seat \
 	activate-license check-license deactivate-seat authorize-brand publish-events license-events \
-	product-keys edd reclaim-seats notify-expiries create-release list-releases publish-release yank-release product-updates \
+	product-keys openapi edd reclaim-seats notify-expiries create-release list-releases publish-release yank-release product-updates \
 	create-webhook list-webhooks delete-webhook rotate-webhook-secret list-webhook-deliveries \
 	retry-webhook-delivery deliver-webhooks
 
 .PHONY: help run test check unit fuzz build clean
 
+# The API contract's npm tools (Redocly CLI, openapi-to-postmanv2, newman),
+# pinned in tools/package-lock.json and installed into tools/node_modules by
+# `npm ci` (no global install). Redocly's telemetry and update check are off:
+# nothing calls out while the tests run.
+NPM_TOOLS := tools/node_modules/.package-lock.json
+REDOCLY := REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true tools/node_modules/.bin/redocly
+
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
 
-run: ## run the whole API on http://127.0.0.1:3000 (embedded DynamoDB on 127.0.0.1:8000)
+run: ## run the whole API on http://127.0.0.1:3000 (embedded DynamoDB on 127.0.0.1:8000), its reference on /docs/
+	@$(MAKE) --no-print-directory docs/api.html || echo "(the API reference docs/api.html could not be built: make docs tells why)"
 	$(GO) run ./cmd/local-api
 
-test: $(RIE) check unit engine ## everything a change must pass: format, vet, staticcheck, all tests with the race detector, the engine fork's tests
+test: $(RIE) $(NPM_TOOLS) check lint-api unit engine ## everything a change must pass: format, vet, staticcheck, the API contract's lint, all tests with the race detector (the contract's among them), the engine fork's tests
+
+$(NPM_TOOLS): tools/package.json tools/package-lock.json
+	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.PHONY: tools lint-api api-json docs postman newman
+tools: $(NPM_TOOLS) ## install the API contract's npm tools (pinned in tools/package-lock.json) into tools/node_modules
+
+lint-api: $(NPM_TOOLS) ## lint api/openapi.yaml with Redocly CLI (recommended rules; a warning fails)
+	$(REDOCLY) lint --config api/redocly.yaml api/openapi.yaml
+
+api-json: ## rewrite api/openapi.json (what the openapi function serves) from api/openapi.yaml
+	$(GO) test ./api -run '^TestJSONIsTheDocument$$' -count=1 -update
+
+docs: docs/api.html ## build the API reference, docs/api.html: one self-contained HTML file (Redocly)
+
+docs/api.html: api/openapi.yaml api/redocly.yaml $(NPM_TOOLS)
+	$(REDOCLY) build-docs --inlineBundle --config api/redocly.yaml api/openapi.yaml --output $@
+
+postman: $(NPM_TOOLS) ## generate the Postman collection, docs/postman_collection.json (baseUrl and apiKey: the local demo)
+	node tools/postman.js api/openapi.yaml docs/postman_collection.json
+
+newman: postman ## run the Postman collection with newman against a fresh local service; every status must be documented
+	tools/newman.sh docs/postman_collection.json
 
 check: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -91,6 +91,7 @@ var evCases = map[string]evCase{
 	"publish-events":    {run: evRunRelay},
 	"license-events":    {status: http.StatusOK, check: evHistory},
 	"product-keys":      {status: http.StatusOK, check: evJWKS},
+	"openapi":           {status: http.StatusOK, check: evOpenAPI},
 	"edd":               {status: http.StatusOK, check: evEDD},
 	"reclaim-seats":     {run: evRunReclaim},
 	"notify-expiries":   {run: evRunExpiries},
@@ -551,6 +552,19 @@ func evHistory(t *testing.T, resp events.APIGatewayProxyResponse) {
 	assert.Equal(t, "LicenseProvisioned", h.Events[1].EventType)
 	assert.Equal(t, evDemoActivation, h.Events[0].Detail["activation_id"])
 	assert.Nil(t, h.NextCursor)
+}
+
+// evOpenAPI: the OpenAPI document, cacheable.
+func evOpenAPI(t *testing.T, resp events.APIGatewayProxyResponse) {
+	var doc struct {
+		OpenAPI string                    `json:"openapi"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	evBody(t, resp, &doc)
+	assert.Equal(t, "3.1.0", doc.OpenAPI)
+	assert.Contains(t, doc.Paths, "/api/v1/openapi.json")
+	assert.Equal(t, "public, max-age=300", resp.Headers["Cache-Control"])
+	assert.Regexp(t, `^"[0-9a-f]{32}"$`, resp.Headers["ETag"])
 }
 
 // evJWKS: the signing keys as a JWKS document of Ed25519 keys.

@@ -95,6 +95,7 @@ func fltRoutes() map[string]fltRoute {
 		"POST /api/v1/product/licenses/activate":   {ok: http.StatusCreated, body: seat("fault.example.com")},
 		"POST /api/v1/product/licenses/deactivate": {ok: http.StatusOK, body: seat(demo.DemoSite)},
 		"GET /api/v1/product/keys":                 {ok: http.StatusOK, static: true},
+		"GET /api/v1/openapi.json":                 {ok: http.StatusOK, static: true},
 		"GET /api/v1/product/edd": {ok: http.StatusOK,
 			query: "edd_action=check_license&license=" + demo.RankMathKey + "&item_name=Rank+Math+Pro&url=" + demo.DemoSite},
 		"POST /api/v1/product/edd": {ok: http.StatusOK, form: true,
@@ -229,7 +230,18 @@ func (rt fltRoute) call(t *testing.T, r stack.FunctionRoute) call {
 	if rt.body != "" {
 		c.body = []byte(rt.body)
 	}
+	if rt.form {
+		c.header = map[string]string{"Content-Type": rt.contentType()}
+	}
 	return c
+}
+
+// contentType is the media type of the route's body.
+func (rt fltRoute) contentType() string {
+	if rt.form {
+		return "application/x-www-form-urlencoded"
+	}
+	return "application/json"
 }
 
 // event is the route's request as the API Gateway proxy event its function
@@ -242,7 +254,7 @@ func (rt fltRoute) event(t *testing.T, r stack.FunctionRoute) events.APIGatewayP
 		Resource:       r.Path,
 		Path:           fltPath(t, r.Path, rt.params),
 		HTTPMethod:     r.Method,
-		Headers:        map[string]string{"Content-Type": "application/json"},
+		Headers:        map[string]string{"Content-Type": rt.contentType()},
 		PathParameters: rt.params,
 		Body:           rt.body,
 		RequestContext: events.APIGatewayProxyRequestContext{

@@ -84,6 +84,8 @@ func start(t *testing.T, opts ...func(*devserver.Options)) *env {
 		DynamoAddr: "127.0.0.1:0",
 		Config:     service.Config{TableName: "licenses"},
 		Seed:       true,
+		// Every request and answer is held to api/openapi.yaml.
+		Wrap: func(h http.Handler) http.Handler { return contractChecker.Wrap(h, t.Errorf) },
 	}
 	for _, opt := range opts {
 		opt(&o)

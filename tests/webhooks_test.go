@@ -232,6 +232,7 @@ func TestWebhooksDeliverThroughFailures(t *testing.T) {
 		}
 		return len(missing) == 0 && disabled
 	}, 30*time.Second, 50*time.Millisecond, "every event of the brand reaches the endpoint; missing: %v", &missing)
+	whSettled(t, e, all.ID, len(want))
 	reqs := flaky.requests()
 	bodies := map[string][]byte{}
 	attempts := map[string]int{}
@@ -375,6 +376,32 @@ func TestWebhooksDeliverThroughFailures(t *testing.T) {
 	assert.Equal(t, attempts[someEvent]+len(after)-before, retriedOne.Delivery.AttemptsCount)
 }
 
+// whSettled waits until the endpoint's n deliveries are recorded as
+// delivered: a receiver sees a request before the service writes down its
+// answer, so a test that reads the deliveries, or requires the table
+// unchanged, waits for that write first.
+func whSettled(t *testing.T, e *env, webhookID string, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var page struct {
+			Deliveries []struct {
+				Status string `json:"status"`
+			} `json:"deliveries"`
+		}
+		r := e.get(t, pathWebhooks+"/"+webhookID+"/deliveries?limit=100", rmKey)
+		if r.status != http.StatusOK || json.Unmarshal(r.body, &page) != nil {
+			return false
+		}
+		delivered := 0
+		for _, d := range page.Deliveries {
+			if d.Status == "delivered" {
+				delivered++
+			}
+		}
+		return delivered == n
+	}, 10*time.Second, 20*time.Millisecond, "%d deliveries of %s recorded as delivered", n, webhookID)
+}
+
 // TestWebhookRoutes: creation's checks, the secret shown once, rotation
 // (both secrets sign for 24 hours), deletion, and the refusals.
 func TestWebhookRoutes(t *testing.T) {
@@ -398,6 +425,7 @@ func TestWebhookRoutes(t *testing.T) {
 	require.Regexp(t, `^whsec_`, rotated.Secret)
 	expectOK(t, e.post(t, actionPath(demo.RankMathProLicense, "resume"), rmKey, `{}`), http.StatusOK, nil)
 	require.Eventually(t, func() bool { return len(recv.requests()) == 2 }, 10*time.Second, 20*time.Millisecond)
+	whSettled(t, e, w.ID, 2)
 	r := recv.requests()[1]
 	h := http.Header{"Webhook-Id": {r.id}, "Webhook-Timestamp": {r.ts}, "Webhook-Signature": {r.sig}}
 	require.NoError(t, webhook.Verify(rotated.Secret, h, r.body, time.Now(), webhook.DefaultTolerance), "the new secret signs")

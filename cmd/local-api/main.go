@@ -13,6 +13,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -21,6 +22,23 @@ import (
 	"github.com/clsvc/license-service/internal/dev/devserver"
 	"github.com/clsvc/license-service/internal/service"
 )
+
+// withReference serves the API reference, the HTML file at path, on /docs/
+// beside the API (whose routes all live under /api/).
+func withReference(api http.Handler, path string) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", api)
+	mux.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
+	mux.HandleFunc("GET /docs/{$}", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := os.Stat(path); err != nil {
+			http.Error(w, path+" is not built: run make docs", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		http.ServeFile(w, r, path)
+	})
+	return mux
+}
 
 func main() {
 	if err := run(); err != nil {
@@ -43,10 +61,12 @@ func run() error {
 	flag.StringVar(&o.APIAddr, "addr", "127.0.0.1:3000", "address of the API")
 	flag.StringVar(&o.DynamoAddr, "dynamodb-addr", "127.0.0.1:8000", "address of the embedded DynamoDB engine (unused with DYNAMODB_ENDPOINT)")
 	flag.StringVar(&o.S3Addr, "s3-addr", "127.0.0.1:9000", "address of the embedded S3-compatible server of release packages (unused with S3_ENDPOINT)")
+	reference := flag.String("docs", "docs/api.html", "the API reference (make docs) served on /docs/")
 	flag.BoolVar(&o.Seed, "seed", devserver.Loopback(o.Config.DynamoDBEndpoint),
 		"seed demo brands, products and API keys (default: only into the embedded engine or a loopback DYNAMODB_ENDPOINT; never elsewhere)")
 	flag.Parse()
 	o.Log = o.Config.Logger(os.Stderr)
+	o.Wrap = func(api http.Handler) http.Handler { return withReference(api, *reference) }
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -57,6 +77,8 @@ func run() error {
 	defer srv.Close()
 
 	fmt.Printf("License service API  %s\n", srv.APIURL)
+	fmt.Printf("API reference        %s/docs/ (%s, built by make docs)\n", srv.APIURL, *reference)
+	fmt.Printf("OpenAPI document     %s/api/v1/openapi.json\n", srv.APIURL)
 	fmt.Printf("DynamoDB endpoint    %s (table %q)\n", srv.DynamoURL, o.Config.TableName)
 	fmt.Printf("S3 endpoint          %s (bucket %q)\n", srv.S3URL, srv.Service.Config.ReleaseBucket)
 	if o.Seed {

@@ -105,6 +105,7 @@ func (h *API) Handlers() map[string]Handler {
 		"publish-release":   h.PublishRelease,
 		"yank-release":      h.YankRelease,
 		"product-updates":   h.ProductUpdates,
+		"openapi":           h.OpenAPI,
 
 		"create-webhook":          h.CreateWebhook,
 		"list-webhooks":           h.ListWebhooks,

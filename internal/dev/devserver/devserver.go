@@ -68,6 +68,9 @@ type Options struct {
 	// (DefaultEventPoll when zero). Negative: never in the background, only
 	// through FlushEvents.
 	EventPoll time.Duration
+	// Wrap, when set, wraps the API's handler: the contract tests check
+	// every request and answer against api/openapi.yaml through it.
+	Wrap func(http.Handler) http.Handler
 }
 
 // DefaultReleaseBucket is the release bucket of a local run.
@@ -165,6 +168,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		s.Close()
 		return nil, err
+	}
+	if o.Wrap != nil {
+		api = o.Wrap(api)
 	}
 	if s.APIURL, err = s.serve(o.APIAddr, api); err != nil {
 		s.Close()

@@ -1,7 +1,6 @@
-package devserver_test
+package tests
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,23 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/clsvc/license-service/internal/dev/devserver"
-	"github.com/clsvc/license-service/internal/dynamo/dynamotest"
-	"github.com/clsvc/license-service/internal/service"
 )
-
-// start runs the local service on free ports, as `make run` does.
-func start(t *testing.T) *devserver.Server {
-	t.Helper()
-	srv, err := devserver.Start(context.Background(), devserver.Options{
-		Template: dynamotest.TemplatePath(t), APIAddr: "127.0.0.1:0", DynamoAddr: "127.0.0.1:0",
-		Config: service.Config{TableName: "licenses"}, Seed: true,
-	})
-	require.NoError(t, err)
-	t.Cleanup(srv.Close)
-	return srv
-}
 
 var (
 	statusComment = regexp.MustCompile(`#\s*(\d{3})\s*$`)
@@ -47,7 +30,7 @@ func TestReadmeExamples(t *testing.T) {
 			t.Skip(tool + " is not installed")
 		}
 	}
-	root := filepath.Dir(dynamotest.TemplatePath(t))
+	root := filepath.Dir(templatePath(t))
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
 	require.NoError(t, err)
 	var blocks []string
@@ -72,7 +55,7 @@ func TestReadmeExamples(t *testing.T) {
 	built, err := build.CombinedOutput()
 	require.NoError(t, err, string(built))
 
-	srv := start(t)
+	srv := start(t).srv
 	var output strings.Builder
 	for i, block := range blocks {
 		var want []string

@@ -17,8 +17,37 @@ var (
 	statusPrinted = regexp.MustCompile(`\[(\d{3})\]`)
 )
 
-// The README's example blocks run, in order, against a fresh local API, and
-// every request answers the status its comment promises.
+// exampleDocs are the pages whose example blocks run, in this order: the
+// README's tour first, on the fresh demo data.
+var exampleDocs = []string{"README.md", "docs/brands.md", "docs/products.md", "docs/operating.md", "docs/developing.md", "docs/edd.md", "docs/events.md"}
+
+// exampleBlocks are the shell blocks between readme-example markers of the
+// example pages, in order.
+func exampleBlocks(t *testing.T, root string) []string {
+	t.Helper()
+	var blocks []string
+	for _, page := range exampleDocs {
+		text, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(page)))
+		require.NoError(t, err)
+		rest := string(text)
+		for {
+			var ok bool
+			_, rest, ok = strings.Cut(rest, "<!-- readme-example:begin -->\n```sh\n")
+			if !ok {
+				break
+			}
+			var block string
+			block, rest, ok = strings.Cut(rest, "```\n<!-- readme-example:end -->")
+			require.True(t, ok, "an example block of %s is closed", page)
+			blocks = append(blocks, block)
+		}
+	}
+	return blocks
+}
+
+// The example blocks of the README and the docs run, in order, against a
+// fresh local API, and every request answers the status its comment
+// promises.
 func TestReadmeExamples(t *testing.T) {
 	for _, tool := range []string{"curl", "zip", "sha256sum"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -31,22 +60,8 @@ func TestReadmeExamples(t *testing.T) {
 		}
 	}
 	root := filepath.Dir(templatePath(t))
-	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
-	require.NoError(t, err)
-	var blocks []string
-	rest := string(readme)
-	for {
-		var ok bool
-		_, rest, ok = strings.Cut(rest, "<!-- readme-example:begin -->\n```sh\n")
-		if !ok {
-			break
-		}
-		var block string
-		block, rest, ok = strings.Cut(rest, "```\n<!-- readme-example:end -->")
-		require.True(t, ok, "an example block is closed")
-		blocks = append(blocks, block)
-	}
-	require.Len(t, blocks, 4, "the brand, the product and the two release examples")
+	blocks := exampleBlocks(t, root)
+	require.Len(t, blocks, 5, "the tour, the brand, the two release and the product examples")
 
 	// The release example runs the ops CLI, built once.
 	licensectl := filepath.Join(t.TempDir(), "licensectl")
@@ -81,6 +96,7 @@ func TestReadmeExamples(t *testing.T) {
 	out := output.String()
 	assert.Regexp(t, `license key: RM(-[2-9A-HJ-NP-Z]{4}){4}`, out)
 	assert.Contains(t, out, "Idempotent-Replayed: true")
+	assert.Regexp(t, `"customer_email":"tour@example.com"`, out, "the tour's provisioning")
 	assert.Contains(t, out, `"is_valid":false,"reason":"license_suspended"`)
 	assert.Contains(t, out, `"instance_identifier":"example.com"`)
 	// Shipping an update: the downloaded package is the declared one, a

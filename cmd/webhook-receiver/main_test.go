@@ -66,7 +66,7 @@ func TestReceiverVerifiesWhatTheServiceSigns(t *testing.T) {
 	assert.Equal(t, "evt_b LicenseSuspended license=lic_1 sequence=3: older than 4, not applied\n", out.String())
 }
 
-// The README shows verify as it is here.
+// docs/brands.md shows verify as it is here.
 func TestReadmeShowsVerify(t *testing.T) {
 	src, err := os.ReadFile("main.go")
 	require.NoError(t, err)
@@ -80,7 +80,7 @@ func TestReadmeShowsVerify(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, fn)
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	readme, err := os.ReadFile(filepath.Join("..", "..", "docs", "brands.md"))
 	require.NoError(t, err)
-	assert.True(t, strings.Contains(string(readme), "```go\n"+fn+"\n```"), "README's receiver example is cmd/webhook-receiver's verify:\n%s", fn)
+	assert.True(t, strings.Contains(string(readme), "```go\n"+fn+"\n```"), "docs/brands.md's receiver example is cmd/webhook-receiver's verify:\n%s", fn)
 }

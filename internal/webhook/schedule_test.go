@@ -37,7 +37,7 @@ func TestRetryScheduleLastsADay(t *testing.T) {
 	assert.False(t, ok)
 }
 
-// scheduleTable is the retry schedule as the README's table shows it:
+// scheduleTable is the retry schedule as docs/brands.md's table shows it:
 // `go test -run TestRetryScheduleTable -v ./internal/webhook/` prints it.
 func scheduleTable() string {
 	var b strings.Builder
@@ -77,7 +77,7 @@ func human(d time.Duration) string {
 func TestRetryScheduleTableIsInTheReadme(t *testing.T) {
 	table := scheduleTable()
 	t.Log("\n" + table)
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	readme, err := os.ReadFile(filepath.Join("..", "..", "docs", "brands.md"))
 	require.NoError(t, err)
-	assert.True(t, strings.Contains(string(readme), table), "README.md shows the retry schedule:\n%s", table)
+	assert.True(t, strings.Contains(string(readme), table), "docs/brands.md shows the retry schedule:\n%s", table)
 }

@@ -31,9 +31,17 @@ REDOCLY := REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true tools/node_
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
 
-run: ## run the whole API on http://127.0.0.1:3000 (embedded DynamoDB on 127.0.0.1:8000), its reference on /docs/
+# The addresses of `make run`: the API, the embedded DynamoDB engine and the
+# embedded S3 server (`make run API_ADDR=127.0.0.1:3999 DYNAMODB_ADDR=...`).
+# `make invoke` takes DYNAMODB_ADDR and S3_ADDR too: those of the `make run`
+# it talks to.
+API_ADDR ?= 127.0.0.1:3000
+DYNAMODB_ADDR ?= 127.0.0.1:8000
+S3_ADDR ?= 127.0.0.1:9000
+
+run: ## run the whole API on API_ADDR (127.0.0.1:3000), embedded DynamoDB on DYNAMODB_ADDR (127.0.0.1:8000) and S3 on S3_ADDR (127.0.0.1:9000), its reference on /docs/
 	@$(MAKE) --no-print-directory docs/api.html || echo "(the API reference docs/api.html could not be built: make docs tells why)"
-	$(GO) run ./cmd/local-api
+	$(GO) run ./cmd/local-api -addr "$(API_ADDR)" -dynamodb-addr "$(DYNAMODB_ADDR)" -s3-addr "$(S3_ADDR)"
 
 test: $(RIE) $(NPM_TOOLS) check lint-api unit engine ## everything a change must pass: format, vet, staticcheck, the API contract's lint, all tests with the race detector (the contract's among them), the engine fork's tests
 
@@ -146,8 +154,17 @@ FN ?=
 EVENT ?=
 RUNS ?= 1
 LOG_LEVEL ?= INFO
-invoke: $(RIE) ## run a function under the Lambda emulator: make invoke FN=check-license EVENT=events/check-license.json [RUNS=n]
-	@$(GO) run ./cmd/invoke -fn "$(FN)" -event "$(EVENT)" -runs "$(RUNS)" -log-level "$(LOG_LEVEL)" -rie $(RIE)
+STANDALONE ?=
+# The function talks to the engine and S3 of a running `make run`: at
+# DYNAMODB_ADDR and S3_ADDR when given (on the command line or in the
+# environment), else at DYNAMODB_ENDPOINT and S3_ENDPOINT, else at make run's
+# defaults. invoke prints the DynamoDB endpoint it uses and fails when nothing
+# answers there; STANDALONE=1 starts the local service in its process instead.
+invoke: $(RIE) ## run a function under the Lambda emulator against make run's engine: make invoke FN=check-license EVENT=events/check-license.json [RUNS=n] [DYNAMODB_ADDR=… S3_ADDR=…] [STANDALONE=1]
+	@$(GO) run ./cmd/invoke -fn "$(FN)" -event "$(EVENT)" -runs "$(RUNS)" -log-level "$(LOG_LEVEL)" -rie $(RIE) \
+	  $(if $(filter-out file,$(origin DYNAMODB_ADDR)),-dynamodb-endpoint "http://$(DYNAMODB_ADDR)") \
+	  $(if $(filter-out file,$(origin S3_ADDR)),-s3-endpoint "http://$(S3_ADDR)") \
+	  $(if $(filter-out 0 false,$(STANDALONE)),-standalone)
 
 # A bounded load test on loopback only: CLIENTS clients for DURATION (at most
 # 2,000,000 requests) against the service started in-process on free

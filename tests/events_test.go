@@ -804,7 +804,7 @@ func evRunDeliver(t *testing.T, e *env, file string) {
 	require.NoError(t, err)
 	require.NoError(t, e.srv.Service.Store.CreateWebhook(context.Background(), licensing.WebhookEndpoint{ID: licensing.NewID(licensing.KindWebhook),
 		Brand: "rankmath", URL: recv.srv.URL, EventTypes: []string{"*"}, Secret: secret, Status: licensing.WebhookEnabled,
-		CreatedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Version: 1}))
+		CreatedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Version: 1}, nil))
 	h := webhookqueue.New(e.srv.Service.App, nil, "", nil, nil) // a delivery that works changes no visibility
 	resp, err := h.Handle(context.Background(), batch)
 	require.NoError(t, err)

@@ -32,8 +32,14 @@ func TestLicenseTokensOverHTTP(t *testing.T) {
 	expectOK(t, e.post(t, "/api/v1/product/licenses/activate", "", map[string]string{
 		"license_key": demo.RankMathKey, "instance_identifier": "https://www.token-site.com/", "product": "rankmath-pro",
 	}), http.StatusCreated, &act)
-	claims, err := token.Verify(act.LicenseToken, keys.body, c.Now())
+	// VerifyFor is what a product calls: genuine, for this license, product
+	// and site (named as the product names it), in good standing.
+	site := token.URL("https://www.token-site.com/")
+	claims, err := token.VerifyFor(act.LicenseToken, keys.body, demo.RankMathProLicense, "rankmath-pro", site, c.Now())
 	require.NoError(t, err)
+	assert.ErrorIs(t, verifyErr(act.LicenseToken, keys.body, demo.RankMathProLicense, "rankmath-pro", token.URL("other-site.com"), c.Now()), token.ErrNotBound)
+	assert.ErrorIs(t, verifyErr(act.LicenseToken, keys.body, demo.RankMathProLicense, "content-ai", site, c.Now()), token.ErrNotBound)
+	assert.ErrorIs(t, verifyErr(act.LicenseToken, keys.body, demo.RankMathProLicense, "rankmath-pro", site, c.Now().Add(7*24*time.Hour+time.Second)), token.ErrExpired)
 	// The product's own verifier (tests/token_test.go), sharing no code with
 	// the service, accepts the served token with the served JWKS alone.
 	offline, why, ok := offlineVerify(act.LicenseToken, keys.body)
@@ -56,7 +62,7 @@ func TestLicenseTokensOverHTTP(t *testing.T) {
 		LicenseToken string `json:"license_token"`
 	}
 	require.NoError(t, json.Unmarshal(r.body, &chk))
-	claims, err = token.Verify(chk.LicenseToken, keys.body, c.Now())
+	claims, err = token.VerifyFor(chk.LicenseToken, keys.body, demo.RankMathProLicense, "rankmath-pro", token.URL("token-site.com"), c.Now())
 	require.NoError(t, err)
 	assert.True(t, claims.Entitled(c.Now()))
 	assert.Equal(t, act.ActivationID, claims.ActivationID)
@@ -89,8 +95,14 @@ func TestLicenseTokensOverHTTP(t *testing.T) {
 	expectOK(t, e.post(t, actionPath(demo.RankMathProLicense, "suspend"), rmKey, map[string]string{}), http.StatusOK, nil)
 	r = e.get(t, "/api/v1/product/licenses/check?"+q.Encode(), "")
 	require.NoError(t, json.Unmarshal(r.body, &chk))
-	claims, err = token.Verify(chk.LicenseToken, keys.body, c.Now())
-	require.NoError(t, err)
+	claims, err = token.VerifyFor(chk.LicenseToken, keys.body, demo.RankMathProLicense, "rankmath-pro", site, c.Now())
+	require.ErrorIs(t, err, token.ErrSuspended, "the product tells a suspension from an expiry or another site")
 	assert.Equal(t, "suspended", claims.Status)
 	assert.False(t, claims.Entitled(c.Now()))
+}
+
+// verifyErr is VerifyFor's error alone.
+func verifyErr(tok string, jwks []byte, license, product string, in token.Instance, now time.Time) error {
+	_, err := token.VerifyFor(tok, jwks, license, product, in, now)
+	return err
 }

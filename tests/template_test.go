@@ -32,6 +32,7 @@ import (
 	"github.com/awslabs/goformation/v7/intrinsics"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	miniserver "github.com/truora/minidyn/server"
 	"gopkg.in/yaml.v3"
 
 	"github.com/clsvc/license-service/internal/apigw"
@@ -1252,6 +1253,22 @@ func (w *iamWorld) brandFallback() {
 	}
 }
 
+// keyed sends a brand request under an Idempotency-Key as a retry after a
+// lost answer: its transaction commits and answers 500 (the function claims
+// the key, writes the change with the key's completion, answers 503 and
+// releases the key), then the same request again (status; a replay when the
+// change was committed: the claim reads the completed record).
+func (w *iamWorld) keyed(status int, key string, req events.APIGatewayProxyRequest) {
+	w.t.Helper()
+	req.Headers["Idempotency-Key"] = key
+	func() {
+		w.eng.Server.EmulateCommitThenFailure("TransactWriteItems")
+		defer w.eng.Server.EmulateFailure(miniserver.FailureConditionNone)
+		w.brand(http.StatusServiceUnavailable, req)
+	}()
+	w.brand(status, req)
+}
+
 // arrange runs a brand use case on the unrecorded setup wiring.
 func (w *iamWorld) arrange(useCase string, req events.APIGatewayProxyRequest) {
 	w.t.Helper()
@@ -1312,6 +1329,7 @@ var iamScenarios = map[string]func(w *iamWorld){
 		require.ErrorIs(w.t, err, apigw.ErrUnauthorized)
 	},
 	"create-product": func(w *iamWorld) {
+		w.keyed(201, "iam-product", iamReq("POST", pathProducts, nil, `{"slug":"iam-once","name":"IAM Once"}`))
 		w.brand(201, iamReq("POST", pathProducts, nil, `{"slug":"iam-pro","name":"IAM Pro"}`))
 		w.brand(409, iamReq("POST", pathProducts, nil, `{"slug":"iam-pro","name":"IAM Pro"}`))
 	},
@@ -1322,9 +1340,9 @@ var iamScenarios = map[string]func(w *iamWorld){
 			req.Headers["Idempotency-Key"] = key
 			return req
 		}
-		w.brand(201, idem(iamReq("POST", pathProvision, nil, body), "iam-order-1"))                                                       // claims, then completes the record
-		w.brand(201, idem(iamReq("POST", pathProvision, nil, body), "iam-order-1"))                                                       // replays it
-		w.brand(404, idem(iamReq("POST", pathProvision, nil, `{"customer_email":"iam@example.com","products":["nope"]}`), "iam-order-2")) // releases it
+		w.brand(201, idem(iamReq("POST", pathProvision, nil, body), "iam-order-1")) // claims, then completes the record
+		w.brand(201, idem(iamReq("POST", pathProvision, nil, body), "iam-order-1")) // replays it
+		w.keyed(201, "iam-order-2", iamReq("POST", pathProvision, nil, body))       // releases it
 		w.brand(201, iamReq("POST", pathProvision, nil, body))
 	},
 	"list-licenses": func(w *iamWorld) {
@@ -1334,25 +1352,25 @@ var iamScenarios = map[string]func(w *iamWorld){
 	"get-license": func(w *iamWorld) { w.brand(200, iamReq("GET", iamLicensePath, iamLicense, "")) },
 	"renew-license": func(w *iamWorld) {
 		w.contend()
-		w.brand(200, iamReq("POST", iamLicensePath+"/renew", iamLicense, `{"expiration_date":"2031-12-31T23:59:59Z"}`))
+		w.keyed(200, "iam-renew", iamReq("POST", iamLicensePath+"/renew", iamLicense, `{"expiration_date":"2031-12-31T23:59:59Z"}`))
 	},
 	"suspend-license": func(w *iamWorld) {
 		w.contend()
-		w.brand(200, iamReq("POST", iamLicensePath+"/suspend", iamLicense, `{"reason":"payment failed"}`))
+		w.keyed(200, "iam-suspend", iamReq("POST", iamLicensePath+"/suspend", iamLicense, `{"reason":"payment failed"}`))
 	},
 	"resume-license": func(w *iamWorld) {
 		w.arrange("suspend-license", iamReq("POST", iamLicensePath+"/suspend", iamLicense, `{"reason":"payment failed"}`))
 		w.contend()
-		w.brand(200, iamReq("POST", iamLicensePath+"/resume", iamLicense, `{}`))
+		w.keyed(200, "iam-resume", iamReq("POST", iamLicensePath+"/resume", iamLicense, `{}`))
 	},
 	"cancel-license": func(w *iamWorld) {
-		w.brand(200, iamReq("POST", iamLicensePath+"/cancel", map[string]string{"id": demo.ContentAILicense}, `{"reason":"refund"}`))
+		w.keyed(200, "iam-cancel", iamReq("POST", iamLicensePath+"/cancel", map[string]string{"id": demo.ContentAILicense}, `{"reason":"refund"}`))
 	},
 	"license-events": func(w *iamWorld) { w.brand(200, iamReq("GET", iamLicensePath+"/events", iamLicense, "")) },
 	"free-seat": func(w *iamWorld) {
 		params := map[string]string{"id": demo.RankMathProLicense, "activation_id": demo.DemoActivation}
 		w.contend()
-		w.brand(200, iamReq("DELETE", iamLicensePath+"/activations/{activation_id}", params, ""))
+		w.keyed(200, "iam-free", iamReq("DELETE", iamLicensePath+"/activations/{activation_id}", params, ""))
 	},
 	"activate-license": func(w *iamWorld) {
 		activate := func(status int, site, previous string) {
@@ -1424,7 +1442,8 @@ var iamScenarios = map[string]func(w *iamWorld){
 		iamFetch(w.t, resp.Headers["Location"], demo.Package("rankmath-pro"))
 	},
 	"create-webhook": func(w *iamWorld) {
-		for range licensing.MaxWebhooks {
+		w.keyed(201, "iam-webhook", iamReq("POST", pathWebhooks, nil, `{"url":"https://203.0.113.50/hook","event_types":["*"]}`))
+		for range licensing.MaxWebhooks - 1 {
 			w.brand(201, iamReq("POST", pathWebhooks, nil, `{"url":"https://203.0.113.50/hook","event_types":["*"]}`))
 		}
 		w.brand(409, iamReq("POST", pathWebhooks, nil, `{"url":"https://203.0.113.50/hook","event_types":["*"]}`)) // the limit: a read alone
@@ -1435,12 +1454,12 @@ var iamScenarios = map[string]func(w *iamWorld){
 	},
 	"delete-webhook": func(w *iamWorld) {
 		w.arrangeWebhook()
-		w.brand(200, iamReq("DELETE", pathWebhooks+"/{webhook}", iamWebhook, ""))
+		w.keyed(200, "iam-delete", iamReq("DELETE", pathWebhooks+"/{webhook}", iamWebhook, ""))
 		w.brand(404, iamReq("DELETE", pathWebhooks+"/{webhook}", iamWebhook, ""))
 	},
 	"rotate-webhook-secret": func(w *iamWorld) {
 		w.arrangeWebhook()
-		w.brand(200, iamReq("POST", pathWebhooks+"/{webhook}/rotate-secret", iamWebhook, `{}`))
+		w.keyed(200, "iam-rotate", iamReq("POST", pathWebhooks+"/{webhook}/rotate-secret", iamWebhook, `{}`))
 	},
 	"list-webhook-deliveries": func(w *iamWorld) {
 		w.arrangeWebhook()
@@ -1454,6 +1473,7 @@ var iamScenarios = map[string]func(w *iamWorld){
 		params := map[string]string{"webhook": whTestID, "delivery": whTestDelivery()}
 		resp := w.brand(200, iamReq("POST", pathWebhooks+"/{webhook}/deliveries/{delivery}/retry", params, `{}`))
 		require.Contains(w.t, resp.Body, "webhook endpoint refused")
+		w.keyed(200, "iam-retry", iamReq("POST", pathWebhooks+"/{webhook}/deliveries/{delivery}/retry", params, `{}`))
 	},
 	"deliver-webhooks": func(w *iamWorld) {
 		w.arrangeWebhook()
@@ -1506,6 +1526,8 @@ var iamScenarios = map[string]func(w *iamWorld){
 		require.NoError(w.t, demo.Upload(context.Background(), nil, up, pkg))
 		_, again := iamPackage(demo.ReleaseVersion)
 		w.brand(409, iamReq("POST", iamReleasesPath, iamProduct, again)) // the version exists
+		_, once := iamPackage("1.2.0")
+		w.keyed(201, "iam-release", iamReq("POST", iamReleasesPath, iamProduct, once))
 	},
 	"list-releases": func(w *iamWorld) {
 		resp := w.brand(200, iamReq("GET", iamReleasesPath, iamProduct, ""))
@@ -1514,12 +1536,12 @@ var iamScenarios = map[string]func(w *iamWorld){
 	},
 	"publish-release": func(w *iamWorld) {
 		w.arrangeRelease("1.1.0", true)
-		w.brand(200, iamReq("POST", iamReleasesPath+"/{version}/publish", iamRelease("1.1.0"), `{}`)) // HeadObject, then GetObject
+		w.keyed(200, "iam-publish", iamReq("POST", iamReleasesPath+"/{version}/publish", iamRelease("1.1.0"), `{}`)) // HeadObject, then GetObject
 		w.arrangeRelease("1.2.0", false)
 		w.brand(409, iamReq("POST", iamReleasesPath+"/{version}/publish", iamRelease("1.2.0"), `{}`)) // package_missing: HeadObject finds nothing
 	},
 	"yank-release": func(w *iamWorld) {
-		w.brand(200, iamReq("POST", iamReleasesPath+"/{version}/yank", iamRelease(demo.ReleaseVersion), `{}`))
+		w.keyed(200, "iam-yank", iamReq("POST", iamReleasesPath+"/{version}/yank", iamRelease(demo.ReleaseVersion), `{}`))
 		w.brand(409, iamReq("POST", iamReleasesPath+"/{version}/yank", iamRelease(demo.ReleaseVersion), `{}`)) // yanked already
 	},
 	"product-updates": func(w *iamWorld) {
@@ -1912,9 +1934,9 @@ func (w *iamWorld) arrangeWebhook() {
 	require.NoError(w.t, err)
 	// Created before the sample events it is to receive.
 	require.NoError(w.t, w.eng.Store.CreateWebhook(ctx, licensing.WebhookEndpoint{ID: whTestID, Brand: "rankmath", URL: "http://127.0.0.1:9/hook",
-		EventTypes: []string{"*"}, Secret: secret, Status: licensing.WebhookEnabled, CreatedAt: whTestAt.AddDate(0, -1, 0), Version: 1}))
+		EventTypes: []string{"*"}, Secret: secret, Status: licensing.WebhookEnabled, CreatedAt: whTestAt.AddDate(0, -1, 0), Version: 1}, nil))
 	d := licensing.WebhookDelivery{ID: whTestDelivery(), Brand: "rankmath", EndpointID: whTestID, EventID: whTestEvent,
 		EventType: licensing.EventWebhookEndpointDisabled, EventAt: whTestAt, Body: []byte(`{}`), Status: licensing.DeliveryPending}
 	d = d.Record(licensing.DeliveryAttempt{At: whTestAt, StatusCode: 500}, true)
-	require.NoError(w.t, w.eng.Store.PutDelivery(ctx, d, 0, w.clock.Now().Add(time.Hour)))
+	require.NoError(w.t, w.eng.Store.PutDelivery(ctx, d, 0, w.clock.Now().Add(time.Hour), nil))
 }

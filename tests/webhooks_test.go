@@ -51,14 +51,14 @@ func whSeed(t *testing.T, e *env) {
 	store := e.srv.Service.Store
 	require.NoError(t, store.CreateWebhook(ctx, licensing.WebhookEndpoint{ID: whTestID, Brand: "rankmath", URL: recv.URL,
 		EventTypes: []string{string(licensing.EventWebhookEndpointDisabled)}, Secret: secret, Status: licensing.WebhookEnabled,
-		CreatedAt: whTestAt, Version: 1}))
+		CreatedAt: whTestAt, Version: 1}, nil))
 	body, err := json.Marshal(licensing.Event{ID: whTestEvent, Version: licensing.EventVersion, Type: licensing.EventWebhookEndpointDisabled,
 		OccurredAt: whTestAt, Brand: "rankmath", WebhookID: "wh_" + "gonegonegone22222222", Reason: licensing.DisabledGone, Actor: licensing.Actor{Type: licensing.ActorSystem}})
 	require.NoError(t, err)
 	d := licensing.WebhookDelivery{ID: whTestDelivery(), Brand: "rankmath", EndpointID: whTestID, EventID: whTestEvent,
 		EventType: licensing.EventWebhookEndpointDisabled, EventAt: whTestAt, Body: body}
 	d = d.Record(licensing.DeliveryAttempt{At: whTestAt, StatusCode: 500, LatencyMS: 12}, false)
-	require.NoError(t, store.PutDelivery(ctx, d, 0, time.Now().Add(24*time.Hour)))
+	require.NoError(t, store.PutDelivery(ctx, d, 0, time.Now().Add(24*time.Hour), nil))
 }
 
 // whReceived is one request a test receiver got.

@@ -5,12 +5,14 @@
 // prints the response and the function's init duration.
 //
 // The function talks to the DynamoDB endpoint of `make run`
-// (DYNAMODB_ENDPOINT, default http://127.0.0.1:8000; loopback only) and to
-// its S3 API of release packages (S3_ENDPOINT, default
-// http://127.0.0.1:9000; loopback only). When nothing answers at the
-// DynamoDB endpoint, invoke starts the local service itself, with its
-// embedded engine on that address, its embedded S3 and the demo data, for as
-// long as it runs.
+// (-dynamodb-endpoint: make invoke's DYNAMODB_ADDR, else DYNAMODB_ENDPOINT,
+// else http://127.0.0.1:8000; loopback only) and to its S3 API of release
+// packages (-s3-endpoint: S3_ADDR, else S3_ENDPOINT, else
+// http://127.0.0.1:9000; loopback only). invoke says which endpoint it uses,
+// and when nothing answers there it stops with an error before it builds
+// anything, unless -standalone (STANDALONE=1) asks it to start the local
+// service itself: its embedded engine on that address, its embedded S3 and
+// the demo data, for as long as it runs.
 //
 // The function's environment is what template.yaml gives it, with local
 // stand-ins for the stack's resources (see functionEnv); EventBridge is a
@@ -80,7 +82,7 @@ func main() {
 type options struct {
 	fn, event, emulator, endpoint, s3Endpoint, logLevel string
 	runs                                                int
-	verbose                                             bool
+	verbose, standalone                                 bool
 }
 
 func run() error {
@@ -93,6 +95,7 @@ func run() error {
 	flag.StringVar(&o.logLevel, "log-level", envOr("LOG_LEVEL", "INFO"), "the function's LOG_LEVEL")
 	flag.IntVar(&o.runs, "runs", 1, "cold starts to run, each in a fresh emulator; more than one prints the median init duration")
 	flag.BoolVar(&o.verbose, "v", false, "show the emulator's own log lines too, as they come")
+	flag.BoolVar(&o.standalone, "standalone", false, "when nothing answers at the DynamoDB endpoint, start the local service there for this invoke (make invoke STANDALONE=1) instead of failing")
 	flag.Parse()
 
 	root, err := rie.ModuleRoot(".")
@@ -116,6 +119,12 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	endpoint, s3Endpoint, stopDB, err := ensureDynamo(ctx, root, o.endpoint, o.s3Endpoint, o.standalone)
+	if err != nil {
+		return err
+	}
+	defer stopDB()
+
 	began := time.Now()
 	dir := filepath.Join(root, "bin", "local", o.fn)
 	bootstrap, err := rie.Build(ctx, root, o.fn, dir)
@@ -124,12 +133,6 @@ func run() error {
 	}
 	fmt.Fprintf(os.Stderr, "built %s for %s/%s (%s) in %.1fs\n",
 		rel(root, bootstrap), runtime.GOOS, runtime.GOARCH, fileSize(bootstrap), time.Since(began).Seconds())
-
-	endpoint, s3Endpoint, stopDB, err := ensureDynamo(ctx, root, o.endpoint, o.s3Endpoint)
-	if err != nil {
-		return err
-	}
-	defer stopDB()
 
 	bus, err := startLocalBus()
 	if err != nil {
@@ -270,10 +273,11 @@ func checkArgs(o options, root string, fns []string) ([]byte, error) {
 
 // ensureDynamo makes sure a DynamoDB engine with the table answers at
 // endpoint: the one of `make run` if it is up (with its S3 API at
-// s3Endpoint), else the local service started here (with its own embedded
-// S3). It returns the DynamoDB and S3 endpoints for the function and how to
-// stop what it started.
-func ensureDynamo(ctx context.Context, root, endpoint, s3Endpoint string) (string, string, func(), error) {
+// s3Endpoint), else, with standalone, the local service started here (with
+// its own embedded S3); without standalone, nothing answering there is an
+// error (errNothingAnswers). It returns the DynamoDB and S3 endpoints for the
+// function and how to stop what it started.
+func ensureDynamo(ctx context.Context, root, endpoint, s3Endpoint string, standalone bool) (string, string, func(), error) {
 	addr, err := loopbackAddr("DYNAMODB_ENDPOINT", endpoint, defaultEndpoint, "engine")
 	if err != nil {
 		return "", "", nil, err
@@ -287,13 +291,16 @@ func ensureDynamo(ctx context.Context, root, endpoint, s3Endpoint string) (strin
 			return "", "", nil, fmt.Errorf("something answers at %s, but not a DynamoDB engine with table %q (is `make run` running?): %w",
 				endpoint, tableName, err)
 		}
-		fmt.Fprintf(os.Stderr, "DynamoDB: using %s (table %q is there)\n", endpoint, tableName)
+		fmt.Fprintf(os.Stderr, "DynamoDB endpoint: %s (table %q is there)\n", endpoint, tableName)
 		if answers(s3Addr) {
-			fmt.Fprintf(os.Stderr, "S3: using %s (bucket %q)\n", s3Endpoint, devserver.DefaultReleaseBucket)
+			fmt.Fprintf(os.Stderr, "S3 endpoint: %s (bucket %q)\n", s3Endpoint, devserver.DefaultReleaseBucket)
 		} else {
-			fmt.Fprintf(os.Stderr, "S3: nothing answers at %s (S3_ENDPOINT): the release functions will answer 503\n", s3Endpoint)
+			fmt.Fprintf(os.Stderr, "S3 endpoint: %s: nothing answers there (S3_ADDR, else S3_ENDPOINT): the release functions will answer 503\n", s3Endpoint)
 		}
 		return endpoint, s3Endpoint, func() {}, nil
+	}
+	if !standalone {
+		return "", "", nil, errNothingAnswers(endpoint, addr)
 	}
 	srv, err := devserver.Start(ctx, devserver.Options{
 		Template:   filepath.Join(root, "template.yaml"),
@@ -307,10 +314,20 @@ func ensureDynamo(ctx context.Context, root, endpoint, s3Endpoint string) (strin
 	if err != nil {
 		return "", "", nil, fmt.Errorf("nothing answers at %s, and starting the local service there failed: %w", endpoint, err)
 	}
-	fmt.Fprintf(os.Stderr, "DynamoDB: nothing answered at %s, so the local service runs in this process for this invoke "+
-		"(embedded engine at %s, table %q, embedded S3 at %s, bucket %q, demo data seeded); `make run` keeps one up between invokes\n",
-		endpoint, srv.DynamoURL, tableName, srv.S3URL, srv.Service.Config.ReleaseBucket)
+	fmt.Fprintf(os.Stderr, "DynamoDB endpoint: %s (nothing answered there, so with STANDALONE=1 the local service runs in this process "+
+		"for this invoke: its embedded engine, table %q, demo data seeded; S3 at %s, bucket %q; `make run` keeps one up between invokes)\n",
+		srv.DynamoURL, tableName, srv.S3URL, srv.Service.Config.ReleaseBucket)
 	return srv.DynamoURL, srv.S3URL, srv.Close, nil
+}
+
+// errNothingAnswers is the error when no DynamoDB engine answers at
+// endpoint (host:port addr) and invoke is not to start one.
+func errNothingAnswers(endpoint, addr string) error {
+	return fmt.Errorf("DynamoDB endpoint %s: nothing answers there (no TCP connection to %s). "+
+		"make invoke uses DYNAMODB_ADDR, else DYNAMODB_ENDPOINT, else 127.0.0.1:8000, make run's default. "+
+		"Start the local service there first, in another terminal (`make run DYNAMODB_ADDR=%s`), "+
+		"point DYNAMODB_ADDR at the engine of the `make run` that is up, "+
+		"or add STANDALONE=1 to start the local service in this process for this invoke", endpoint, addr, addr)
 }
 
 // loopbackAddr is the host:port of a local endpoint, which must be a

@@ -97,27 +97,16 @@ var commands = []command{
 		},
 	},
 	{
-		name: "brand configure", summary: "set a brand's policies: staging/local sites per license, days before unseen seats are freed",
-		flags: []flagSpec{
-			{"slug", "SLUG", "the brand's slug"},
-			{"staging-cap", "N", "staging and local sites a license may hold besides its seats (0: the default, 3)"},
-			{"stale-days", "N", "free seats not seen for this many days (0: never, the default)"},
-			{"token-grace-days", "N", "days a signed license token keeps a product working offline (0: the default, 7)"},
-		},
-		optional: []flagSpec{
-			{"reminder-days", "N,N", "days before expiry at which LicenseExpiringSoon is sent (default 30,7)"},
-		},
-		run: func(ctx context.Context, ops app.Ops, v values) (result, error) {
-			set, err := settingsOf(v)
-			if err != nil {
-				return nil, err
-			}
-			if err := ops.ConfigureBrand(ctx, v["slug"], set); err != nil {
-				return nil, err
-			}
-			return brandConfigured{Slug: v["slug"], StagingCap: set.EffectiveStagingCap(), StaleAfterDays: set.StaleAfterDays,
-				TokenGraceDays: int(set.TokenGrace().Hours() / 24)}, nil
-		},
+		name: "brand show", summary: "show a brand and its settings in force (defaults filled in)",
+		flags: []flagSpec{{"slug", "SLUG", "the brand's slug"}},
+		runOn: showBrand,
+	},
+	{
+		name: "brand configure", summary: "change a brand's policies: staging/local sites per license, days before unseen seats are freed, " +
+			"token grace, expiry reminders; only the settings given change",
+		flags:    []flagSpec{{"slug", "SLUG", "the brand's slug"}},
+		optional: settingFlags,
+		runOn:    configureBrand,
 	},
 	{
 		name: "signing-key generate", summary: "make a license-token signing keyring (JSON for the SigningKeySecret); the new key signs, --keep keeps older ones",
@@ -193,11 +182,9 @@ var commands = []command{
 	},
 	{
 		name: "apikey create", summary: "issue an API key for a brand; the key is shown only once",
-		flags: []flagSpec{brandFlag},
-		run: func(ctx context.Context, ops app.Ops, v values) (result, error) {
-			plain, k, err := ops.CreateAPIKey(ctx, v["brand"])
-			return apiKeyCreated{ID: k.ID, Brand: k.Brand, APIKey: plain, Hint: hint(k.Hint), CreatedAt: stamp(k.CreatedAt)}, err
-		},
+		flags:    []flagSpec{brandFlag},
+		optional: []flagSpec{{"print-key", "", "print the plain key alone and a newline, nothing else (for KEY=$(licensectl apikey create --brand B --print-key))"}},
+		runOn:    createAPIKey,
 	},
 	{
 		name: "apikey list", summary: "list a brand's API keys, revoked ones included",
@@ -230,6 +217,17 @@ var commands = []command{
 			p, err := ops.CreateProduct(ctx, v["brand"], v["slug"], v["name"])
 			return productCreated{ID: p.ID, Brand: p.Brand, Slug: p.Slug, Name: p.Name, CreatedAt: stamp(p.CreatedAt)}, err
 		},
+	},
+	{
+		name: "product list", summary: "list a brand's products by slug",
+		flags: []flagSpec{brandFlag},
+		runOn: listProducts,
+	},
+	{
+		name: "license show", summary: "show a license, or every license of a key, with status, seats, expiry and activations",
+		flags: []flagSpec{brandFlag},
+		args:  []flagSpec{{"license", "KEY_OR_ID", "a license key (PREFIX-XXXX-XXXX-XXXX-XXXX, any case) or a license id (lic_...)"}},
+		runOn: showLicense,
 	},
 	{
 		name: "release create", summary: "create a release of a product from its local zip (size and SHA-256 computed) and upload the zip " +
@@ -437,46 +435,6 @@ type productCreated struct {
 func (p productCreated) writeText(w io.Writer) error {
 	fmt.Fprintf(w, "Created product %s for brand %s.\n", p.Slug, p.Brand)
 	return fields(w, "id", p.ID, "brand", p.Brand, "slug", p.Slug, "name", p.Name, "created_at", p.CreatedAt)
-}
-
-func settingsOf(v values) (licensing.BrandSettings, error) {
-	var s licensing.BrandSettings
-	var err error
-	if s.StagingCap, err = strconv.Atoi(v["staging-cap"]); err != nil {
-		return s, licensing.Invalid("staging-cap", "must be a whole number")
-	}
-	if s.StaleAfterDays, err = strconv.Atoi(v["stale-days"]); err != nil {
-		return s, licensing.Invalid("stale-days", "must be a whole number")
-	}
-	if s.TokenGraceDays, err = strconv.Atoi(v["token-grace-days"]); err != nil {
-		return s, licensing.Invalid("token-grace-days", "must be a whole number")
-	}
-	if r := v["reminder-days"]; r != "" {
-		for _, part := range strings.Split(r, ",") {
-			d, err := strconv.Atoi(strings.TrimSpace(part))
-			if err != nil {
-				return s, licensing.Invalid("reminder-days", "must be whole numbers of days, like 30,7")
-			}
-			s.ExpiryReminderDays = append(s.ExpiryReminderDays, d)
-		}
-	}
-	return s, licensing.ValidateSettings(s)
-}
-
-type brandConfigured struct {
-	Slug           string `json:"slug"`
-	StagingCap     int    `json:"staging_cap"`
-	StaleAfterDays int    `json:"stale_after_days"`
-	TokenGraceDays int    `json:"token_grace_days"`
-}
-
-func (b brandConfigured) writeText(w io.Writer) error {
-	stale := "never"
-	if b.StaleAfterDays > 0 {
-		stale = strconv.Itoa(b.StaleAfterDays) + " days unseen"
-	}
-	_, err := fmt.Fprintf(w, "Configured brand %s: %d staging/local sites per license; seats freed after: %s; license tokens valid offline for %d days.\n", b.Slug, b.StagingCap, stale, b.TokenGraceDays)
-	return err
 }
 
 // keyring is a signing keyring document, printed as is (it is JSON).

@@ -7,7 +7,9 @@
 //	licensectl [global flags] <command> [flags] [ARGUMENTS]
 //
 // Run `licensectl help` for every command and flag. The exit status is 0 on
-// success, 1 when the operation failed and 2 on a usage error.
+// success, 2 on a usage error (an unknown command or flag, a missing flag or
+// argument, a value that is not valid: validation_error) and 1 when the
+// operation failed (not found, a conflict, the table or AWS unreachable).
 package main
 
 import (
@@ -122,15 +124,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if len(missingArgs) > 0 {
 		return out.usageError(fmt.Sprintf("%s: missing argument(s) %s", cmd.name, strings.Join(missingArgs, " ")), cmd)
 	}
-	for name, s := range opts {
-		v[name] = strings.TrimSpace(*s)
-	}
-	for name, on := range switches {
-		v[name] = ""
-		if *on {
-			v[name] = "true"
+	// An optional flag is in v only when it was given (v[name] is "" when
+	// not): a command can tell "--reminder-days ''" from no --reminder-days.
+	fs.Visit(func(f *flag.Flag) {
+		if s, ok := opts[f.Name]; ok {
+			v[f.Name] = strings.TrimSpace(*s)
 		}
-	}
+		if on, ok := switches[f.Name]; ok && *on {
+			v[f.Name] = "true"
+		}
+	})
 	if strings.TrimSpace(g.table) == "" {
 		return out.usageError("--table must not be empty", cmd)
 	}
@@ -146,6 +149,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		if ops, err = g.connect(ctx); err == nil {
 			res, err = cmd.run(ctx, ops, v)
 		}
+	}
+	if msg, ok := errors.AsType[usageErr](err); ok {
+		return out.usageError(string(msg), cmd)
 	}
 	if err != nil {
 		return out.fail(err)
@@ -307,7 +313,9 @@ Commands:
 	}
 	_ = tw.Flush()
 	fmt.Fprint(w, `
-Exit status: 0 success, 1 the operation failed, 2 usage error.
+Exit status: 0 success; 2 usage error (unknown command or flag, missing flag or argument,
+a value that is not valid: usage_error, validation_error); 1 the operation failed (not found,
+conflict, the table or AWS unreachable).
 `)
 }
 
@@ -339,7 +347,15 @@ type errorDoc struct {
 	Detail  string `json:"detail,omitempty"`
 }
 
-// fail reports an operational error and returns exitFail. A domain error shows
+// usageErr is a usage error a command finds in its flags once parsed (flags
+// that go together, none of several given).
+type usageErr string
+
+func (e usageErr) Error() string { return string(e) }
+
+// fail reports an error and returns its exit status: exitUsage for a value
+// that is not valid (validation_error: the command line is wrong, running it
+// again as it is cannot work), exitFail for any other. A domain error shows
 // its client-safe message and code, never its cause, except that an
 // unavailable store shows why (the operator needs it: a wrong endpoint, no
 // credentials, throttling). Any other error shows its whole text.
@@ -357,6 +373,9 @@ func (o *output) fail(err error) int {
 	fmt.Fprintf(o.stderr, "licensectl: %s\n", line)
 	if o.json {
 		_ = writeJSON(o.stdout, errorBody{doc})
+	}
+	if doc.Code == string(licensing.CodeValidation) {
+		return exitUsage
 	}
 	return exitFail
 }

@@ -76,17 +76,27 @@ func (f *fixture) okJSON(v any, args ...string) {
 	assert.False(f.t, dec.More(), "one JSON document: %s", out)
 }
 
-// fails runs a command that must fail with the given code and stderr message;
-// in --json mode stdout must carry the same error.
+// exitOf is the exit status of a failure with code: 2 for a value that is not
+// valid (the command line is wrong), 1 for any other failure.
+func exitOf(code licensing.Code) int {
+	if code == licensing.CodeValidation {
+		return 2
+	}
+	return 1
+}
+
+// fails runs a command that must fail with the given code and stderr message,
+// and the exit status of that code; in --json mode stdout must carry the
+// same error.
 func (f *fixture) fails(code licensing.Code, message string, args ...string) {
 	f.t.Helper()
 	o := f.run(args...)
-	assert.Equal(f.t, 1, o.code)
+	assert.Equal(f.t, exitOf(code), o.code)
 	assert.Equal(f.t, "licensectl: "+message+" ("+string(code)+")\n", o.stderr)
 	assert.Empty(f.t, o.stdout)
 
 	o = f.run(append([]string{"--json"}, args...)...)
-	assert.Equal(f.t, 1, o.code)
+	assert.Equal(f.t, exitOf(code), o.code)
 	assert.Equal(f.t, "licensectl: "+message+" ("+string(code)+")\n", o.stderr)
 	e := decodeError(f.t, o.stdout)
 	assert.Equal(f.t, string(code), e.Code)
@@ -356,9 +366,9 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{nil, "missing command"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
-		{[]string{"brand"}, "brand: missing subcommand (create, list, configure)"},
-		{[]string{"brand", "--slug", "x"}, "brand: missing subcommand (create, list, configure)"},
-		{[]string{"brand", "delete"}, `brand: unknown subcommand "delete" (create, list, configure)`},
+		{[]string{"brand"}, "brand: missing subcommand (create, list, show, configure)"},
+		{[]string{"brand", "--slug", "x"}, "brand: missing subcommand (create, list, show, configure)"},
+		{[]string{"brand", "delete"}, `brand: unknown subcommand "delete" (create, list, show, configure)`},
 		{[]string{"apikey", "rotate"}, `apikey: unknown subcommand "rotate" (create, list, revoke)`},
 		{[]string{"brand", "create"}, "brand create: missing required flag(s) --slug, --name, --prefix"},
 		{[]string{"brand", "create", "--slug", "a", "--name", " ", "--prefix", "AC"}, "brand create: missing required flag(s) --name"},
@@ -371,6 +381,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"brand", "list", "extra"}, `brand list: unexpected argument "extra"`},
 		{[]string{"apikey", "list", "--brand"}, "flag needs an argument: -brand"},
 		{[]string{"brand", "list", "--table", ""}, "--table must not be empty"},
+		{[]string{"brand", "show"}, "brand show: missing required flag(s) --slug"},
+		{[]string{"product", "list"}, "product list: missing required flag(s) --brand"},
+		{[]string{"license", "show", "--brand", "acme"}, "license show: missing argument(s) KEY_OR_ID"},
+		{[]string{"license", "show", "--brand", "acme", "RM-2222-3333-4444-5555", "lic_x"}, `license show: unexpected argument "lic_x"`},
+		{[]string{"brand", "configure", "--slug", "acme"}, "brand configure: nothing to change: give one or more of --staging-cap, --stale-days, --token-grace-days, --reminder-days"},
+		{[]string{"apikey", "create", "--brand", "acme", "--print-key=maybe"}, `invalid boolean value "maybe" for -print-key: parse error`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			o := cli(t, nil, append(global, tc.args...)...)

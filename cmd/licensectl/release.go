@@ -135,7 +135,9 @@ func readChangelog(path string) (string, error) {
 	if len(b) > licensing.MaxChangelogBytes {
 		return "", licensing.Invalid("changelog-file", "%s is larger than a changelog may be (%d bytes of Markdown)", path, licensing.MaxChangelogBytes)
 	}
-	return string(b), nil
+	// A byte order mark is the file's encoding, not its text (the API
+	// refuses U+FEFF in a changelog).
+	return strings.TrimPrefix(string(b), "\uFEFF"), nil
 }
 
 // createRelease is release create: the release declared with the local

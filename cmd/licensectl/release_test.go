@@ -399,17 +399,17 @@ func TestReleaseFailures(t *testing.T) {
 
 	notZip := f.writeFile("notes.txt", "not a zip")
 	o := f.run("--json", "release", "create", "--brand", "acme", "--product", "acme-pro", "--version", "1.0.0", "--file", notZip)
-	assert.Equal(t, 1, o.code)
+	assert.Equal(t, 2, o.code, "a value that is not valid is a usage error")
 	e := decodeError(t, o.stdout)
 	assert.Equal(t, string(licensing.CodeValidation), e.Code)
 	assert.True(t, strings.HasPrefix(e.Message, "file: "+notZip+" is not a zip archive"), e.Message)
 	f.fails(licensing.CodeValidation, "file: "+f.writeFile("empty.zip", "")+" is empty",
 		"release", "create", "--brand", "acme", "--product", "acme-pro", "--version", "1.0.0", "--file", filepath.Join(f.dir, "empty.zip"))
 	o = f.run("release", "create", "--brand", "acme", "--product", "acme-pro", "--version", "1.0.0", "--file", filepath.Join(f.dir, "missing.zip"))
-	assert.Equal(t, 1, o.code)
+	assert.Equal(t, 2, o.code)
 	assert.Contains(t, o.stderr, "file: open "+filepath.Join(f.dir, "missing.zip")+": no such file or directory (validation_error)")
 	o = f.run("release", "create", "--brand", "acme", "--product", "acme-pro", "--version", "1.0.0", "--file", path, "--changelog-file", filepath.Join(f.dir, "nope.md"))
-	assert.Equal(t, 1, o.code)
+	assert.Equal(t, 2, o.code)
 	assert.Contains(t, o.stderr, "changelog-file: open ")
 	big := f.writeFile("big.md", strings.Repeat("x", licensing.MaxChangelogBytes+1))
 	f.fails(licensing.CodeValidation, "changelog-file: "+big+" is larger than a changelog may be (65536 bytes of Markdown)",

@@ -107,7 +107,7 @@ func TestEventsRepublish(t *testing.T) {
 
 	for _, bad := range [][2]string{{"yesterday", "2100-01-01T00:00:00Z"}, {"2100-01-01T00:00:00Z", "2000-01-01T00:00:00Z"}} {
 		o = cli(t, env, args(bad[0], bad[1])...)
-		assert.Equal(t, 1, o.code, "%v: %s", bad, o.stdout)
+		assert.Equal(t, 2, o.code, "%v: %s: a bad value is a usage error", bad, o.stdout)
 		assert.Contains(t, o.stdout, "validation_error")
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -35,6 +34,7 @@ func (h *API) Health(ctx context.Context, req events.APIGatewayProxyRequest) (ev
 type createProductRequest struct {
 	Name string `json:"name"`
 	Slug string `json:"slug"`
+	idempotencyBody
 }
 
 // CreateProduct is POST /api/v1/brand/products.
@@ -44,11 +44,15 @@ func (h *API) CreateProduct(ctx context.Context, req events.APIGatewayProxyReque
 		if err := decodeJSON(req, &in); err != nil {
 			return result{}, err
 		}
-		p, err := h.app.CreateProduct(ctx, t, in.Slug, in.Name)
+		idem, err := idempotencyKey(req, in.idempotencyBody)
 		if err != nil {
 			return result{}, err
 		}
-		return result{status: http.StatusCreated, body: renderProduct(p)}, nil
+		p, replayed, err := h.app.CreateProductOnce(ctx, t, in.Slug, in.Name, idem)
+		if err != nil {
+			return result{}, err
+		}
+		return result{status: http.StatusCreated, body: renderProduct(p)}.replayedIf(replayed), nil
 	})(ctx, req)
 }
 
@@ -72,7 +76,7 @@ type provisionRequest struct {
 	Products       []string `json:"products"`
 	ExpirationDate string   `json:"expiration_date"`
 	MaxSeats       *int     `json:"max_seats"`
-	IdempotencyKey string   `json:"idempotency_key"`
+	idempotencyBody
 }
 
 // ProvisionLicense is POST /api/v1/brand/licenses/provision (US1).
@@ -82,12 +86,9 @@ func (h *API) ProvisionLicense(ctx context.Context, req events.APIGatewayProxyRe
 		if err := decodeJSON(req, &in); err != nil {
 			return result{}, err
 		}
-		idem := strings.TrimSpace(header(req, "Idempotency-Key"))
-		if body := strings.TrimSpace(in.IdempotencyKey); body != "" {
-			if idem != "" && idem != body {
-				return result{}, licensing.Invalid("idempotency_key", "differs from the Idempotency-Key header")
-			}
-			idem = body
+		idem, err := idempotencyKey(req, in.idempotencyBody)
+		if err != nil {
+			return result{}, err
 		}
 		p, replayed, err := h.app.Provision(ctx, t, app.ProvisionInput{
 			CustomerEmail: in.CustomerEmail, Products: in.Products, ExpirationDate: in.ExpirationDate, MaxSeats: in.MaxSeats,
@@ -95,11 +96,7 @@ func (h *API) ProvisionLicense(ctx context.Context, req events.APIGatewayProxyRe
 		if err != nil {
 			return result{}, err
 		}
-		res := result{status: http.StatusCreated, body: renderProvisioned(p)}
-		if replayed {
-			res.headers = map[string]string{"Idempotent-Replayed": "true"}
-		}
-		return res, nil
+		return result{status: http.StatusCreated, body: renderProvisioned(p)}.replayedIf(replayed), nil
 	})(ctx, req)
 }
 
@@ -131,10 +128,12 @@ func (h *API) GetLicense(ctx context.Context, req events.APIGatewayProxyRequest)
 
 type renewRequest struct {
 	ExpirationDate string `json:"expiration_date"`
+	idempotencyBody
 }
 
 type reasonRequest struct {
 	Reason string `json:"reason"`
+	idempotencyBody
 }
 
 // RenewLicense is POST /api/v1/brand/licenses/{id}/renew.
@@ -144,7 +143,7 @@ func (h *API) RenewLicense(ctx context.Context, req events.APIGatewayProxyReques
 		if err := decodeJSON(req, &in); err != nil {
 			return result{}, err
 		}
-		return h.change(ctx, t, req, app.ChangeInput{Action: licensing.ActionRenew, ExpirationDate: in.ExpirationDate})
+		return h.change(ctx, t, req, app.ChangeInput{Action: licensing.ActionRenew, ExpirationDate: in.ExpirationDate}, in.idempotencyBody)
 	}, lifecycleChanged(licensing.ActionRenew))(ctx, req)
 }
 
@@ -178,16 +177,20 @@ func (h *API) statusChange(a licensing.Action) brandFunc {
 		if err := decodeJSON(req, &in); err != nil {
 			return result{}, err
 		}
-		return h.change(ctx, t, req, app.ChangeInput{Action: a, Reason: in.Reason})
+		return h.change(ctx, t, req, app.ChangeInput{Action: a, Reason: in.Reason}, in.idempotencyBody)
 	}
 }
 
-func (h *API) change(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest, in app.ChangeInput) (result, error) {
-	v, err := h.app.ChangeLicense(ctx, t, req.PathParameters["id"], in)
+func (h *API) change(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest, in app.ChangeInput, body idempotencyBody) (result, error) {
+	idem, err := idempotencyKey(req, body)
 	if err != nil {
 		return result{}, err
 	}
-	return result{status: http.StatusOK, body: renderLicenseDetail(v, h.app.Now())}, nil
+	v, replayed, err := h.app.ChangeLicenseOnce(ctx, t, req.PathParameters["id"], in, idem)
+	if err != nil {
+		return result{}, err
+	}
+	return result{status: http.StatusOK, body: renderLicenseDetail(v, h.app.Now())}.replayedIf(replayed), nil
 }
 
 type historyJSON struct {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -52,8 +53,8 @@ func tooLarge(limit int) error {
 }
 
 // decodeJSON strictly decodes a JSON object body into dst: valid UTF-8, one
-// object, no unknown fields, each field of its declared type. An empty body
-// reads as {}.
+// object, no key twice in an object (at any depth), no unknown fields, each
+// field of its declared type. An empty body reads as {}.
 func decodeJSON(req events.APIGatewayProxyRequest, dst any) error {
 	return decodeJSONUpTo(req, dst, MaxBodyBytes)
 }
@@ -80,6 +81,11 @@ func DecodeStrict(b []byte, dst any) error {
 	if bytes.TrimSpace(b)[0] != '{' {
 		return licensing.Errorf(licensing.CodeInvalidJSON, "the body must be a JSON object")
 	}
+	// encoding/json keeps the last of repeated keys; the API refuses them
+	// rather than guess which one the client meant.
+	if key, dup := DuplicateKey(b); dup {
+		return licensing.Errorf(licensing.CodeInvalidJSON, "the body names the key %s twice in one object", quoteClipped(key, 64))
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -89,6 +95,73 @@ func DecodeStrict(b []byte, dst any) error {
 		return licensing.Errorf(licensing.CodeInvalidJSON, "the body must hold exactly one JSON object")
 	}
 	return exactFieldNames(b, dst)
+}
+
+// DuplicateKey reports the first key that an object of the JSON text b
+// holds twice, at any depth, compared once unescaped ("a" and "\u0061" are
+// one key). Text that is not JSON reports none: its syntax error is the
+// decoder's to report.
+func DuplicateKey(b []byte) (string, bool) {
+	type frame struct {
+		object  bool
+		wantKey bool // an object's next string is a key
+		keys    map[string]struct{}
+	}
+	var stack []frame
+	// valueDone marks the end of a value: in an object, a key comes next.
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].object {
+			stack[n-1].wantKey = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false // io.EOF, or a syntax error
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				stack = append(stack, frame{object: true, wantKey: true})
+			case '[':
+				stack = append(stack, frame{})
+			default: // '}' or ']'
+				stack = stack[:len(stack)-1]
+				valueDone()
+			}
+		case string:
+			if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
+				top := &stack[n-1]
+				if _, seen := top.keys[v]; seen {
+					return v, true
+				}
+				if top.keys == nil {
+					top.keys = map[string]struct{}{}
+				}
+				top.keys[v] = struct{}{}
+				top.wantKey = false
+				continue
+			}
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
+}
+
+// quoteClipped quotes s for a message, clipped to n bytes on a rune
+// boundary.
+func quoteClipped(s string, n int) string {
+	if len(s) <= n {
+		return strconv.Quote(s)
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return strconv.Quote(s[:n]) + "…"
 }
 
 // exactFieldNames refuses field names that differ from the contract's only

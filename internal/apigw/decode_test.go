@@ -1,6 +1,7 @@
 package apigw
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -40,6 +41,12 @@ func TestDecodeStrict(t *testing.T) {
 		{"string for list", `{"products":"x"}`, licensing.CodeValidation, "products"},
 		{"number in list", `{"products":[1]}`, licensing.CodeValidation, "products"},
 		{"number for string", `{"customer_email":5}`, licensing.CodeValidation, "customer_email"},
+		{"a key twice", `{"customer_email":"a@b.co","customer_email":"c@d.co"}`, licensing.CodeInvalidJSON, ""},
+		{"a key twice, once escaped", `{"max_seats":1,"max_\u0073eats":2}`, licensing.CodeInvalidJSON, ""},
+		{"a key twice with values of other types", `{"max_seats":1,"max_seats":"x"}`, licensing.CodeInvalidJSON, ""},
+		{"an unknown key twice", `{"x":1,"x":1}`, licensing.CodeInvalidJSON, ""},
+		{"a key twice in a nested object", `{"products":["x"],"customer_email":"a@b.co","x":{"a":1,"a":2}}`, licensing.CodeInvalidJSON, ""},
+		{"the same key in two objects is fine", `{"x":{"a":1},"y":{"a":1}}`, licensing.CodeValidation, "x"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,6 +63,94 @@ func TestDecodeStrict(t *testing.T) {
 			assert.NotEmpty(t, e.Message)
 		})
 	}
+}
+
+func TestDuplicateKey(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"a":1,"a":2}`:                       "a",
+		`{"a":1,"b":{"c":[{"d":1,"d":1}]}}`:   "d",
+		`{"a":{"a":{"a":1}},"b":1,"b":1}`:     "b",
+		`[{"k":1},{"k":1,"k":2}]`:             "k",
+		`{"\u00e9":1,"é":2}`:                  "é",
+		`{"a":"a","b":["a","a"],"c":{"a":1}}`: "",
+		`{"a":[{"x":1},{"x":2}],"x":{"x":1}}`: "",
+		`{"a":1,"a"`:                          "a", // found before the syntax error
+		`{"a":1,`:                             "",
+		`nonsense`:                            "",
+		``:                                    "",
+	} {
+		got, dup := DuplicateKey([]byte(body))
+		assert.Equal(t, want != "", dup, body)
+		assert.Equal(t, want, got, body)
+	}
+	var dst provisionRequest
+	err := DecodeStrict([]byte(`{"customer_email":"a@b.co","customer_email":"a@b.co"}`), &dst)
+	var e *licensing.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, licensing.CodeInvalidJSON, e.Code)
+	assert.Equal(t, `the body names the key "customer_email" twice in one object`, e.Message)
+	err = DecodeStrict([]byte(`{"\u202e`+strings.Repeat("x", 100)+`":1,"\u202e`+strings.Repeat("x", 100)+`":1}`), &dst)
+	require.ErrorAs(t, err, &e)
+	assert.NotContains(t, e.Message, "\u202e", "a key is quoted and escaped in the message")
+	assert.Less(t, len(e.Message), 150, "and clipped")
+}
+
+// FuzzDuplicateKey holds DuplicateKey to an independent count: a JSON text
+// repeats a key in some object exactly when it has more name separators
+// (colons outside strings) than its decoding re-encoded (where encoding/json
+// kept one member per key). DecodeStrict refuses every such text with
+// invalid_json.
+func FuzzDuplicateKey(f *testing.F) {
+	for _, s := range []string{`{"a":1,"a":2}`, `{"a":{"b":1,"b":2}}`, `[{"a":1},{"a":1}]`, `{"a":"x:y","b":"a"}`, `{"\u0061":1,"a":2}`,
+		`{"a":[1,{"c":2,"d":{"c":3}}]}`, `{}`, `[]`, `"a"`, `{"a":1,`, `{"a":"\"","a":1}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		key, dup := DuplicateKey(b)
+		if !dup && key != "" {
+			t.Fatalf("DuplicateKey(%q) = %q, false", b, key)
+		}
+		if !json.Valid(b) {
+			return
+		}
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil {
+			t.Fatalf("a valid text does not decode: %v", err)
+		}
+		again, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := nameSeparators(b) > nameSeparators(again); dup != want {
+			t.Fatalf("DuplicateKey(%s) = %q, %v; the count says %v", b, key, dup, want)
+		}
+		if dup && bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
+			var dst struct{}
+			if code := licensing.ErrorCode(DecodeStrict(b, &dst)); code != licensing.CodeInvalidJSON {
+				t.Fatalf("DecodeStrict(%s): %s, not invalid_json", b, code)
+			}
+		}
+	})
+}
+
+// nameSeparators counts the colons of a JSON text outside its strings.
+func nameSeparators(b []byte) int {
+	n, inString, escaped := 0, false, false
+	for _, c := range b {
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case !inString && c == ':':
+			n++
+		}
+	}
+	return n
 }
 
 func TestBodyLimitsAndBase64(t *testing.T) {

@@ -286,12 +286,17 @@ func (p *eddParams) itemMismatch() string {
 }
 
 // echoName is item_name as EDD echoes it: URL-decoded (EDD urldecodes the
-// name it was sent).
+// name it was sent); empty for a name that is not plain text (a bidi
+// override or a control character is never reflected).
 func (p *eddParams) echoName() string {
+	name := p.itemName
 	if p.itemNameAlt != "" {
-		return p.itemNameAlt
+		name = p.itemNameAlt
 	}
-	return p.itemName
+	if licensing.CheckText("item_name", name, licensing.SingleLine) != nil {
+		return ""
+	}
+	return name
 }
 
 // named reports whether the request names an item by item_name.

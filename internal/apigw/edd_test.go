@@ -204,6 +204,12 @@ func TestEDDAnswer(t *testing.T) {
 
 	long := eddParams{itemName: strings.Repeat("x", maxEDDItemName+1)}
 	assert.Empty(t, long.answer(false, eddInvalid, eddErrNameMismatch, nil).ItemName, "a huge item_name is not echoed")
+	for _, name := range []string{"Rank \u202EMath", "Rank\u200BMath", "Rank\x01Math"} {
+		p := eddParams{itemName: eddName(name)}
+		assert.Empty(t, p.answer(false, eddInvalid, eddErrNameMismatch, nil).ItemName, "%q is not echoed", name)
+	}
+	alt := eddParams{itemName: "Rank%E2%80%AEMath", itemNameAlt: "Rank\u202EMath"}
+	assert.Empty(t, alt.answer(false, eddInvalid, eddErrNameMismatch, nil).ItemName, "nor once URL-decoded")
 }
 
 // eddStack is the EDD handler over the use cases on the embedded engine with

@@ -116,7 +116,7 @@ func (h *API) finish(ctx context.Context, req events.APIGatewayProxyRequest, use
 		slog.String("use_case", useCase),
 		slog.String("brand", brand),
 		slog.String("method", req.HTTPMethod),
-		slog.String("path", req.Path),
+		slog.String("path", telemetry.LogPath(req.Path)),
 		slog.Int("status", resp.StatusCode),
 		slog.String("outcome", outcome),
 		slog.Int64("latency_ms", time.Since(start).Milliseconds()),

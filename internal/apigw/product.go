@@ -271,10 +271,14 @@ func (h *API) DeactivateSeat(ctx context.Context, req events.APIGatewayProxyRequ
 // support frees a seat; the answer is the license with its remaining seats.
 func (h *API) FreeSeat(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 	return h.brand("free-seat", func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error) {
-		v, err := h.app.FreeSeat(ctx, t, req.PathParameters["id"], req.PathParameters["activation_id"])
+		idem, err := idempotencyKey(req, idempotencyBody{})
 		if err != nil {
 			return result{}, err
 		}
-		return result{status: http.StatusOK, body: renderLicenseDetail(v, h.app.Now())}, nil
+		v, replayed, err := h.app.FreeSeatOnce(ctx, t, req.PathParameters["id"], req.PathParameters["activation_id"], idem)
+		if err != nil {
+			return result{}, err
+		}
+		return result{status: http.StatusOK, body: renderLicenseDetail(v, h.app.Now())}.replayedIf(replayed), nil
 	})(ctx, req)
 }

@@ -20,6 +20,7 @@ type createReleaseRequest struct {
 	RequiresPHP   string `json:"requires_php"`
 	PackageSHA256 string `json:"package_sha256"`
 	PackageSize   *int64 `json:"package_size"`
+	idempotencyBody
 }
 
 type releaseJSON struct {
@@ -73,15 +74,19 @@ func (h *API) CreateRelease(ctx context.Context, req events.APIGatewayProxyReque
 		if err := decodeJSONUpTo(req, &in, MaxReleaseBodyBytes); err != nil {
 			return result{}, err
 		}
-		out, err := h.app.CreateRelease(ctx, t, req.PathParameters["product"], licensing.ReleaseInput{
+		idem, err := idempotencyKey(req, in.idempotencyBody)
+		if err != nil {
+			return result{}, err
+		}
+		out, replayed, err := h.app.CreateReleaseOnce(ctx, t, req.PathParameters["product"], licensing.ReleaseInput{
 			Version: in.Version, Channel: in.Channel, Changelog: in.Changelog, RequiresWP: in.RequiresWP, TestedWP: in.TestedWP,
 			RequiresPHP: in.RequiresPHP, PackageSHA256: in.PackageSHA256, PackageSize: in.PackageSize,
-		})
+		}, idem)
 		if err != nil {
 			return result{}, err
 		}
 		return result{status: http.StatusCreated, headers: noStore(),
-			body: map[string]any{"release": renderRelease(out.Release), "upload": renderPresigned(out.Upload)}}, nil
+			body: map[string]any{"release": renderRelease(out.Release), "upload": renderPresigned(out.Upload)}}.replayedIf(replayed), nil
 	})(ctx, req)
 }
 
@@ -103,26 +108,31 @@ func (h *API) ListReleases(ctx context.Context, req events.APIGatewayProxyReques
 
 // PublishRelease is POST /api/v1/brand/products/{product}/releases/{version}/publish.
 func (h *API) PublishRelease(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
-	return h.brand("publish-release", h.releaseChange(h.app.PublishRelease))(ctx, req)
+	return h.brand("publish-release", h.releaseChange(h.app.PublishReleaseOnce))(ctx, req)
 }
 
 // YankRelease is POST /api/v1/brand/products/{product}/releases/{version}/yank.
 func (h *API) YankRelease(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
-	return h.brand("yank-release", h.releaseChange(h.app.YankRelease))(ctx, req)
+	return h.brand("yank-release", h.releaseChange(h.app.YankReleaseOnce))(ctx, req)
 }
 
 // releaseChange runs a change of the release the path names (the body, if
-// any, must be an empty object) and answers 200 with the release.
-func (h *API) releaseChange(change func(ctx context.Context, t licensing.Tenant, product, version string) (licensing.Release, error)) brandFunc {
+// any, holds at most an idempotency_key) and answers 200 with the release.
+func (h *API) releaseChange(change func(ctx context.Context, t licensing.Tenant, product, version, idempotencyKey string) (licensing.Release, bool, error)) brandFunc {
 	return func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error) {
-		if err := decodeJSON(req, &struct{}{}); err != nil {
+		var in idempotencyBody
+		if err := decodeJSON(req, &in); err != nil {
 			return result{}, err
 		}
-		r, err := change(ctx, t, req.PathParameters["product"], req.PathParameters["version"])
+		idem, err := idempotencyKey(req, in)
 		if err != nil {
 			return result{}, err
 		}
-		return result{status: http.StatusOK, body: map[string]any{"release": renderRelease(r)}}, nil
+		r, replayed, err := change(ctx, t, req.PathParameters["product"], req.PathParameters["version"], idem)
+		if err != nil {
+			return result{}, err
+		}
+		return result{status: http.StatusOK, body: map[string]any{"release": renderRelease(r)}}.replayedIf(replayed), nil
 	}
 }
 

@@ -181,3 +181,35 @@ func TestAuthorizerAndEDDLogsKeepSecretsOut(t *testing.T) {
 		assert.NotContains(t, out, strings.ToLower(secret), "the logs hold a secret")
 	}
 }
+
+// A license key in a request's path (support pasted a key where an id
+// goes) is logged masked, and a long path is cut.
+func TestRequestLogMasksKeysInPaths(t *testing.T) {
+	f := newStack(t, 1)
+	var logs bytes.Buffer
+	api := apigw.New(app.New(f.eng.Store, nil), slog.New(slog.NewJSONHandler(&logs, nil)), apigw.Options{})
+	ctx := context.Background()
+	resp, err := api.GetLicense(ctx, events.APIGatewayProxyRequest{
+		HTTPMethod: "GET", Path: "/api/v1/brand/licenses/" + strings.ToLower(f.key),
+		Headers:        map[string]string{"X-API-Key": demo.Brands[0].APIKey},
+		PathParameters: map[string]string{"id": strings.ToLower(f.key)},
+	})
+	require.NoError(t, err)
+	require.Equal(t, 404, resp.StatusCode, resp.Body)
+	long := "/api/v1/product/licenses/check/" + strings.Repeat("x", 1000)
+	_, err = api.CheckLicense(ctx, events.APIGatewayProxyRequest{HTTPMethod: "GET", Path: long})
+	require.NoError(t, err)
+
+	var paths []string
+	for _, l := range jsonLines(t, &logs) {
+		if l["msg"] == "request" {
+			paths = append(paths, l["path"].(string))
+		}
+	}
+	require.Len(t, paths, 2)
+	masked := strings.ToLower(f.key[:strings.IndexByte(f.key, '-')]) + "-****-****-****-" + strings.ToLower(f.key[len(f.key)-4:])
+	assert.Equal(t, "/api/v1/brand/licenses/"+masked, paths[0])
+	assert.NotContains(t, strings.ToUpper(logs.String()), strings.ToUpper(f.key), "no license key in the logs, in any case")
+	assert.LessOrEqual(t, len(paths[1]), telemetry.MaxLogPath)
+	assert.True(t, strings.HasPrefix(long, strings.TrimSuffix(paths[1], "…")))
+}

@@ -13,6 +13,7 @@ import (
 type createWebhookRequest struct {
 	URL        string   `json:"url"`
 	EventTypes []string `json:"event_types"`
+	idempotencyBody
 }
 
 type webhookJSON struct {
@@ -89,11 +90,15 @@ func (h *API) CreateWebhook(ctx context.Context, req events.APIGatewayProxyReque
 		if err := decodeJSON(req, &in); err != nil {
 			return result{}, err
 		}
-		w, err := h.app.CreateWebhook(ctx, t, in.URL, in.EventTypes)
+		idem, err := idempotencyKey(req, in.idempotencyBody)
 		if err != nil {
 			return result{}, err
 		}
-		return result{status: http.StatusCreated, headers: noStore(), body: renderWebhook(w, true)}, nil
+		w, replayed, err := h.app.CreateWebhookOnce(ctx, t, in.URL, in.EventTypes, idem)
+		if err != nil {
+			return result{}, err
+		}
+		return result{status: http.StatusCreated, headers: noStore(), body: renderWebhook(w, true)}.replayedIf(replayed), nil
 	})(ctx, req)
 }
 
@@ -116,11 +121,15 @@ func (h *API) ListWebhooks(ctx context.Context, req events.APIGatewayProxyReques
 // endpoint as it was ("deleted": true).
 func (h *API) DeleteWebhook(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 	return h.brand("delete-webhook", func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error) {
-		w, err := h.app.DeleteWebhook(ctx, t, req.PathParameters["webhook"])
+		idem, err := idempotencyKey(req, idempotencyBody{})
 		if err != nil {
 			return result{}, err
 		}
-		return result{status: http.StatusOK, body: map[string]any{"webhook": renderWebhook(w, false), "deleted": true}}, nil
+		w, replayed, err := h.app.DeleteWebhookOnce(ctx, t, req.PathParameters["webhook"], idem)
+		if err != nil {
+			return result{}, err
+		}
+		return result{status: http.StatusOK, body: map[string]any{"webhook": renderWebhook(w, false), "deleted": true}}.replayedIf(replayed), nil
 	})(ctx, req)
 }
 
@@ -129,14 +138,19 @@ func (h *API) DeleteWebhook(ctx context.Context, req events.APIGatewayProxyReque
 // signs too until previous_secret_expires_at.
 func (h *API) RotateWebhookSecret(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 	return h.brand("rotate-webhook-secret", func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error) {
-		if err := decodeJSON(req, &struct{}{}); err != nil {
+		var in idempotencyBody
+		if err := decodeJSON(req, &in); err != nil {
 			return result{}, err
 		}
-		w, err := h.app.RotateWebhookSecret(ctx, t, req.PathParameters["webhook"])
+		idem, err := idempotencyKey(req, in)
 		if err != nil {
 			return result{}, err
 		}
-		return result{status: http.StatusOK, headers: noStore(), body: renderWebhook(w, true)}, nil
+		w, replayed, err := h.app.RotateWebhookSecretOnce(ctx, t, req.PathParameters["webhook"], idem)
+		if err != nil {
+			return result{}, err
+		}
+		return result{status: http.StatusOK, headers: noStore(), body: renderWebhook(w, true)}.replayedIf(replayed), nil
 	})(ctx, req)
 }
 
@@ -168,13 +182,18 @@ func (h *API) ListWebhookDeliveries(ctx context.Context, req events.APIGatewayPr
 // the delivery is sent again now; 200 with it and the new attempt.
 func (h *API) RetryWebhookDelivery(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 	return h.brand("retry-webhook-delivery", func(ctx context.Context, t licensing.Tenant, req events.APIGatewayProxyRequest) (result, error) {
-		if err := decodeJSON(req, &struct{}{}); err != nil {
+		var in idempotencyBody
+		if err := decodeJSON(req, &in); err != nil {
 			return result{}, err
 		}
-		d, err := h.app.RetryWebhookDelivery(ctx, t, req.PathParameters["webhook"], req.PathParameters["delivery"])
+		idem, err := idempotencyKey(req, in)
 		if err != nil {
 			return result{}, err
 		}
-		return result{status: http.StatusOK, body: map[string]any{"delivery": renderDelivery(d)}}, nil
+		d, replayed, err := h.app.RetryWebhookDeliveryOnce(ctx, t, req.PathParameters["webhook"], req.PathParameters["delivery"], idem)
+		if err != nil {
+			return result{}, err
+		}
+		return result{status: http.StatusOK, body: map[string]any{"delivery": renderDelivery(d)}}.replayedIf(replayed), nil
 	})(ctx, req)
 }

@@ -2,10 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -120,14 +116,23 @@ func (a *App) Authenticate(ctx context.Context, apiKey string) (licensing.Tenant
 
 // CreateProduct adds a product to the tenant's catalogue.
 func (a *App) CreateProduct(ctx context.Context, t licensing.Tenant, slug, name string) (licensing.Product, error) {
+	p, _, err := a.CreateProductOnce(ctx, t, slug, name, "")
+	return p, err
+}
+
+// CreateProductOnce is CreateProduct under an idempotency key (see once).
+func (a *App) CreateProductOnce(ctx context.Context, t licensing.Tenant, slug, name, idempotencyKey string) (licensing.Product, bool, error) {
 	p, err := licensing.NewProduct(t.Brand, slug, name, a.now())
 	if err != nil {
-		return licensing.Product{}, err
+		return licensing.Product{}, false, err
 	}
-	if err := a.store.CreateProduct(ctx, p); err != nil {
-		return licensing.Product{}, err
-	}
-	return p, nil
+	m := mutation{Op: "create-product", Input: []string{p.Slug, p.Name}}
+	return once(ctx, a, t, idempotencyKey, m, func(done *IdempotencyCompletion) (licensing.Product, error) {
+		if err := done.SetResult(p); err != nil {
+			return p, err
+		}
+		return p, a.store.CreateProduct(ctx, p, done)
+	})
 }
 
 // ListProducts lists the tenant's products by slug.
@@ -143,8 +148,9 @@ type ProvisionInput struct {
 	MaxSeats       *int     // nil = 1
 }
 
-// provisionRequest is a validated ProvisionInput; its JSON is what the
-// idempotency hash covers, so equivalent requests hash alike.
+// provisionRequest is a validated ProvisionInput; its JSON, with the
+// products resolved to their sorted ids, is what the idempotency hash
+// covers, so equivalent requests hash alike.
 type provisionRequest struct {
 	Email     string     `json:"email"`
 	Products  []string   `json:"products"`
@@ -165,7 +171,10 @@ func (in ProvisionInput) validate(now time.Time) (provisionRequest, error) {
 		return r, licensing.Invalid("products", "must name at most %d products", licensing.MaxProductsPerKey)
 	}
 	for i, ref := range in.Products {
-		ref = strings.TrimSpace(ref)
+		ref, err := licensing.ParseText(fmt.Sprintf("products[%d]", i), ref, licensing.SingleLine)
+		if err != nil {
+			return r, err
+		}
 		if ref == "" || len(ref) > licensing.MaxSlugLength {
 			return r, licensing.Invalid(fmt.Sprintf("products[%d]", i), "must be a product id or slug")
 		}
@@ -187,18 +196,15 @@ func (in ProvisionInput) validate(now time.Time) (provisionRequest, error) {
 	return r, nil
 }
 
-func (r provisionRequest) hash() string {
-	b, _ := json.Marshal(r) // a struct of strings, times and ints always marshals
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
-
 // MaxIdempotencyKeyLength bounds an idempotency key.
 const MaxIdempotencyKeyLength = 128
 
 // ParseIdempotencyKey validates an optional idempotency key: printable ASCII.
 func ParseIdempotencyKey(raw string) (string, error) {
-	s := strings.TrimSpace(raw)
+	s, err := licensing.ParseText("idempotency_key", raw, licensing.SingleLine)
+	if err != nil {
+		return "", err
+	}
 	if len(s) > MaxIdempotencyKeyLength {
 		return "", licensing.Invalid("idempotency_key", "must be at most %d characters", MaxIdempotencyKeyLength)
 	}
@@ -212,75 +218,53 @@ func ParseIdempotencyKey(raw string) (string, error) {
 
 // Provision creates a license key for a customer with one license per product
 // (US1). With an idempotency key, a repeated request replays the first
-// result (replayed is true) instead of provisioning again.
+// result (replayed is true) instead of provisioning again; the request is
+// hashed with its products resolved to their ids, in order, so that neither
+// their order nor slug-or-id changes it.
 func (a *App) Provision(ctx context.Context, t licensing.Tenant, in ProvisionInput, idempotencyKey string) (res licensing.Provisioned, replayed bool, err error) {
 	now := a.now()
 	req, err := in.validate(now)
 	if err != nil {
 		return res, false, err
 	}
-	idemKey, err := ParseIdempotencyKey(idempotencyKey)
-	if err != nil {
+	if _, err := ParseIdempotencyKey(idempotencyKey); err != nil {
 		return res, false, err
-	}
-	var done *IdempotencyCompletion
-	if idemKey != "" {
-		hash := req.hash()
-		var rec *IdempotencyRecord
-		rec, err = a.store.Claim(ctx, IdempotencyClaim{
-			Brand: t.Brand, Key: idemKey, Hash: hash, Now: now,
-			LockedUntil: now.Add(a.InProgressTTL), ExpiresAt: now.Add(a.IdempotencyTTL),
-		})
-		if err != nil {
-			return res, false, err
-		}
-		if rec != nil {
-			return replay(rec, hash)
-		}
-		done = &IdempotencyCompletion{Brand: t.Brand, Key: idemKey, Hash: hash, ExpiresAt: now.Add(a.IdempotencyTTL)}
-		defer func() {
-			if err != nil {
-				if rerr := a.store.Release(context.WithoutCancel(ctx), t.Brand, idemKey, hash); rerr != nil {
-					err = errors.Join(err, fmt.Errorf("release idempotency key: %w", rerr))
-				}
-			}
-		}()
 	}
 	products, err := a.resolveProducts(ctx, t.Brand, req.Products)
 	if err != nil {
 		return res, false, err
 	}
-	// A fresh key collides with an existing one with probability ~2^-80 per
-	// pair; the conditional put catches it and a new key is drawn.
-	for attempt := 0; ; attempt++ {
-		res, err = a.newProvisioned(t, req, products, now)
-		if err != nil {
-			return res, false, err
-		}
-		if done != nil {
-			if done.Result, err = json.Marshal(toSnapshot(res)); err != nil {
-				return res, false, fmt.Errorf("encode idempotent result: %w", err)
+	hashed := req
+	hashed.Products = make([]string, len(products))
+	for i, p := range products {
+		hashed.Products[i] = p.ID
+	}
+	slices.Sort(hashed.Products)
+	if hashed.ExpiresAt != nil {
+		hashed.ExpiresAt = new(hashed.ExpiresAt.UTC())
+	}
+	s, replayed, err := once(ctx, a, t, idempotencyKey, mutation{Op: "provision", Input: hashed}, func(done *IdempotencyCompletion) (snapshot, error) {
+		// A fresh key collides with an existing one with probability ~2^-80
+		// per pair; the conditional put catches it and a new key is drawn.
+		for attempt := 0; ; attempt++ {
+			p, err := a.newProvisioned(t, req, products, now)
+			if err != nil {
+				return snapshot{}, err
+			}
+			s := toSnapshot(p)
+			if err := done.SetResult(s); err != nil {
+				return s, err
+			}
+			err = a.store.Provision(ctx, p, done, licensing.ProvisionedEvents(p, licensing.ActorOf(t)))
+			if !licensing.IsCode(err, licensing.CodeAlreadyExists) || attempt == 2 {
+				return s, err
 			}
 		}
-		err = a.store.Provision(ctx, res, done, licensing.ProvisionedEvents(res, licensing.ActorOf(t)))
-		if !licensing.IsCode(err, licensing.CodeAlreadyExists) || attempt == 2 {
-			return res, false, err
-		}
+	})
+	if err != nil {
+		return res, false, err
 	}
-}
-
-func replay(rec *IdempotencyRecord, hash string) (licensing.Provisioned, bool, error) {
-	if rec.Hash != hash {
-		return licensing.Provisioned{}, false, licensing.Errorf(licensing.CodeIdempotencyKeyReused, "this idempotency key was used with a different request")
-	}
-	if !rec.Completed {
-		return licensing.Provisioned{}, false, licensing.Errorf(licensing.CodeRequestInProgress, "a request with this idempotency key is still in progress; retry shortly")
-	}
-	var s snapshot
-	if err := json.Unmarshal(rec.Result, &s); err != nil {
-		return licensing.Provisioned{}, false, fmt.Errorf("decode idempotent result: %w", err)
-	}
-	return s.provisioned(), true, nil
+	return s.provisioned(), replayed, nil
 }
 
 func (a *App) resolveProducts(ctx context.Context, brand string, refs []string) ([]licensing.Product, error) {
@@ -405,33 +389,51 @@ type ChangeInput struct {
 
 // ChangeLicense suspends, resumes, cancels or renews a license (US2).
 func (a *App) ChangeLicense(ctx context.Context, t licensing.Tenant, id string, in ChangeInput) (licensing.LicenseView, error) {
+	v, _, err := a.ChangeLicenseOnce(ctx, t, id, in, "")
+	return v, err
+}
+
+// ChangeLicenseOnce is ChangeLicense under an idempotency key (see once).
+// A replay answers the license as the change left it, with its seats as
+// they are now.
+func (a *App) ChangeLicenseOnce(ctx context.Context, t licensing.Tenant, id string, in ChangeInput, idempotencyKey string) (licensing.LicenseView, bool, error) {
 	now := a.now()
 	reason, err := licensing.ParseReason("reason", in.Reason)
 	if err != nil {
-		return licensing.LicenseView{}, err
+		return licensing.LicenseView{}, false, err
 	}
 	var expiry *time.Time
 	if in.Action == licensing.ActionRenew {
 		e, err := licensing.ParseFutureDate("expiration_date", in.ExpirationDate, now)
 		if err != nil {
-			return licensing.LicenseView{}, err
+			return licensing.LicenseView{}, false, err
 		}
-		expiry = &e
+		expiry = new(e.UTC())
 	}
 	if !licensing.ValidID(licensing.KindLicense, id) {
-		return licensing.LicenseView{}, licenseNotFound()
+		return licensing.LicenseView{}, false, licenseNotFound()
 	}
-	v, err := a.store.UpdateLicense(ctx, t.Brand, id, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
-		next, err := v.License.Transition(in.Action, reason, expiry, a.now())
-		if err != nil {
-			return next, nil, err
-		}
-		return next, []licensing.Event{licensing.TransitionEvent(in.Action, v.Key, next, licensing.ActorOf(t))}, nil
+	m := mutation{Op: "license-" + string(in.Action), IDs: []string{id}, Input: struct {
+		Reason    string     `json:"reason"`
+		ExpiresAt *time.Time `json:"expires_at"`
+	}{reason, expiry}}
+	v, replayed, err := once(ctx, a, t, idempotencyKey, m, func(done *IdempotencyCompletion) (licensing.LicenseView, error) {
+		return a.store.UpdateLicense(ctx, t.Brand, id, done, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
+			next, err := v.License.Transition(in.Action, reason, expiry, a.now())
+			if err != nil {
+				return next, nil, err
+			}
+			if err := done.SetResult(licensing.LicenseView{Key: v.Key, License: next}); err != nil {
+				return next, nil, err
+			}
+			return next, []licensing.Event{licensing.TransitionEvent(in.Action, v.Key, next, licensing.ActorOf(t))}, nil
+		})
 	})
 	if err != nil {
-		return v, err
+		return v, false, err
 	}
-	return a.withActivations(ctx, v, "", MaxActivationsPage)
+	v, err = a.withActivations(ctx, v, "", MaxActivationsPage)
+	return v, replayed, err
 }
 
 // CustomerLicenses is every key (with its licenses) a customer holds at a brand.

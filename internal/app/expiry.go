@@ -85,7 +85,7 @@ func (a *App) notifyBrandExpiries(ctx context.Context, b licensing.Brand, now ti
 // run sent it first.
 func (a *App) notifyExpiry(ctx context.Context, l licensing.License, days []int, now time.Time) (licensing.EventType, error) {
 	var sent licensing.EventType
-	_, err := a.store.UpdateLicense(ctx, l.Brand, l.ID, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
+	_, err := a.store.UpdateLicense(ctx, l.Brand, l.ID, nil, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
 		next, ev, due := licensing.ExpiryNotice(v.Key, v.License, days, now)
 		if !due {
 			return v.License, nil, errNothingDue

@@ -34,8 +34,9 @@ type BrandStore interface {
 
 // ProductStore keeps a brand's products.
 type ProductStore interface {
-	// CreateProduct fails with CodeAlreadyExists when the slug is taken.
-	CreateProduct(ctx context.Context, p licensing.Product) error
+	// CreateProduct fails with CodeAlreadyExists when the slug is taken; it
+	// completes done (when not nil) in the same transaction.
+	CreateProduct(ctx context.Context, p licensing.Product, done *IdempotencyCompletion) error
 	ListProducts(ctx context.Context, brand string) ([]licensing.Product, error)
 }
 
@@ -50,9 +51,10 @@ type LicenseStore interface {
 	// fails with CodeLicenseNotFound exactly as an unknown one.
 	License(ctx context.Context, brand, id string) (licensing.LicenseView, error)
 	// UpdateLicense reads the license, applies change and writes the result
-	// and the change's events in one transaction conditioned on the version it
-	// read, retrying on a concurrent change.
-	UpdateLicense(ctx context.Context, brand, id string, change func(licensing.LicenseView) (licensing.License, []licensing.Event, error)) (licensing.LicenseView, error)
+	// and the change's events (and completes done, when not nil: change sets
+	// its result) in one transaction conditioned on the version it read,
+	// retrying on a concurrent change.
+	UpdateLicense(ctx context.Context, brand, id string, done *IdempotencyCompletion, change func(licensing.LicenseView) (licensing.License, []licensing.Event, error)) (licensing.LicenseView, error)
 	// ExpiringOn lists a brand's licenses that expire on the UTC day of
 	// day, by a read of that day's entries alone (never a scan).
 	ExpiringOn(ctx context.Context, brand string, day time.Time) ([]licensing.License, error)
@@ -75,8 +77,10 @@ type SeatStore interface {
 	// return the change (a seat taken, moved or freed, or kept: nothing to
 	// write) and writes it with its event in one transaction conditioned on
 	// what was read; a concurrent change makes it read and decide again.
-	// decide's refusals are returned as they are.
-	ChangeSeat(ctx context.Context, q SeatQuery, decide func(licensing.SeatView) (licensing.SeatChange, error)) (licensing.SeatChange, error)
+	// decide's refusals are returned as they are. done, when not nil, is
+	// completed in the same transaction (decide sets its result); with
+	// nothing else to write, on its own.
+	ChangeSeat(ctx context.Context, q SeatQuery, done *IdempotencyCompletion, decide func(licensing.SeatView) (licensing.SeatChange, error)) (licensing.SeatChange, error)
 	// KeyLicenses reads a key and its licenses (not its seats); an unknown
 	// key fails with CodeLicenseNotFound.
 	KeyLicenses(ctx context.Context, key licensing.LicenseKey) (licensing.KeyLicenses, error)
@@ -104,13 +108,17 @@ type SeatQuery struct {
 }
 
 // IdempotencyStore claims and releases idempotency keys. Completion happens
-// inside the use case's own transaction (see LicenseStore.Provision).
+// inside the use case's own transaction: every store write of a brand
+// mutation takes an *IdempotencyCompletion (nil: none), and a transaction
+// whose claim was released or taken over meanwhile fails with
+// CodeRequestInProgress and writes nothing.
 type IdempotencyStore interface {
 	// Claim puts an in-progress record unless a live one exists; then it
 	// returns that record and no error.
 	Claim(ctx context.Context, c IdempotencyClaim) (*IdempotencyRecord, error)
-	// Release deletes an in-progress record with this hash (a failed attempt).
-	Release(ctx context.Context, brand, key, hash string) error
+	// Release deletes the in-progress record of this claim (its token): a
+	// failed attempt.
+	Release(ctx context.Context, brand, key, token string) error
 }
 
 // IdempotencyClaim is an attempt to start a request under an idempotency key.
@@ -118,6 +126,7 @@ type IdempotencyClaim struct {
 	Brand       string
 	Key         string
 	Hash        string
+	Token       string // this claim's own: only it completes or releases the record
 	Now         time.Time
 	LockedUntil time.Time // an in-progress record older than this may be taken over
 	ExpiresAt   time.Time // the record is forgotten after this
@@ -149,23 +158,26 @@ type IdempotencyCompletion struct {
 	Brand     string
 	Key       string
 	Hash      string
+	Token     string
 	Result    []byte
 	ExpiresAt time.Time
 }
 
 // ReleaseStore keeps products' releases.
 type ReleaseStore interface {
-	// CreateRelease fails with CodeAlreadyExists when the version exists.
-	CreateRelease(ctx context.Context, r licensing.Release) error
+	// CreateRelease fails with CodeAlreadyExists when the version exists; it
+	// completes done (when not nil) in the same transaction.
+	CreateRelease(ctx context.Context, r licensing.Release, done *IdempotencyCompletion) error
 	// Releases lists a product's releases, newest version first.
 	Releases(ctx context.Context, brand, productID string) ([]licensing.Release, error)
 	// GetRelease fails with CodeReleaseNotFound.
 	GetRelease(ctx context.Context, brand, productID string, v licensing.Version) (licensing.Release, error)
 	// UpdateRelease applies change to a release and writes it, what each
 	// channel offers (licensing.LatestRelease over the product's releases
-	// after the change) and the events in one transaction conditioned on
-	// what it read, retrying on a concurrent change.
-	UpdateRelease(ctx context.Context, brand, productID string, v licensing.Version, change func(licensing.Release) (licensing.Release, []licensing.Event, error)) (licensing.Release, error)
+	// after the change) and the events (and completes done, when not nil:
+	// change sets its result) in one transaction conditioned on what it
+	// read, retrying on a concurrent change.
+	UpdateRelease(ctx context.Context, brand, productID string, v licensing.Version, done *IdempotencyCompletion, change func(licensing.Release) (licensing.Release, []licensing.Event, error)) (licensing.Release, error)
 	// LatestRelease is what a site on the channel is offered, by key.
 	LatestRelease(ctx context.Context, brand, productID string, ch licensing.Channel) (licensing.Release, bool, error)
 }

@@ -46,23 +46,41 @@ type ReleaseUpload struct {
 // CreateRelease records a new version of one of the tenant's products and
 // hands back a presigned PUT of exactly the declared size and SHA-256.
 func (a *App) CreateRelease(ctx context.Context, t licensing.Tenant, product string, in licensing.ReleaseInput) (ReleaseUpload, error) {
+	up, _, err := a.CreateReleaseOnce(ctx, t, product, in, "")
+	return up, err
+}
+
+// CreateReleaseOnce is CreateRelease under an idempotency key (see once): a
+// replay hands back the first answer's upload URL (RenewUpload gives a
+// fresh one once it expired).
+func (a *App) CreateReleaseOnce(ctx context.Context, t licensing.Tenant, product string, in licensing.ReleaseInput, idempotencyKey string) (ReleaseUpload, bool, error) {
 	packages, err := a.packageStore()
 	if err != nil {
-		return ReleaseUpload{}, err
+		return ReleaseUpload{}, false, err
 	}
 	p, err := a.productOf(ctx, t.Brand, product)
 	if err != nil {
-		return ReleaseUpload{}, err
+		return ReleaseUpload{}, false, err
 	}
 	r, err := licensing.NewRelease(p, in, a.now())
 	if err != nil {
-		return ReleaseUpload{}, err
+		return ReleaseUpload{}, false, err
 	}
-	if err := a.store.CreateRelease(ctx, r); err != nil {
-		return ReleaseUpload{}, err
-	}
-	up, err := packages.PresignUpload(ctx, r.ObjectKey(), r.Size, r.SHA256, min(a.UploadTTL, MaxPresignTTL))
-	return ReleaseUpload{Release: r, Upload: up}, err
+	hashed := r
+	hashed.CreatedAt, hashed.UpdatedAt = time.Time{}, time.Time{}
+	return once(ctx, a, t, idempotencyKey, mutation{Op: "create-release", IDs: []string{p.ID}, Input: hashed}, func(done *IdempotencyCompletion) (ReleaseUpload, error) {
+		// Presigning is local (no call): the answer is whole before the
+		// release is written with it.
+		up, err := packages.PresignUpload(ctx, r.ObjectKey(), r.Size, r.SHA256, min(a.UploadTTL, MaxPresignTTL))
+		if err != nil {
+			return ReleaseUpload{}, err
+		}
+		res := ReleaseUpload{Release: r, Upload: up}
+		if err := done.SetResult(res); err != nil {
+			return res, err
+		}
+		return res, a.store.CreateRelease(ctx, r, done)
+	})
 }
 
 // release reads one of the tenant's releases by product and version.
@@ -100,57 +118,79 @@ func (a *App) RenewUpload(ctx context.Context, t licensing.Tenant, product, vers
 // bucket with the declared size and SHA-256 (read back whole); otherwise
 // it fails with package_missing or package_mismatch and changes nothing.
 func (a *App) PublishRelease(ctx context.Context, t licensing.Tenant, product, version string) (licensing.Release, error) {
+	r, _, err := a.PublishReleaseOnce(ctx, t, product, version, "")
+	return r, err
+}
+
+// PublishReleaseOnce is PublishRelease under an idempotency key (see once).
+func (a *App) PublishReleaseOnce(ctx context.Context, t licensing.Tenant, product, version, idempotencyKey string) (licensing.Release, bool, error) {
 	packages, err := a.packageStore()
 	if err != nil {
-		return licensing.Release{}, err
+		return licensing.Release{}, false, err
 	}
 	r, err := a.release(ctx, t, product, version)
 	if err != nil {
-		return r, err
+		return r, false, err
 	}
-	if _, err := r.Publish(a.now()); err != nil {
-		return r, err // not pending: nothing to read
-	}
-	size, found, err := packages.Stat(ctx, r.ObjectKey())
-	if err != nil {
-		return r, err
-	}
-	if !found {
-		return r, licensing.Errorf(licensing.CodePackageMissing, "no package was uploaded for release %s: PUT it to the upload URL first", r.Version)
-	}
-	if size != r.Size {
-		return r, licensing.Errorf(licensing.CodePackageMismatch, "the uploaded package has %d bytes, the release declares %d", size, r.Size)
-	}
-	sum, size, found, err := packages.Digest(ctx, r.ObjectKey())
-	if err != nil {
-		return r, err
-	}
-	if !found {
-		return r, licensing.Errorf(licensing.CodePackageMissing, "no package was uploaded for release %s", r.Version)
-	}
-	if sum != r.SHA256 || size != r.Size {
-		return r, licensing.Errorf(licensing.CodePackageMismatch, "the uploaded package's SHA-256 is %s, the release declares %s", sum, r.SHA256)
-	}
-	return a.changeRelease(ctx, t, r, licensing.Release.Publish, licensing.EventReleasePublished)
+	m := mutation{Op: "publish-release", IDs: []string{r.ProductID, r.Version.String()}}
+	return once(ctx, a, t, idempotencyKey, m, func(done *IdempotencyCompletion) (licensing.Release, error) {
+		if _, err := r.Publish(a.now()); err != nil {
+			return r, err // not pending: nothing to read
+		}
+		size, found, err := packages.Stat(ctx, r.ObjectKey())
+		if err != nil {
+			return r, err
+		}
+		if !found {
+			return r, licensing.Errorf(licensing.CodePackageMissing, "no package was uploaded for release %s: PUT it to the upload URL first", r.Version)
+		}
+		if size != r.Size {
+			return r, licensing.Errorf(licensing.CodePackageMismatch, "the uploaded package has %d bytes, the release declares %d", size, r.Size)
+		}
+		sum, size, found, err := packages.Digest(ctx, r.ObjectKey())
+		if err != nil {
+			return r, err
+		}
+		if !found {
+			return r, licensing.Errorf(licensing.CodePackageMissing, "no package was uploaded for release %s", r.Version)
+		}
+		if sum != r.SHA256 || size != r.Size {
+			return r, licensing.Errorf(licensing.CodePackageMismatch, "the uploaded package's SHA-256 is %s, the release declares %s", sum, r.SHA256)
+		}
+		return a.changeRelease(ctx, t, r, licensing.Release.Publish, licensing.EventReleasePublished, done)
+	})
 }
 
 // YankRelease withdraws a release for good: no site is offered it again,
 // and its download links stop working.
 func (a *App) YankRelease(ctx context.Context, t licensing.Tenant, product, version string) (licensing.Release, error) {
+	r, _, err := a.YankReleaseOnce(ctx, t, product, version, "")
+	return r, err
+}
+
+// YankReleaseOnce is YankRelease under an idempotency key (see once).
+func (a *App) YankReleaseOnce(ctx context.Context, t licensing.Tenant, product, version, idempotencyKey string) (licensing.Release, bool, error) {
 	r, err := a.release(ctx, t, product, version)
 	if err != nil {
-		return r, err
+		return r, false, err
 	}
-	return a.changeRelease(ctx, t, r, licensing.Release.Yank, licensing.EventReleaseYanked)
+	m := mutation{Op: "yank-release", IDs: []string{r.ProductID, r.Version.String()}}
+	return once(ctx, a, t, idempotencyKey, m, func(done *IdempotencyCompletion) (licensing.Release, error) {
+		return a.changeRelease(ctx, t, r, licensing.Release.Yank, licensing.EventReleaseYanked, done)
+	})
 }
 
 // changeRelease applies a transition to a release and writes it with its
-// event (and the channels' offers) in one transaction.
+// event (and the channels' offers, and done's completion) in one
+// transaction.
 func (a *App) changeRelease(ctx context.Context, t licensing.Tenant, r licensing.Release,
-	transition func(licensing.Release, time.Time) (licensing.Release, error), event licensing.EventType) (licensing.Release, error) {
-	return a.store.UpdateRelease(ctx, t.Brand, r.ProductID, r.Version, func(cur licensing.Release) (licensing.Release, []licensing.Event, error) {
+	transition func(licensing.Release, time.Time) (licensing.Release, error), event licensing.EventType, done *IdempotencyCompletion) (licensing.Release, error) {
+	return a.store.UpdateRelease(ctx, t.Brand, r.ProductID, r.Version, done, func(cur licensing.Release) (licensing.Release, []licensing.Event, error) {
 		next, err := transition(cur, a.now())
 		if err != nil {
+			return next, nil, err
+		}
+		if err := done.SetResult(next); err != nil {
 			return next, nil, err
 		}
 		return next, []licensing.Event{licensing.ReleaseEvent(event, next, licensing.ActorOf(t))}, nil

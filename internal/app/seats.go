@@ -40,7 +40,10 @@ func (in SeatInput) validate() (seatRequest, error) {
 
 // parseProductRef accepts an optional product id or slug.
 func parseProductRef(raw string) (string, error) {
-	p := strings.TrimSpace(raw)
+	p, err := licensing.ParseText("product", raw, licensing.SingleLine)
+	if err != nil {
+		return "", err
+	}
 	if p == "" || licensing.ValidID(licensing.KindProduct, p) {
 		return p, nil
 	}
@@ -86,7 +89,7 @@ func (a *App) Activate(ctx context.Context, in SeatInput) (Activation, error) {
 // the moment of each decision: a writer that waited its turn decides, and
 // dates its seat and event, when its turn comes.
 func (a *App) takeSeat(ctx context.Context, q SeatQuery, act licensing.Activation, actor licensing.Actor) (Activation, error) {
-	ch, err := a.store.ChangeSeat(ctx, q, func(v licensing.SeatView) (licensing.SeatChange, error) {
+	ch, err := a.store.ChangeSeat(ctx, q, nil, func(v licensing.SeatView) (licensing.SeatChange, error) {
 		stagingCap := func() (int, error) { return a.stagingCap(ctx, v.Key.Brand) }
 		now := a.now()
 		act := act
@@ -177,7 +180,7 @@ func (a *App) Deactivate(ctx context.Context, in SeatInput) (licensing.License, 
 // freeSeat writes what licensing.FreeSeat decides on q's view, as of the
 // moment of each decision.
 func (a *App) freeSeat(ctx context.Context, q SeatQuery, guard licensing.SeatGuard, event licensing.EventType, actor licensing.Actor) (licensing.License, error) {
-	ch, err := a.store.ChangeSeat(ctx, q, func(v licensing.SeatView) (licensing.SeatChange, error) {
+	ch, err := a.store.ChangeSeat(ctx, q, nil, func(v licensing.SeatView) (licensing.SeatChange, error) {
 		return licensing.FreeSeat(v, guard, event, a.now(), actor)
 	})
 	return ch.After, err
@@ -186,28 +189,48 @@ func (a *App) freeSeat(ctx context.Context, q SeatQuery, guard licensing.SeatGua
 // FreeSeat lets a brand's support free one of its license's seats by
 // activation id, with the same conditional transaction as Deactivate.
 func (a *App) FreeSeat(ctx context.Context, t licensing.Tenant, licenseID, activationID string) (licensing.LicenseView, error) {
+	v, _, err := a.FreeSeatOnce(ctx, t, licenseID, activationID, "")
+	return v, err
+}
+
+// FreeSeatOnce is FreeSeat under an idempotency key (see once). A replay
+// answers the license as the seat's release left it, with its seats as they
+// are now.
+func (a *App) FreeSeatOnce(ctx context.Context, t licensing.Tenant, licenseID, activationID, idempotencyKey string) (licensing.LicenseView, bool, error) {
 	if !licensing.ValidID(licensing.KindActivation, activationID) {
-		return licensing.LicenseView{}, activationNotFound()
+		return licensing.LicenseView{}, false, activationNotFound()
 	}
 	if !licensing.ValidID(licensing.KindLicense, licenseID) {
-		return licensing.LicenseView{}, licenseNotFound()
+		return licensing.LicenseView{}, false, licenseNotFound()
 	}
-	v, err := a.store.License(ctx, t.Brand, licenseID)
+	m := mutation{Op: "free-seat", IDs: []string{licenseID, activationID}}
+	v, replayed, err := once(ctx, a, t, idempotencyKey, m, func(done *IdempotencyCompletion) (licensing.LicenseView, error) {
+		v, err := a.store.License(ctx, t.Brand, licenseID)
+		if err != nil {
+			return v, err
+		}
+		act, found, err := a.store.ActivationByID(ctx, v.Key.Key, v.License.ProductSlug, activationID)
+		if err != nil {
+			return v, err
+		}
+		if !found {
+			return licensing.LicenseView{}, activationNotFound()
+		}
+		q := SeatQuery{Key: v.Key.Key, Product: v.License.ProductSlug, Instance: &act.Instance}
+		ch, err := a.store.ChangeSeat(ctx, q, done, func(sv licensing.SeatView) (licensing.SeatChange, error) {
+			ch, err := licensing.FreeSeat(sv, licensing.SeatGuard{ActivationID: act.ID}, licensing.EventSeatDeactivated, a.now(), licensing.ActorOf(t))
+			if err != nil {
+				return ch, err
+			}
+			return ch, done.SetResult(licensing.LicenseView{Key: v.Key, License: ch.After})
+		})
+		return licensing.LicenseView{Key: v.Key, License: ch.After}, err
+	})
 	if err != nil {
-		return v, err
+		return v, false, err
 	}
-	act, found, err := a.store.ActivationByID(ctx, v.Key.Key, v.License.ProductSlug, activationID)
-	if err != nil {
-		return v, err
-	}
-	if !found {
-		return licensing.LicenseView{}, activationNotFound()
-	}
-	q := SeatQuery{Key: v.Key.Key, Product: v.License.ProductSlug, Instance: &act.Instance}
-	if _, err := a.freeSeat(ctx, q, licensing.SeatGuard{ActivationID: act.ID}, licensing.EventSeatDeactivated, licensing.ActorOf(t)); err != nil {
-		return v, err
-	}
-	return a.License(ctx, t, licenseID, "", 0)
+	v, err = a.withActivations(ctx, v, "", MaxActivationsPage)
+	return v, replayed, err
 }
 
 func activationNotFound() error {

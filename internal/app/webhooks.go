@@ -14,24 +14,29 @@ import (
 
 // WebhookStore keeps brands' webhook endpoints and the deliveries to them.
 type WebhookStore interface {
-	// CreateWebhook puts a new endpoint.
-	CreateWebhook(ctx context.Context, w licensing.WebhookEndpoint) error
+	// CreateWebhook puts a new endpoint (and completes done, when not nil,
+	// in the same transaction).
+	CreateWebhook(ctx context.Context, w licensing.WebhookEndpoint, done *IdempotencyCompletion) error
 	// Webhooks lists a brand's endpoints, oldest first.
 	Webhooks(ctx context.Context, brand string) ([]licensing.WebhookEndpoint, error)
 	// Webhook reads one endpoint; another brand's fails with
 	// CodeWebhookNotFound exactly as an unknown one.
 	Webhook(ctx context.Context, brand, id string) (licensing.WebhookEndpoint, error)
-	// DeleteWebhook returns the endpoint deleted; CodeWebhookNotFound.
-	DeleteWebhook(ctx context.Context, brand, id string) (licensing.WebhookEndpoint, error)
+	// DeleteWebhook returns the endpoint deleted; CodeWebhookNotFound. done,
+	// when not nil, completes in the same transaction, with the endpoint
+	// deleted as its result.
+	DeleteWebhook(ctx context.Context, brand, id string, done *IdempotencyCompletion) (licensing.WebhookEndpoint, error)
 	// UpdateWebhook reads an endpoint, applies change and writes the result
 	// and its events in one transaction conditioned on the version read,
 	// retrying on a concurrent change. A result whose Version is the one
-	// read is not written.
-	UpdateWebhook(ctx context.Context, brand, id string, change func(licensing.WebhookEndpoint) (licensing.WebhookEndpoint, []licensing.Event, error)) (licensing.WebhookEndpoint, error)
+	// read is not written. done, when not nil, completes in the same
+	// transaction (change sets its result).
+	UpdateWebhook(ctx context.Context, brand, id string, done *IdempotencyCompletion, change func(licensing.WebhookEndpoint) (licensing.WebhookEndpoint, []licensing.Event, error)) (licensing.WebhookEndpoint, error)
 	// PutDelivery writes a delivery as it now stands, conditioned on the
 	// stored one having readCount attempts (0: there is none; a stored
 	// delivery has at least one); otherwise it fails with ErrStale. It is forgotten after expires.
-	PutDelivery(ctx context.Context, d licensing.WebhookDelivery, readCount int, expires time.Time) error
+	// done, when not nil, completes in the same transaction.
+	PutDelivery(ctx context.Context, d licensing.WebhookDelivery, readCount int, expires time.Time, done *IdempotencyCompletion) error
 	// Delivery reads one delivery, found or not.
 	Delivery(ctx context.Context, brand, endpointID, deliveryID string) (licensing.WebhookDelivery, bool, error)
 	// Deliveries pages through an endpoint's deliveries, newest event first.
@@ -69,35 +74,51 @@ func (a *App) sender() (WebhookSender, error) {
 // CreateWebhook adds an endpoint to the brand, with a new secret (returned
 // this once).
 func (a *App) CreateWebhook(ctx context.Context, t licensing.Tenant, url string, eventTypes []string) (licensing.WebhookEndpoint, error) {
+	w, _, err := a.CreateWebhookOnce(ctx, t, url, eventTypes, "")
+	return w, err
+}
+
+// CreateWebhookOnce is CreateWebhook under an idempotency key (see once): a
+// replay shows the secret again.
+func (a *App) CreateWebhookOnce(ctx context.Context, t licensing.Tenant, url string, eventTypes []string, idempotencyKey string) (licensing.WebhookEndpoint, bool, error) {
 	s, err := a.sender()
 	if err != nil {
-		return licensing.WebhookEndpoint{}, err
+		return licensing.WebhookEndpoint{}, false, err
 	}
 	secret, err := webhook.NewSecret()
 	if err != nil {
-		return licensing.WebhookEndpoint{}, err
+		return licensing.WebhookEndpoint{}, false, err
 	}
 	w, err := licensing.NewWebhookEndpoint(t.Brand, url, eventTypes, secret, a.now())
 	if err != nil {
-		return licensing.WebhookEndpoint{}, err
+		return licensing.WebhookEndpoint{}, false, err
 	}
-	if err := s.Check(ctx, w.URL); err != nil {
-		if errors.Is(err, webhook.ErrEndpoint) {
-			return licensing.WebhookEndpoint{}, licensing.Invalid("url", "%s", err.Error())
+	m := mutation{Op: "create-webhook", Input: struct {
+		URL        string   `json:"url"`
+		EventTypes []string `json:"event_types"`
+	}{w.URL, w.EventTypes}}
+	return once(ctx, a, t, idempotencyKey, m, func(done *IdempotencyCompletion) (licensing.WebhookEndpoint, error) {
+		if err := s.Check(ctx, w.URL); err != nil {
+			if errors.Is(err, webhook.ErrEndpoint) {
+				return licensing.WebhookEndpoint{}, licensing.Invalid("url", "%s", err.Error())
+			}
+			return licensing.WebhookEndpoint{}, err
 		}
-		return licensing.WebhookEndpoint{}, err
-	}
-	existing, err := a.store.Webhooks(ctx, t.Brand)
-	if err != nil {
-		return licensing.WebhookEndpoint{}, err
-	}
-	if len(existing) >= licensing.MaxWebhooks {
-		return licensing.WebhookEndpoint{}, licensing.Errorf(licensing.CodeWebhookLimit, "a brand has at most %d webhook endpoints; delete one first", licensing.MaxWebhooks)
-	}
-	if err := a.store.CreateWebhook(ctx, w); err != nil {
-		return licensing.WebhookEndpoint{}, err
-	}
-	return w, nil
+		existing, err := a.store.Webhooks(ctx, t.Brand)
+		if err != nil {
+			return licensing.WebhookEndpoint{}, err
+		}
+		if len(existing) >= licensing.MaxWebhooks {
+			return licensing.WebhookEndpoint{}, licensing.Errorf(licensing.CodeWebhookLimit, "a brand has at most %d webhook endpoints; delete one first", licensing.MaxWebhooks)
+		}
+		if err := done.SetResult(w); err != nil {
+			return w, err
+		}
+		if err := a.store.CreateWebhook(ctx, w, done); err != nil {
+			return licensing.WebhookEndpoint{}, err
+		}
+		return w, nil
+	})
 }
 
 // ListWebhooks lists the brand's endpoints.
@@ -120,25 +141,45 @@ func (a *App) webhook(ctx context.Context, t licensing.Tenant, id string) (licen
 // DeleteWebhook removes one of the brand's endpoints and returns it as it
 // was; its deliveries expire.
 func (a *App) DeleteWebhook(ctx context.Context, t licensing.Tenant, id string) (licensing.WebhookEndpoint, error) {
+	w, _, err := a.DeleteWebhookOnce(ctx, t, id, "")
+	return w, err
+}
+
+// DeleteWebhookOnce is DeleteWebhook under an idempotency key (see once).
+func (a *App) DeleteWebhookOnce(ctx context.Context, t licensing.Tenant, id, idempotencyKey string) (licensing.WebhookEndpoint, bool, error) {
 	if !licensing.ValidID(licensing.KindWebhook, id) {
-		return licensing.WebhookEndpoint{}, errWebhookNotFound
+		return licensing.WebhookEndpoint{}, false, errWebhookNotFound
 	}
-	return a.store.DeleteWebhook(ctx, t.Brand, id)
+	return once(ctx, a, t, idempotencyKey, mutation{Op: "delete-webhook", IDs: []string{id}}, func(done *IdempotencyCompletion) (licensing.WebhookEndpoint, error) {
+		return a.store.DeleteWebhook(ctx, t.Brand, id, done)
+	})
 }
 
 // RotateWebhookSecret gives an endpoint a new secret (returned this once);
 // the previous one signs too for licensing.SecretOverlap.
 func (a *App) RotateWebhookSecret(ctx context.Context, t licensing.Tenant, id string) (licensing.WebhookEndpoint, error) {
+	w, _, err := a.RotateWebhookSecretOnce(ctx, t, id, "")
+	return w, err
+}
+
+// RotateWebhookSecretOnce is RotateWebhookSecret under an idempotency key
+// (see once): a replay shows the new secret again.
+func (a *App) RotateWebhookSecretOnce(ctx context.Context, t licensing.Tenant, id, idempotencyKey string) (licensing.WebhookEndpoint, bool, error) {
 	if !licensing.ValidID(licensing.KindWebhook, id) {
-		return licensing.WebhookEndpoint{}, errWebhookNotFound
+		return licensing.WebhookEndpoint{}, false, errWebhookNotFound
 	}
 	secret, err := webhook.NewSecret()
 	if err != nil {
-		return licensing.WebhookEndpoint{}, err
+		return licensing.WebhookEndpoint{}, false, err
 	}
-	return a.store.UpdateWebhook(ctx, t.Brand, id, func(w licensing.WebhookEndpoint) (licensing.WebhookEndpoint, []licensing.Event, error) {
-		next, err := w.Rotate(secret, a.now())
-		return next, nil, err
+	return once(ctx, a, t, idempotencyKey, mutation{Op: "rotate-webhook-secret", IDs: []string{id}}, func(done *IdempotencyCompletion) (licensing.WebhookEndpoint, error) {
+		return a.store.UpdateWebhook(ctx, t.Brand, id, done, func(w licensing.WebhookEndpoint) (licensing.WebhookEndpoint, []licensing.Event, error) {
+			next, err := w.Rotate(secret, a.now())
+			if err != nil {
+				return next, nil, err
+			}
+			return next, nil, done.SetResult(next)
+		})
 	})
 }
 
@@ -163,24 +204,34 @@ func (a *App) WebhookDeliveries(ctx context.Context, t licensing.Tenant, id, cur
 // RetryWebhookDelivery sends a delivery again now, whatever its status, and
 // returns it with the attempt recorded.
 func (a *App) RetryWebhookDelivery(ctx context.Context, t licensing.Tenant, id, deliveryID string) (licensing.WebhookDelivery, error) {
+	d, _, err := a.RetryWebhookDeliveryOnce(ctx, t, id, deliveryID, "")
+	return d, err
+}
+
+// RetryWebhookDeliveryOnce is RetryWebhookDelivery under an idempotency key
+// (see once): the record completes with the attempt's.
+func (a *App) RetryWebhookDeliveryOnce(ctx context.Context, t licensing.Tenant, id, deliveryID, idempotencyKey string) (licensing.WebhookDelivery, bool, error) {
 	w, err := a.webhook(ctx, t, id)
 	if err != nil {
-		return licensing.WebhookDelivery{}, err
+		return licensing.WebhookDelivery{}, false, err
 	}
 	notFound := licensing.Errorf(licensing.CodeDeliveryNotFound, "no such delivery of this webhook endpoint")
 	if !licensing.ValidDeliveryID(deliveryID) {
-		return licensing.WebhookDelivery{}, notFound
+		return licensing.WebhookDelivery{}, false, notFound
 	}
-	d, found, err := a.store.Delivery(ctx, t.Brand, id, deliveryID)
-	if err != nil {
-		return licensing.WebhookDelivery{}, err
-	}
-	if !found {
-		return licensing.WebhookDelivery{}, notFound
-	}
-	// A pending delivery stays pending: the queue still retries it.
-	d, _, err = a.attempt(ctx, w, d, true, d.Status == licensing.DeliveryPending)
-	return d, err
+	m := mutation{Op: "retry-webhook-delivery", IDs: []string{id, deliveryID}}
+	return once(ctx, a, t, idempotencyKey, m, func(done *IdempotencyCompletion) (licensing.WebhookDelivery, error) {
+		d, found, err := a.store.Delivery(ctx, t.Brand, id, deliveryID)
+		if err != nil {
+			return licensing.WebhookDelivery{}, err
+		}
+		if !found {
+			return licensing.WebhookDelivery{}, notFound
+		}
+		// A pending delivery stays pending: the queue still retries it.
+		d, _, err = a.attempt(ctx, w, d, true, d.Status == licensing.DeliveryPending, done)
+		return d, err
+	})
 }
 
 // DeliveryReport is what one delivery of an event did.
@@ -276,7 +327,7 @@ func (a *App) closeDelivery(ctx context.Context, w licensing.WebhookEndpoint, id
 	if err != nil || !found || d.Status != licensing.DeliveryPending {
 		return err
 	}
-	_, err = a.recordDelivery(ctx, d, func(cur licensing.WebhookDelivery) licensing.WebhookDelivery {
+	_, err = a.recordDelivery(ctx, d, nil, func(cur licensing.WebhookDelivery) licensing.WebhookDelivery {
 		if cur.Status == licensing.DeliveryPending {
 			cur.Status = licensing.DeliveryFailed
 		}
@@ -297,7 +348,7 @@ func (a *App) deliverTo(ctx context.Context, w licensing.WebhookEndpoint, ev web
 		d = licensing.WebhookDelivery{ID: id, Brand: w.Brand, EndpointID: w.ID, EventID: ev.ID, EventType: ev.Type,
 			EventAt: ev.OccurredAt.UTC(), Body: body, Status: licensing.DeliveryPending}
 	}
-	d, disabled, err = a.attempt(ctx, w, d, false, !final)
+	d, disabled, err = a.attempt(ctx, w, d, false, !final, nil)
 	return d, disabled, true, err
 }
 
@@ -306,7 +357,7 @@ func (a *App) deliverTo(ctx context.Context, w licensing.WebhookEndpoint, ev web
 // after licensing.FailureWindow of failures — and records the attempt (no
 // retry is left once the endpoint is disabled, by this attempt or another).
 // disabled tells whether this attempt disabled it.
-func (a *App) attempt(ctx context.Context, w licensing.WebhookEndpoint, d licensing.WebhookDelivery, manual, retriesLeft bool) (_ licensing.WebhookDelivery, disabled bool, _ error) {
+func (a *App) attempt(ctx context.Context, w licensing.WebhookEndpoint, d licensing.WebhookDelivery, manual, retriesLeft bool, done *IdempotencyCompletion) (_ licensing.WebhookDelivery, disabled bool, _ error) {
 	s, err := a.sender()
 	if err != nil {
 		return d, false, err
@@ -318,7 +369,7 @@ func (a *App) attempt(ctx context.Context, w licensing.WebhookEndpoint, d licens
 	// A success of an endpoint that was not failing (the common case)
 	// changes nothing: no write.
 	if !att.Delivered() || w.FailingSince != nil {
-		_, err = a.store.UpdateWebhook(ctx, w.Brand, w.ID, func(cur licensing.WebhookEndpoint) (licensing.WebhookEndpoint, []licensing.Event, error) {
+		_, err = a.store.UpdateWebhook(ctx, w.Brand, w.ID, nil, func(cur licensing.WebhookEndpoint) (licensing.WebhookEndpoint, []licensing.Event, error) {
 			if att.Delivered() {
 				if cur.FailingSince == nil {
 					return cur, nil, nil
@@ -334,7 +385,7 @@ func (a *App) attempt(ctx context.Context, w licensing.WebhookEndpoint, d licens
 			return d, false, err
 		}
 	}
-	d, err = a.recordDelivery(ctx, d, func(cur licensing.WebhookDelivery) licensing.WebhookDelivery {
+	d, err = a.recordDelivery(ctx, d, done, func(cur licensing.WebhookDelivery) licensing.WebhookDelivery {
 		return cur.Record(att, retriesLeft && !off)
 	})
 	return d, disabled, err
@@ -343,13 +394,17 @@ func (a *App) attempt(ctx context.Context, w licensing.WebhookEndpoint, d licens
 // maxDeliveryWrites bounds recordDelivery's retries on concurrent writers.
 const maxDeliveryWrites = 8
 
-// recordDelivery writes change(d), conditioned on the delivery being as
-// read; when another attempt (a manual retry, a duplicate of the message)
-// wrote it meanwhile, it reads it again and applies change to that.
-func (a *App) recordDelivery(ctx context.Context, d licensing.WebhookDelivery, change func(licensing.WebhookDelivery) licensing.WebhookDelivery) (licensing.WebhookDelivery, error) {
+// recordDelivery writes change(d) (completing done, when not nil, with it),
+// conditioned on the delivery being as read; when another attempt (a manual
+// retry, a duplicate of the message) wrote it meanwhile, it reads it again
+// and applies change to that.
+func (a *App) recordDelivery(ctx context.Context, d licensing.WebhookDelivery, done *IdempotencyCompletion, change func(licensing.WebhookDelivery) licensing.WebhookDelivery) (licensing.WebhookDelivery, error) {
 	for range maxDeliveryWrites {
 		next := change(d)
-		err := a.store.PutDelivery(ctx, next, d.Count, next.UpdatedAt.Add(DeliveryRetention))
+		if err := done.SetResult(next); err != nil {
+			return next, err
+		}
+		err := a.store.PutDelivery(ctx, next, d.Count, next.UpdatedAt.Add(DeliveryRetention), done)
 		if !errors.Is(err, ErrStale) {
 			return next, err
 		}

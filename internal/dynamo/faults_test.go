@@ -122,7 +122,7 @@ func TestTransactionConflictsAreRetried(t *testing.T) {
 	}
 
 	conflicts.Store(2)
-	ch, err := store.ChangeSeat(ctx, q, take)
+	ch, err := store.ChangeSeat(ctx, q, nil, take)
 	require.NoError(t, err)
 	assert.Equal(t, licensing.SeatTaken, ch.Kind)
 	assert.Equal(t, 1, ch.After.SeatsUsed)
@@ -130,7 +130,7 @@ func TestTransactionConflictsAreRetried(t *testing.T) {
 
 	conflicts.Store(2)
 	transactions.Store(0)
-	v, err := store.UpdateLicense(ctx, "rankmath", lic.ID, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
+	v, err := store.UpdateLicense(ctx, "rankmath", lic.ID, nil, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
 		l, err := v.License.Transition(licensing.ActionSuspend, "", nil, t0)
 		return l, nil, err
 	})
@@ -140,7 +140,7 @@ func TestTransactionConflictsAreRetried(t *testing.T) {
 
 	conflicts.Store(2)
 	transactions.Store(0)
-	ch, err = store.ChangeSeat(ctx, q, func(v licensing.SeatView) (licensing.SeatChange, error) {
+	ch, err = store.ChangeSeat(ctx, q, nil, func(v licensing.SeatView) (licensing.SeatChange, error) {
 		return licensing.FreeSeat(v, licensing.SeatGuard{}, licensing.EventSeatDeactivated, t0, product)
 	})
 	require.NoError(t, err)
@@ -148,7 +148,7 @@ func TestTransactionConflictsAreRetried(t *testing.T) {
 	assert.Equal(t, int32(3), transactions.Load())
 
 	// A conflict on every attempt: service_unavailable, nothing written.
-	_, err = store.UpdateLicense(ctx, "rankmath", lic.ID, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
+	_, err = store.UpdateLicense(ctx, "rankmath", lic.ID, nil, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
 		l, err := v.License.Transition(licensing.ActionResume, "", nil, t0)
 		return l, nil, err
 	})
@@ -158,7 +158,7 @@ func TestTransactionConflictsAreRetried(t *testing.T) {
 	conflicts.Store(1000)
 	reqCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	_, err = store.ChangeSeat(reqCtx, q, take)
+	_, err = store.ChangeSeat(reqCtx, q, nil, take)
 	assert.Equal(t, licensing.CodeServiceUnavailable, licensing.ErrorCode(err), "%v", err)
 	// Conflicts are other writers: the change waited for a turn among
 	// them, so only the license's turn counters moved (and its turn was

@@ -132,18 +132,13 @@ func (s *Store) Provision(ctx context.Context, p licensing.Provisioned, done *ap
 	if err != nil {
 		return err
 	}
-	writes = append(writes, evPuts...)
-	if done != nil {
-		writes = append(writes, types.TransactWriteItem{Update: s.completeIdempotency(*done)})
-	}
+	writes = s.withCompletion(append(writes, evPuts...), done)
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
-	if codes, ok := cancelled(err); ok && !unavailable(err) {
-		switch {
-		case codes[0] == "ConditionalCheckFailed":
-			return licensing.Errorf(licensing.CodeAlreadyExists, "license key collision")
-		case done != nil && codes[len(codes)-1] == "ConditionalCheckFailed":
-			return licensing.Errorf(licensing.CodeRequestInProgress, "the idempotency key was taken over by another request; retry")
-		}
+	if claimLost(err, done) {
+		return errClaimLost
+	}
+	if codes, ok := cancelled(err); ok && !unavailable(err) && codes[0] == "ConditionalCheckFailed" {
+		return licensing.Errorf(licensing.CodeAlreadyExists, "license key collision")
 	}
 	return fail("provision", err)
 }
@@ -291,7 +286,7 @@ const maxUpdateAttempts = 16
 // the version too) makes it take a turn among the license's writers (see
 // turns.go), then re-read and re-apply, so two changes never interleave and
 // its events carry the state committed.
-func (s *Store) UpdateLicense(ctx context.Context, brand, id string, change func(licensing.LicenseView) (licensing.License, []licensing.Event, error)) (licensing.LicenseView, error) {
+func (s *Store) UpdateLicense(ctx context.Context, brand, id string, done *app.IdempotencyCompletion, change func(licensing.LicenseView) (licensing.License, []licensing.Event, error)) (licensing.LicenseView, error) {
 	c := contention{s: s}
 	defer c.done(ctx)
 	for attempt := range maxUpdateAttempts {
@@ -318,8 +313,11 @@ func (s *Store) UpdateLicense(ctx context.Context, brand, id string, change func
 			return view, err
 		}
 		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-			TransactItems: append([]types.TransactWriteItem{{Update: update}}, puts...),
+			TransactItems: s.withCompletion(append([]types.TransactWriteItem{{Update: update}}, puts...), done),
 		})
+		if claimLost(err, done) {
+			return view, errClaimLost
+		}
 		if contended(err) {
 			c.refusedBy(ctx, err, view, time.Since(began), attempt)
 			continue

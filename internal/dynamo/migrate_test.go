@@ -22,7 +22,7 @@ func TestMigrateNamesOldLicenses(t *testing.T) {
 		{ID: "prd_1", Brand: "rankmath", Slug: "slug-prd_1", Name: "Rank Math Pro", CreatedAt: t0},
 		{ID: "prd_2", Brand: "rankmath", Slug: "slug-prd_2", Name: "Content AI", CreatedAt: t0},
 	} {
-		require.NoError(t, e.Store.CreateProduct(ctx, p))
+		require.NoError(t, e.Store.CreateProduct(ctx, p, nil))
 	}
 	// The old layout: Provision of licenses without a name writes no
 	// product_name attribute (it is omitted when empty), exactly as before.

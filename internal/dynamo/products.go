@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/clsvc/license-service/internal/app"
 	"github.com/clsvc/license-service/internal/licensing"
 )
 
@@ -20,9 +21,9 @@ type productItem struct {
 }
 
 // CreateProduct puts a product unless its slug is taken within the brand.
-func (s *Store) CreateProduct(ctx context.Context, p licensing.Product) error {
+func (s *Store) CreateProduct(ctx context.Context, p licensing.Product, done *app.IdempotencyCompletion) error {
 	return s.putNew(ctx, productItem{PK: brandPK(p.Brand), SK: productSK(p.Slug), Type: "product", ID: p.ID, Brand: p.Brand, Slug: p.Slug, Name: p.Name, CreatedAt: p.CreatedAt},
-		licensing.Errorf(licensing.CodeAlreadyExists, "a product with slug %q already exists", p.Slug), "create product")
+		licensing.Errorf(licensing.CodeAlreadyExists, "a product with slug %q already exists", p.Slug), "create product", done)
 }
 
 // ListProducts lists a brand's products by slug with one Query.

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/clsvc/license-service/internal/app"
 	"github.com/clsvc/license-service/internal/licensing"
 )
 
@@ -81,8 +82,8 @@ func (i releaseItem) release() (licensing.Release, error) {
 }
 
 // CreateRelease puts a new release unless its version exists for the product.
-func (s *Store) CreateRelease(ctx context.Context, r licensing.Release) error {
-	return s.putNew(ctx, toReleaseItem(r), licensing.Errorf(licensing.CodeAlreadyExists, "release %s of this product already exists", r.Version), "create release")
+func (s *Store) CreateRelease(ctx context.Context, r licensing.Release, done *app.IdempotencyCompletion) error {
+	return s.putNew(ctx, toReleaseItem(r), licensing.Errorf(licensing.CodeAlreadyExists, "release %s of this product already exists", r.Version), "create release", done)
 }
 
 // releasePartition is a product's releases and LATEST items as read.
@@ -137,7 +138,7 @@ const maxReleaseAttempts = 24
 // changes (licensing.LatestRelease decides) and the change's events in one
 // transaction conditioned on the revisions read, reading again on a
 // concurrent change.
-func (s *Store) UpdateRelease(ctx context.Context, brand, productID string, v licensing.Version,
+func (s *Store) UpdateRelease(ctx context.Context, brand, productID string, v licensing.Version, done *app.IdempotencyCompletion,
 	change func(licensing.Release) (licensing.Release, []licensing.Event, error)) (licensing.Release, error) {
 	for attempt := range maxReleaseAttempts {
 		p, err := s.readReleases(ctx, brand, productID)
@@ -167,7 +168,10 @@ func (s *Store) UpdateRelease(ctx context.Context, brand, productID string, v li
 		if err != nil {
 			return before, err
 		}
-		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append(items, puts...)})
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: s.withCompletion(append(items, puts...), done)})
+		if claimLost(err, done) {
+			return before, errClaimLost
+		}
 		if contended(err) {
 			backoff(ctx, attempt)
 			continue

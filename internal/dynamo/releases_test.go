@@ -62,33 +62,33 @@ func releaseEvents(t *testing.T, e *dynamotest.Engine, typ licensing.EventType) 
 func TestReleasesLifecycle(t *testing.T) {
 	e := dynamotest.Start(t)
 	for _, r := range []licensing.Release{newRelease(t, "1.0.0", ""), newRelease(t, "1.1.0", ""), newRelease(t, "2.0.0-beta.1", "beta")} {
-		require.NoError(t, e.Store.CreateRelease(ctx, r))
+		require.NoError(t, e.Store.CreateRelease(ctx, r, nil))
 	}
 	before := e.Dump(t)
-	err := e.Store.CreateRelease(ctx, newRelease(t, "1.0.0", ""))
+	err := e.Store.CreateRelease(ctx, newRelease(t, "1.0.0", ""), nil)
 	assert.Equal(t, licensing.CodeAlreadyExists, licensing.ErrorCode(err))
 	assert.Equal(t, before, e.Dump(t), "a duplicate changes nothing")
 	assert.Empty(t, latest(t, e, licensing.ChannelStable), "nothing published yet")
 
 	v := func(s string) licensing.Version { x, _ := licensing.ParseVersion("v", s); return x }
 	for _, s := range []string{"1.0.0", "1.1.0", "2.0.0-beta.1"} {
-		_, err := e.Store.UpdateRelease(ctx, prod.Brand, prod.ID, v(s), publish)
+		_, err := e.Store.UpdateRelease(ctx, prod.Brand, prod.ID, v(s), nil, publish)
 		require.NoError(t, err, s)
 	}
 	assert.Equal(t, "1.1.0", latest(t, e, licensing.ChannelStable))
 	assert.Equal(t, "2.0.0-beta.1", latest(t, e, licensing.ChannelBeta))
-	_, err = e.Store.UpdateRelease(ctx, prod.Brand, prod.ID, v("1.1.0"), publish)
+	_, err = e.Store.UpdateRelease(ctx, prod.Brand, prod.ID, v("1.1.0"), nil, publish)
 	assert.Equal(t, licensing.CodeInvalidTransition, licensing.ErrorCode(err))
-	_, err = e.Store.UpdateRelease(ctx, prod.Brand, prod.ID, v("9.9.9"), publish)
+	_, err = e.Store.UpdateRelease(ctx, prod.Brand, prod.ID, v("9.9.9"), nil, publish)
 	assert.Equal(t, licensing.CodeReleaseNotFound, licensing.ErrorCode(err))
 
-	_, err = e.Store.UpdateRelease(ctx, prod.Brand, prod.ID, v("1.1.0"), yank)
+	_, err = e.Store.UpdateRelease(ctx, prod.Brand, prod.ID, v("1.1.0"), nil, yank)
 	require.NoError(t, err)
 	assert.Equal(t, "1.0.0", latest(t, e, licensing.ChannelStable), "a yanked release is never offered: the one before is")
-	_, err = e.Store.UpdateRelease(ctx, prod.Brand, prod.ID, v("2.0.0-beta.1"), yank)
+	_, err = e.Store.UpdateRelease(ctx, prod.Brand, prod.ID, v("2.0.0-beta.1"), nil, yank)
 	require.NoError(t, err)
 	assert.Equal(t, "1.0.0", latest(t, e, licensing.ChannelBeta))
-	_, err = e.Store.UpdateRelease(ctx, prod.Brand, prod.ID, v("1.0.0"), yank)
+	_, err = e.Store.UpdateRelease(ctx, prod.Brand, prod.ID, v("1.0.0"), nil, yank)
 	require.NoError(t, err)
 	assert.Empty(t, latest(t, e, licensing.ChannelStable))
 	assert.Empty(t, latest(t, e, licensing.ChannelBeta))
@@ -114,14 +114,14 @@ func TestConcurrentPublishes(t *testing.T) {
 	e := dynamotest.Start(t)
 	const n = 16
 	for i := range n {
-		require.NoError(t, e.Store.CreateRelease(ctx, newRelease(t, fmt.Sprintf("1.%d.0", i), "")))
+		require.NoError(t, e.Store.CreateRelease(ctx, newRelease(t, fmt.Sprintf("1.%d.0", i), ""), nil))
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
 			v, _ := licensing.ParseVersion("v", fmt.Sprintf("1.%d.0", i))
-			_, errs[i] = e.Store.UpdateRelease(ctx, prod.Brand, prod.ID, v, publish)
+			_, errs[i] = e.Store.UpdateRelease(ctx, prod.Brand, prod.ID, v, nil, publish)
 		})
 	}
 	wg.Wait()
@@ -156,15 +156,15 @@ func TestConcurrentPublishes(t *testing.T) {
 func TestPublishAndItsEventCommitTogether(t *testing.T) {
 	sabotage := &dynamotest.EventSabotage{}
 	e := dynamotest.Start(t, sabotage.Option())
-	require.NoError(t, e.Store.CreateRelease(ctx, newRelease(t, "1.0.0", "")))
+	require.NoError(t, e.Store.CreateRelease(ctx, newRelease(t, "1.0.0", ""), nil))
 	before := e.Dump(t)
 	sabotage.Set(true)
 	v, _ := licensing.ParseVersion("v", "1.0.0")
-	_, err := e.Store.UpdateRelease(ctx, prod.Brand, prod.ID, v, publish)
+	_, err := e.Store.UpdateRelease(ctx, prod.Brand, prod.ID, v, nil, publish)
 	require.Error(t, err)
 	assert.Equal(t, before, e.Dump(t))
 	sabotage.Set(false)
-	_, err = e.Store.UpdateRelease(ctx, prod.Brand, prod.ID, v, publish)
+	_, err = e.Store.UpdateRelease(ctx, prod.Brand, prod.ID, v, nil, publish)
 	require.NoError(t, err)
 	assert.Equal(t, "1.0.0", latest(t, e, licensing.ChannelStable))
 }

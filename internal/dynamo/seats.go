@@ -290,7 +290,7 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 // written in the same transaction. A concurrent change cancels it; then it
 // takes a turn in the license's queue (see turns.go), and in its turn reads
 // and decides again.
-func (s *Store) ChangeSeat(ctx context.Context, q app.SeatQuery, decide func(licensing.SeatView) (licensing.SeatChange, error)) (licensing.SeatChange, error) {
+func (s *Store) ChangeSeat(ctx context.Context, q app.SeatQuery, done *app.IdempotencyCompletion, decide func(licensing.SeatView) (licensing.SeatChange, error)) (licensing.SeatChange, error) {
 	c := contention{s: s}
 	defer c.done(ctx)
 	for attempt := range maxSeatAttempts {
@@ -305,16 +305,22 @@ func (s *Store) ChangeSeat(ctx context.Context, q app.SeatQuery, decide func(lic
 			continue
 		}
 		ch, err := decide(v)
-		if err != nil || ch.Kind == licensing.SeatKept {
+		if err != nil {
 			return ch, err
+		}
+		if ch.Kind == licensing.SeatKept {
+			return ch, s.completeAlone(ctx, done)
 		}
 		writes, err := s.seatWrites(ch)
 		if err != nil {
 			return ch, err
 		}
-		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: s.withCompletion(writes, done)})
 		if err == nil {
 			return ch, nil
+		}
+		if claimLost(err, done) {
+			return ch, errClaimLost
 		}
 		if !contended(err) {
 			return ch, fail("change seat", err)

@@ -194,14 +194,27 @@ func cancelled(err error) ([]string, bool) {
 func epoch(t time.Time) int64 { return t.Unix() }
 
 // putNew puts an item unless one with its key exists (then it fails with
-// exists).
-func (s *Store) putNew(ctx context.Context, item any, exists *licensing.Error, op string) error {
+// exists); with done, in one transaction that completes it.
+func (s *Store) putNew(ctx context.Context, item any, exists *licensing.Error, op string, done *app.IdempotencyCompletion) error {
 	av, err := attributevalue.MarshalMap(item)
 	if err != nil {
 		return err
 	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: av, ConditionExpression: aws.String(notExists)})
-	if conditionFailed(err) {
+	put := &dynamodb.PutItemInput{TableName: &s.table, Item: av, ConditionExpression: aws.String(notExists)}
+	if done == nil {
+		_, err = s.db.PutItem(ctx, put)
+		if conditionFailed(err) {
+			return exists
+		}
+		return fail(op, err)
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: s.withCompletion([]types.TransactWriteItem{
+		{Put: &types.Put{TableName: put.TableName, Item: put.Item, ConditionExpression: put.ConditionExpression}},
+	}, done)})
+	if claimLost(err, done) {
+		return errClaimLost
+	}
+	if refusedByConditions(err) {
 		return exists
 	}
 	return fail(op, err)

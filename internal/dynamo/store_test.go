@@ -116,17 +116,17 @@ func TestAPIKeys(t *testing.T) {
 
 func TestProducts(t *testing.T) {
 	e := withBrands(t)
-	require.NoError(t, e.Store.CreateProduct(ctx, prod))
+	require.NoError(t, e.Store.CreateProduct(ctx, prod, nil))
 	before := e.Dump(t)
 	dup := prod
 	dup.ID = "prd_bbbbbbbbbbbbbbbbbbbb"
-	err := e.Store.CreateProduct(ctx, dup)
+	err := e.Store.CreateProduct(ctx, dup, nil)
 	assert.Equal(t, licensing.CodeAlreadyExists, licensing.ErrorCode(err))
 	assert.Equal(t, before, e.Dump(t))
 	// The same slug is free in another brand.
 	other := prod
 	other.Brand, other.ID = "wp-rocket", "prd_cccccccccccccccccccc"
-	require.NoError(t, e.Store.CreateProduct(ctx, other))
+	require.NoError(t, e.Store.CreateProduct(ctx, other, nil))
 
 	ps, err := e.Store.ListProducts(ctx, "rankmath")
 	require.NoError(t, err)
@@ -211,7 +211,7 @@ func TestUpdateLicenseIsConditionalOnVersion(t *testing.T) {
 	require.NoError(t, e.Store.Provision(ctx, p, nil, nil))
 	id := p.Licenses[0].ID
 
-	v, err := e.Store.UpdateLicense(ctx, "rankmath", id, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
+	v, err := e.Store.UpdateLicense(ctx, "rankmath", id, nil, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
 		l, err := v.License.Transition(licensing.ActionSuspend, "chargeback", nil, t0)
 		return l, nil, err
 	})
@@ -225,12 +225,12 @@ func TestUpdateLicenseIsConditionalOnVersion(t *testing.T) {
 
 	// A refused change writes nothing; another brand cannot change it.
 	before := e.Dump(t)
-	_, err = e.Store.UpdateLicense(ctx, "rankmath", id, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
+	_, err = e.Store.UpdateLicense(ctx, "rankmath", id, nil, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
 		l, err := v.License.Transition(licensing.ActionSuspend, "", nil, t0)
 		return l, nil, err
 	})
 	assert.Equal(t, licensing.CodeInvalidTransition, licensing.ErrorCode(err))
-	_, err = e.Store.UpdateLicense(ctx, "wp-rocket", id, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
+	_, err = e.Store.UpdateLicense(ctx, "wp-rocket", id, nil, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
 		t.Fatal("another brand's change must not run")
 		return v.License, nil, nil
 	})
@@ -244,7 +244,7 @@ func TestUpdateLicenseIsConditionalOnVersion(t *testing.T) {
 	ok := 0
 	for range 10 {
 		wg.Go(func() {
-			_, err := e.Store.UpdateLicense(ctx, "rankmath", id, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
+			_, err := e.Store.UpdateLicense(ctx, "rankmath", id, nil, func(v licensing.LicenseView) (licensing.License, []licensing.Event, error) {
 				l, err := v.License.Transition(licensing.ActionRenew, "", new(v.License.ExpiresAt.Add(time.Hour)), t0)
 				return l, nil, err
 			})
@@ -267,7 +267,7 @@ func TestUpdateLicenseIsConditionalOnVersion(t *testing.T) {
 
 func TestIdempotencyClaims(t *testing.T) {
 	e := withBrands(t)
-	claim := app.IdempotencyClaim{Brand: "rankmath", Key: "order-1", Hash: "h1", Now: t0, LockedUntil: t0.Add(30 * time.Second), ExpiresAt: t0.Add(24 * time.Hour)}
+	claim := app.IdempotencyClaim{Brand: "rankmath", Key: "order-1", Hash: "h1", Token: "tok-1", Now: t0, LockedUntil: t0.Add(30 * time.Second), ExpiresAt: t0.Add(24 * time.Hour)}
 
 	rec, err := e.Store.Claim(ctx, claim)
 	require.NoError(t, err)
@@ -284,19 +284,19 @@ func TestIdempotencyClaims(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, rec)
 
-	// A release with another hash does nothing; with the right hash it frees the key.
-	require.NoError(t, e.Store.Release(ctx, "rankmath", "order-1", "other-hash"))
+	// A release of another claim (token) does nothing; with the claim's own it frees the key.
+	require.NoError(t, e.Store.Release(ctx, "rankmath", "order-1", "tok-other"))
 	rec, err = e.Store.Claim(ctx, claim)
 	require.NoError(t, err)
 	assert.NotNil(t, rec)
-	require.NoError(t, e.Store.Release(ctx, "rankmath", "order-1", "h1"))
+	require.NoError(t, e.Store.Release(ctx, "rankmath", "order-1", "tok-1"))
 	rec, err = e.Store.Claim(ctx, claim)
 	require.NoError(t, err)
 	assert.Nil(t, rec)
 
 	// An in-progress record past its lock (a crashed attempt) is taken over.
 	late := claim
-	late.Hash = "h2"
+	late.Hash, late.Token = "h2", "tok-2"
 	late.Now = t0.Add(31 * time.Second)
 	late.LockedUntil = late.Now.Add(30 * time.Second)
 	rec, err = e.Store.Claim(ctx, late)
@@ -305,7 +305,11 @@ func TestIdempotencyClaims(t *testing.T) {
 
 	// Completion inside the provisioning transaction; then it replays.
 	p := provisioned("RM-AAAA-BBBB-CCCC-DDDD", "jane@example.com", t0, "prd_1")
-	require.NoError(t, e.Store.Provision(ctx, p, &app.IdempotencyCompletion{Brand: "rankmath", Key: "order-1", Hash: "h2", Result: []byte(`{"x":1}`), ExpiresAt: t0.Add(24 * time.Hour)}, nil))
+	// The attempt whose claim was taken over (its token is no longer the
+	// record's) cannot complete it: its transaction writes nothing.
+	err = e.Store.Provision(ctx, p, &app.IdempotencyCompletion{Brand: "rankmath", Key: "order-1", Hash: "h2", Token: "tok-1", Result: []byte(`{"x":1}`), ExpiresAt: t0.Add(24 * time.Hour)}, nil)
+	require.True(t, licensing.IsCode(err, licensing.CodeRequestInProgress), "%v", err)
+	require.NoError(t, e.Store.Provision(ctx, p, &app.IdempotencyCompletion{Brand: "rankmath", Key: "order-1", Hash: "h2", Token: "tok-2", Result: []byte(`{"x":1}`), ExpiresAt: t0.Add(24 * time.Hour)}, nil))
 	rec, err = e.Store.Claim(ctx, late)
 	require.NoError(t, err)
 	assert.Equal(t, &app.IdempotencyRecord{Hash: "h2", Completed: true, Result: []byte(`{"x":1}`)}, rec)
@@ -347,7 +351,7 @@ func TestEngineFailuresAreUnavailable(t *testing.T) {
 			_, calls["license"] = e.Store.License(ctx, "rankmath", "lic_zzzzzzzzzzzzzzzzzzzz")
 			_, calls["by email"] = e.Store.LicensesByEmail(ctx, "rankmath", "a@b.co")
 			_, calls["claim"] = e.Store.Claim(ctx, app.IdempotencyClaim{Brand: "rankmath", Key: "k", Hash: "h", Now: t0})
-			calls["create product"] = e.Store.CreateProduct(ctx, prod)
+			calls["create product"] = e.Store.CreateProduct(ctx, prod, nil)
 			for op, err := range calls {
 				assert.Equal(t, licensing.CodeServiceUnavailable, licensing.ErrorCode(err), fmt.Sprintf("%s: %v", op, err))
 			}

@@ -92,8 +92,8 @@ func (i deliveryItem) delivery() licensing.WebhookDelivery {
 }
 
 // CreateWebhook puts a new endpoint under its brand.
-func (s *Store) CreateWebhook(ctx context.Context, w licensing.WebhookEndpoint) error {
-	return s.putNew(ctx, toWebhookItem(w), licensing.Errorf(licensing.CodeAlreadyExists, "webhook endpoint %q exists", w.ID), "create webhook")
+func (s *Store) CreateWebhook(ctx context.Context, w licensing.WebhookEndpoint, done *app.IdempotencyCompletion) error {
+	return s.putNew(ctx, toWebhookItem(w), licensing.Errorf(licensing.CodeAlreadyExists, "webhook endpoint %q exists", w.ID), "create webhook", done)
 }
 
 // Webhooks lists a brand's endpoints: one Query of the WEBHOOK# items of
@@ -116,12 +116,18 @@ func (s *Store) Webhook(ctx context.Context, brand, id string) (licensing.Webhoo
 }
 
 // DeleteWebhook deletes an endpoint and returns it as it was; its
-// deliveries expire by their ttl.
-func (s *Store) DeleteWebhook(ctx context.Context, brand, id string) (licensing.WebhookEndpoint, error) {
+// deliveries expire by their ttl. With done, it reads the endpoint first and
+// deletes it conditioned on the version read, in one transaction that
+// completes done with it.
+func (s *Store) DeleteWebhook(ctx context.Context, brand, id string, done *app.IdempotencyCompletion) (licensing.WebhookEndpoint, error) {
+	notFound := licensing.Errorf(licensing.CodeWebhookNotFound, "no such webhook endpoint")
+	if done != nil {
+		return s.deleteWebhookOnce(ctx, brand, id, done)
+	}
 	out, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: keyOf(brandPK(brand), webhookSK(id)),
 		ConditionExpression: aws.String("attribute_exists(pk)"), ReturnValues: types.ReturnValueAllOld})
 	if conditionFailed(err) {
-		return licensing.WebhookEndpoint{}, licensing.Errorf(licensing.CodeWebhookNotFound, "no such webhook endpoint")
+		return licensing.WebhookEndpoint{}, notFound
 	}
 	if err != nil {
 		return licensing.WebhookEndpoint{}, fail("delete webhook", err)
@@ -133,12 +139,40 @@ func (s *Store) DeleteWebhook(ctx context.Context, brand, id string) (licensing.
 	return it.endpoint(), nil
 }
 
+func (s *Store) deleteWebhookOnce(ctx context.Context, brand, id string, done *app.IdempotencyCompletion) (licensing.WebhookEndpoint, error) {
+	for attempt := range maxWebhookAttempts {
+		w, err := s.Webhook(ctx, brand, id)
+		if err != nil {
+			return w, err
+		}
+		if err := done.SetResult(w); err != nil {
+			return w, err
+		}
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: s.withCompletion([]types.TransactWriteItem{
+			{Delete: &types.Delete{TableName: &s.table, Key: keyOf(brandPK(brand), webhookSK(id)), ConditionExpression: aws.String("version = :v"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(w.Version)}}},
+		}, done)})
+		if claimLost(err, done) {
+			return w, errClaimLost
+		}
+		if contended(err) {
+			backoff(ctx, attempt) // changed or deleted since read: read again
+			continue
+		}
+		if err != nil {
+			return w, fail("delete webhook", err)
+		}
+		return w, nil
+	}
+	return licensing.WebhookEndpoint{}, licensing.Unavailable(errors.New("webhook endpoint changed concurrently too often"))
+}
+
 // maxWebhookAttempts bounds UpdateWebhook's retries on concurrent changes.
 const maxWebhookAttempts = 8
 
 // UpdateWebhook reads, changes and writes an endpoint with its events, in
 // one transaction conditioned on the version read.
-func (s *Store) UpdateWebhook(ctx context.Context, brand, id string,
+func (s *Store) UpdateWebhook(ctx context.Context, brand, id string, done *app.IdempotencyCompletion,
 	change func(licensing.WebhookEndpoint) (licensing.WebhookEndpoint, []licensing.Event, error)) (licensing.WebhookEndpoint, error) {
 	for attempt := range maxWebhookAttempts {
 		before, err := s.Webhook(ctx, brand, id)
@@ -146,8 +180,11 @@ func (s *Store) UpdateWebhook(ctx context.Context, brand, id string,
 			return before, err
 		}
 		next, evs, err := change(before)
-		if err != nil || next.Version == before.Version {
+		if err != nil {
 			return next, err
+		}
+		if next.Version == before.Version {
+			return next, s.completeAlone(ctx, done)
 		}
 		item, err := attributevalue.MarshalMap(toWebhookItem(next))
 		if err != nil {
@@ -157,10 +194,13 @@ func (s *Store) UpdateWebhook(ctx context.Context, brand, id string,
 		if err != nil {
 			return before, err
 		}
-		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: s.withCompletion(append([]types.TransactWriteItem{
 			{Put: &types.Put{TableName: &s.table, Item: item, ConditionExpression: aws.String("version = :v"),
 				ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(before.Version)}}},
-		}, puts...)})
+		}, puts...), done)})
+		if claimLost(err, done) {
+			return before, errClaimLost
+		}
 		if contended(err) {
 			backoff(ctx, attempt)
 			continue
@@ -176,7 +216,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, brand, id string,
 // PutDelivery writes a delivery as it now stands (one item per event and
 // endpoint, its attempts inside), conditioned on the attempts counted when
 // it was read.
-func (s *Store) PutDelivery(ctx context.Context, d licensing.WebhookDelivery, readCount int, expires time.Time) error {
+func (s *Store) PutDelivery(ctx context.Context, d licensing.WebhookDelivery, readCount int, expires time.Time, done *app.IdempotencyCompletion) error {
 	it := deliveryItem{PK: deliveryPK(d.Brand, d.EndpointID), SK: deliverySKPrefix + d.ID, Type: "webhook_delivery", ID: d.ID,
 		Brand: d.Brand, EndpointID: d.EndpointID, EventID: d.EventID, EventType: string(d.EventType), EventAt: d.EventAt,
 		Body: d.Body, Status: string(d.Status), Count: d.Count, UpdatedAt: d.UpdatedAt, TTL: epoch(expires)}
@@ -192,8 +232,17 @@ func (s *Store) PutDelivery(ctx context.Context, d licensing.WebhookDelivery, re
 		in.ConditionExpression = aws.String("attempt_count = :n")
 		in.ExpressionAttributeValues = map[string]types.AttributeValue{":n": num(int64(readCount))}
 	}
-	_, err = s.db.PutItem(ctx, in)
-	if conditionFailed(err) {
+	if done == nil {
+		_, err = s.db.PutItem(ctx, in)
+	} else {
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: s.withCompletion([]types.TransactWriteItem{
+			{Put: &types.Put{TableName: in.TableName, Item: in.Item, ConditionExpression: in.ConditionExpression, ExpressionAttributeValues: in.ExpressionAttributeValues}},
+		}, done)})
+		if claimLost(err, done) {
+			return errClaimLost
+		}
+	}
+	if conditionFailed(err) || refusedByConditions(err) {
 		return fmt.Errorf("put delivery %s: %w", d.ID, app.ErrStale)
 	}
 	return fail("put delivery", err)

@@ -3,6 +3,7 @@ package licensing
 import (
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -42,9 +43,15 @@ var idnaProfile = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.B
 //   - machine_id: exact.
 //
 // Empty, over-long (more than MaxInstanceLength) and control-character
-// identifiers are refused. An empty type means url.
+// identifiers are refused, as are invisible characters (see ParseText), and
+// a port that is not 1 to 65535 (url and hostname; a port is written
+// without leading zeros). An empty type means url.
 func ParseInstance(typ, raw string) (Instance, error) {
-	t := InstanceType(strings.TrimSpace(typ))
+	typ, err := ParseText("instance_type", typ, SingleLine)
+	if err != nil {
+		return Instance{}, err
+	}
+	t := InstanceType(typ)
 	if t == "" {
 		t = InstanceURL
 	}
@@ -57,15 +64,20 @@ func ParseInstance(typ, raw string) (Instance, error) {
 	if !utf8.ValidString(raw) || strings.IndexFunc(raw, unicode.IsControl) >= 0 {
 		return Instance{}, Invalid("instance_identifier", "must be text without control characters")
 	}
+	if err := CheckText("instance_identifier", raw, SingleLine); err != nil {
+		return Instance{}, err
+	}
 	var id string
-	var err error
 	switch t {
 	case InstanceURL:
 		id, err = canonicalURL(strings.TrimSpace(raw))
 	case InstanceHostname:
 		id = strings.ToLower(strings.TrimSpace(raw))
-		if strings.IndexFunc(id, func(r rune) bool { return r == '/' || unicode.IsSpace(r) }) >= 0 {
+		if strings.IndexFunc(id, func(r rune) bool { return r == '/' || unicode.IsSpace(r) || ignorableInHost(r) }) >= 0 {
 			err = Invalid("instance_identifier", "must be a host name without spaces or slashes")
+		} else if host, port, ok := hostPort(id); ok {
+			port, err = canonicalPort(port)
+			id = host + ":" + port
 		}
 	case InstanceMachineID:
 		id = raw
@@ -85,7 +97,7 @@ func canonicalURL(raw string) (string, error) {
 	bad := Invalid("instance_identifier", "must be a site URL like https://example.com/shop")
 	s := raw
 	scheme := ""
-	if i := strings.Index(s, "://"); i >= 0 {
+	if i := strings.Index(s, "://"); i >= 0 && !strings.Contains(s[:i], "/") { // not a "://" in the path
 		scheme = strings.ToLower(s[:i])
 		if scheme != "http" && scheme != "https" {
 			return "", Invalid("instance_identifier", "must be an http or https URL")
@@ -100,6 +112,11 @@ func canonicalURL(raw string) (string, error) {
 	host := strings.TrimSuffix(u.Hostname(), ".")
 	if host == "" {
 		return "", bad
+	}
+	// The host is checked again once percent-decoded (exa%E2%80%8Bmple.com),
+	// before IDNA mapping, which drops zero-width characters silently.
+	if strings.IndexFunc(host, ignorableInHost) >= 0 {
+		return "", Invalid("instance_identifier", "must not contain invisible, bidirectional or line-separator characters in its host")
 	}
 	if ip := net.ParseIP(host); ip != nil {
 		host = ip.String()
@@ -122,6 +139,9 @@ func canonicalURL(raw string) (string, error) {
 		}
 	}
 	if port := u.Port(); port != "" {
+		if port, err = canonicalPort(port); err != nil {
+			return "", err
+		}
 		defaultPort := port == "80" && scheme != "https" || port == "443" && scheme != "http"
 		if !defaultPort {
 			host += ":" + port
@@ -129,6 +149,31 @@ func canonicalURL(raw string) (string, error) {
 	}
 	path := strings.TrimRight(u.EscapedPath(), "/")
 	return host + path, nil
+}
+
+// hostPort splits a hostname identifier with a port: host:port, or
+// [IPv6]:port. A bare IPv6 address (several colons) has none.
+func hostPort(id string) (host, port string, ok bool) {
+	if strings.HasPrefix(id, "[") {
+		if i := strings.LastIndex(id, "]:"); i >= 0 {
+			return id[:i+1], id[i+2:], true
+		}
+		return "", "", false
+	}
+	if strings.Count(id, ":") != 1 {
+		return "", "", false
+	}
+	return strings.Cut(id, ":")
+}
+
+// canonicalPort validates a port, 1 to 65535 in decimal digits, and writes
+// it without leading zeros.
+func canonicalPort(p string) (string, error) {
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 1 || n > 65535 || strings.Trim(p, "0123456789") != "" {
+		return "", Invalid("instance_identifier", "must have a port between 1 and 65535")
+	}
+	return strconv.Itoa(n), nil
 }
 
 // validHost reports whether host is a DNS name of non-empty labels of

@@ -24,6 +24,8 @@ func FuzzParseInstanceTypes(f *testing.F) {
 		{"machine_id", strings.Repeat("m", MaxInstanceLength+1)}, {"machine_id", "localhost"},
 		{" hostname ", "x"}, {"HOSTNAME", "x"}, {"", "https://www.Example.com/"}, {"url", "http://[::1]:8080"},
 		{"url", "https://staging.shop.com/blog"}, {"bogus", "x"}, {"hostname", ""},
+		{"hostname", "example.com:99999"}, {"hostname", "example.com:0"}, {"hostname", "shop.com:0080"}, {"hostname", "exa\u200bmple.com"},
+		{"machine_id", "abc\u202e"}, {"url\u2028", "x"},
 	} {
 		f.Add(s.typ, s.raw)
 	}
@@ -41,6 +43,12 @@ func FuzzParseInstanceTypes(f *testing.F) {
 		}
 		if len(raw) > MaxInstanceLength || strings.TrimSpace(raw) == "" {
 			t.Fatalf("ParseInstance(%q, %q) accepted an empty or over-long identifier", typ, raw)
+		}
+		if strings.IndexFunc(raw, Invisible) >= 0 || strings.IndexFunc(typ, Invisible) >= 0 {
+			t.Fatalf("ParseInstance(%q, %q) accepted an invisible character", typ, raw)
+		}
+		if inst.Type != InstanceMachineID {
+			checkPort(t, raw, inst.ID)
 		}
 		switch inst.Type {
 		case InstanceMachineID:

@@ -1,6 +1,7 @@
 package licensing
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -66,6 +67,25 @@ func TestInstanceRejects(t *testing.T) {
 		{"machine_id", "\x7f", "instance_identifier"},
 		{"machine_id", strings.Repeat("m", 256), "instance_identifier"},
 		{"ip", "1.2.3.4", "instance_type"},
+		{"url\u202E", "example.com", "instance_type"},
+		{"url", "example.com:99999", "instance_identifier"},
+		{"url", "https://example.com:0/", "instance_identifier"},
+		{"url", "http://[::1]:65536", "instance_identifier"},
+		{"url", "exa\u200Bmple.com", "instance_identifier"},
+		{"url", "http://exa%E2%80%8Bmple.com/", "instance_identifier"},
+		{"url", "exa\u00ADmple.com", "instance_identifier"},
+		{"url", "exa\u034Fmple.com", "instance_identifier"},
+		{"url", "exa\uFE0Fmple.com", "instance_identifier"},
+		{"url", "\u202Eexample.com", "instance_identifier"},
+		{"url", "example.com\u2028", "instance_identifier"},
+		{"url", "https://example.com/\u202Eblog", "instance_identifier"},
+		{"hostname", "example.com:99999", "instance_identifier"},
+		{"hostname", "example.com:0", "instance_identifier"},
+		{"hostname", "example.com:", "instance_identifier"},
+		{"hostname", "exa\u200Bmple.com", "instance_identifier"},
+		{"hostname", "\u2066example.com", "instance_identifier"},
+		{"machine_id", "ABC\u200B123", "instance_identifier"},
+		{"machine_id", "ABC-123\u0085", "instance_identifier"},
 	}
 	for _, tt := range tests {
 		_, err := ParseInstance(tt.typ, tt.id)
@@ -73,6 +93,48 @@ func TestInstanceRejects(t *testing.T) {
 		require.ErrorAs(t, err, &e, "%s %q", tt.typ, tt.id)
 		assert.Equal(t, CodeValidation, e.Code)
 		assert.Equal(t, tt.field, e.Field, "%s %q", tt.typ, tt.id)
+	}
+}
+
+// IDNA mapping drops zero-width characters without a word: exa<U+200B>mple
+// would be example.com's seat. The identifier is refused before mapping,
+// percent-encoded or not.
+func TestIDNAWouldDropZeroWidth(t *testing.T) {
+	ascii, err := idnaProfile.ToASCII("exa\u200Bmple.com")
+	require.NoError(t, err)
+	require.Equal(t, "example.com", ascii, "the mapping this test guards against")
+	for _, in := range []string{"exa\u200Bmple.com", "https://exa%E2%80%8Bmple.com", "exa\u00ADmple.com"} {
+		_, err := ParseInstance("url", in)
+		assert.Equal(t, CodeValidation, ErrorCode(err), in)
+	}
+}
+
+func TestInstancePorts(t *testing.T) {
+	for in, want := range map[string]string{
+		"example.com:1":              "example.com:1",
+		"example.com:65535":          "example.com:65535",
+		"https://example.com:08443/": "example.com:8443",
+		"example.com:0080":           "example.com",
+		"http://[::1]:8080":          "[::1]:8080",
+	} {
+		got, err := ParseInstance("url", in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got.ID, in)
+	}
+	got, err := ParseInstance("hostname", "Build.Example.com:08080")
+	require.NoError(t, err)
+	assert.Equal(t, "build.example.com:8080", got.ID)
+	got, err = ParseInstance("hostname", "::1")
+	require.NoError(t, err, "an IPv6 address is not a host and port")
+	assert.Equal(t, "::1", got.ID)
+	for _, in := range []string{"example.com:99999", "example.com:0", "example.com:65536", "example.com:99999999999999999999999"} {
+		for _, typ := range []string{"url", "hostname"} {
+			_, err := ParseInstance(typ, in)
+			var e *Error
+			require.ErrorAs(t, err, &e, "%s %q", typ, in)
+			assert.Equal(t, "instance_identifier", e.Field)
+			assert.Contains(t, e.Message, "port")
+		}
 	}
 }
 
@@ -89,7 +151,8 @@ func TestHostnameAndMachineID(t *testing.T) {
 }
 
 func FuzzParseInstanceURL(f *testing.F) {
-	for _, s := range []string{"https://www.Example.com/", "example.com/blog", "http://[::1]:80/", "https://bücher.de", "http://a:b@c.d:8080/e?f#g", "www.", "://", "%zz", "http://[::1", "https://www.www.shop.com"} {
+	for _, s := range []string{"https://www.Example.com/", "example.com/blog", "http://[::1]:80/", "https://bücher.de", "http://a:b@c.d:8080/e?f#g", "www.", "://", "%zz", "http://[::1", "https://www.www.shop.com",
+		"example.com:99999", "example.com:0", "example.com:00443", "exa\u200bmple.com", "http://exa%E2%80%8Bmple.com", "\u202eexample.com", "exa\u034fmple.com"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -106,10 +169,38 @@ func FuzzParseInstanceURL(f *testing.F) {
 		if strings.HasPrefix(inst.ID, "www.") {
 			t.Fatalf("www. kept in %q", inst.ID)
 		}
+		if strings.IndexFunc(s, Invisible) >= 0 {
+			t.Fatalf("accepted %q, which holds an invisible character", s)
+		}
+		checkPort(t, s, inst.ID)
 		// Canonical forms are fixed points.
 		again, err := ParseInstance("url", inst.ID)
 		if err != nil || again != inst {
 			t.Fatalf("not a fixed point: %q -> %q -> %+v (%v)", s, inst.ID, again, err)
 		}
 	})
+}
+
+// checkPort fails when the canonical id of raw carries a port that is not
+// 1 to 65535 written without leading zeros.
+func checkPort(t *testing.T, raw, id string) {
+	t.Helper()
+	host, _, _ := strings.Cut(id, "/")
+	var port string
+	if strings.HasPrefix(host, "[") {
+		i := strings.LastIndex(host, "]:")
+		if i < 0 {
+			return // [IPv6] without a port
+		}
+		port = host[i+2:]
+	} else {
+		if strings.Count(host, ":") != 1 {
+			return // no port, or an IPv6 hostname
+		}
+		_, port, _ = strings.Cut(host, ":")
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+		t.Fatalf("%q has the canonical id %q, with a bad port", raw, id)
+	}
 }

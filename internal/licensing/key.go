@@ -49,7 +49,11 @@ func (k LicenseKey) Masked() string {
 // ParsePrefix validates a brand key prefix: 2..6 upper-case letters or digits,
 // starting with a letter. Lower case is accepted and upper-cased.
 func ParsePrefix(field, raw string) (string, error) {
-	s := strings.ToUpper(strings.TrimSpace(raw))
+	s, err := ParseText(field, raw, SingleLine)
+	if err != nil {
+		return "", err
+	}
+	s = strings.ToUpper(s)
 	if !prefixPattern.MatchString(s) {
 		return "", Invalid(field, "must be 2 to %d letters or digits starting with a letter, like RM", MaxPrefixLength)
 	}
@@ -59,7 +63,10 @@ func ParsePrefix(field, raw string) (string, error) {
 // ParseLicenseKey accepts a license key case-insensitively, with surrounding
 // white space, and returns its normalised form.
 func ParseLicenseKey(field, raw string) (LicenseKey, error) {
-	s := strings.TrimSpace(raw)
+	s, err := ParseText(field, raw, SingleLine)
+	if err != nil {
+		return "", err
+	}
 	if s == "" {
 		return "", Invalid(field, "is required")
 	}
@@ -102,4 +109,33 @@ func NewLicenseKey(prefix string, r io.Reader) (LicenseKey, error) {
 		}
 	}
 	return LicenseKey(sb.String()), nil
+}
+
+// keyLike matches what looks like a license key in any text, in any case
+// and with any letters or digits (a mistyped key is a secret too).
+var keyLike = regexp.MustCompile(`(?i)([a-z][a-z0-9]{1,5})-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}-([a-z0-9]{4})`)
+
+// RedactKeys masks every license key in s as Masked does (RM-****-****-****-GLK7:
+// the prefix and the last group kept), for logs of paths and query strings.
+// A kept last group is searched again, as the prefix of a key that may follow.
+func RedactKeys(s string) string {
+	if !strings.Contains(s, "-") {
+		return s
+	}
+	var b strings.Builder
+	i := 0
+	for i < len(s) {
+		m := keyLike.FindStringSubmatchIndex(s[i:])
+		if m == nil {
+			break
+		}
+		b.WriteString(s[i : i+m[3]]) // up to the end of the prefix
+		b.WriteString("-****-****-****-")
+		i += m[4] // the last group, kept
+	}
+	if i == 0 {
+		return s
+	}
+	b.WriteString(s[i:])
+	return b.String()
 }

@@ -115,3 +115,43 @@ func FuzzParseLicenseKey(f *testing.F) {
 		}
 	})
 }
+
+func TestRedactKeys(t *testing.T) {
+	for in, want := range map[string]string{
+		"/api/v1/brand/licenses/RM-ABCD-EFGH-JKLM-GLK7":             "/api/v1/brand/licenses/RM-****-****-****-GLK7",
+		"/x/rm-abcd-efgh-jklm-glk7/y":                               "/x/rm-****-****-****-glk7/y",
+		"/check?license_key=WPR-2345-6789-ABCD-EFGH&instance=a.com": "/check?license_key=WPR-****-****-****-EFGH&instance=a.com",
+		"RM-ABCD-EFGH-JKLM-NPQR,RM-2345-6789-ABCD-EFGH":             "RM-****-****-****-NPQR,RM-****-****-****-EFGH",
+		"ABCDEFGH-XXXX-YYYY-ZZZZ-WWWW":                              "AB" + "CDEFGH-****-****-****-WWWW", // a prefix too long still hides the groups
+		"/api/v1/brand/products/rankmath-pro":                       "/api/v1/brand/products/rankmath-pro",
+		"XXXX-XXXX-XXXX-XXXX-RMXX-2345-6789-ABCD-EFGH":              "XXXX-****-****-****-RMXX-****-****-****-EFGH", // a key right after another
+		"": "",
+	} {
+		got := RedactKeys(in)
+		assert.Equal(t, want, got, in)
+	}
+	k, err := NewLicenseKey("RM", nil)
+	require.NoError(t, err)
+	assert.Equal(t, k.Masked(), RedactKeys(string(k)), "the same mask as Masked")
+}
+
+// FuzzRedactKeys: whatever the text, nothing shaped like a key is left, and
+// text without one is unchanged.
+func FuzzRedactKeys(f *testing.F) {
+	for _, s := range []string{"/api/v1/brand/licenses/RM-ABCD-EFGH-JKLM-GLK7", "?license_key=rm-abcd-efgh-jklm-glk7&x=1",
+		"XXXX-XXXX-XXXX-XXXX-RMXX-2345-6789-ABCD-EFGH", "RM-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF-GGGG", "ABCDEFGH-XXXX-YYYY-ZZZZ-WWWW", "", "-", "a-b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := RedactKeys(s)
+		if keyLike.MatchString(got) {
+			t.Fatalf("RedactKeys(%q) = %q: a key is left", s, got)
+		}
+		if !keyLike.MatchString(s) && got != s {
+			t.Fatalf("RedactKeys(%q) = %q: changed a text without a key", s, got)
+		}
+		if RedactKeys(got) != got {
+			t.Fatalf("RedactKeys is not idempotent on %q", s)
+		}
+	})
+}

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Limits of a release.
@@ -118,7 +117,10 @@ func (v Version) Compare(w Version) int {
 // leading zeros, and an optional -pre suffix of dot-separated identifiers
 // of letters, digits and dashes.
 func ParseVersion(field, raw string) (Version, error) {
-	s := strings.TrimSpace(raw)
+	s, err := ParseText(field, raw, SingleLine)
+	if err != nil {
+		return Version{}, err
+	}
 	if s == "" {
 		return Version{}, Invalid(field, "is required")
 	}
@@ -133,8 +135,11 @@ func ParseVersion(field, raw string) (Version, error) {
 // release version, but MINOR and PATCH may be left out (WordPress plugins
 // often say "1.4"), and a leading "v" is allowed.
 func ParseInstalledVersion(field, raw string) (Version, error) {
-	s := strings.TrimPrefix(strings.TrimSpace(raw), "v")
-	if v, ok := parseVersion(s, 1); ok {
+	s, err := ParseText(field, raw, SingleLine)
+	if err != nil {
+		return Version{}, err
+	}
+	if v, ok := parseVersion(strings.TrimPrefix(s, "v"), 1); ok {
 		return v, nil
 	}
 	return Version{}, Invalid(field, "must be a version like 1.4 or 1.4.2 (an optional -pre suffix allowed)")
@@ -180,7 +185,11 @@ func validPre(pre string) bool {
 
 // ParseChannel reads a channel; empty is stable.
 func ParseChannel(field, raw string) (Channel, error) {
-	switch c := Channel(strings.ToLower(strings.TrimSpace(raw))); c {
+	s, err := ParseText(field, raw, SingleLine)
+	if err != nil {
+		return "", err
+	}
+	switch c := Channel(strings.ToLower(s)); c {
 	case "":
 		return ChannelStable, nil
 	case ChannelStable, ChannelBeta:
@@ -247,8 +256,9 @@ func NewRelease(p Product, in ReleaseInput, now time.Time) (Release, error) {
 	if len(in.Changelog) > MaxChangelogBytes {
 		return Release{}, Invalid("changelog", "must be at most %d bytes of Markdown", MaxChangelogBytes)
 	}
-	if !utf8.ValidString(in.Changelog) || strings.ContainsRune(in.Changelog, 0) {
-		return Release{}, Invalid("changelog", "must be UTF-8 text")
+	// Markdown: TAB, LF and CR (CRLF files) are allowed, kept as sent.
+	if err := CheckText("changelog", in.Changelog, MultiLine); err != nil {
+		return Release{}, err
 	}
 	r := Release{Brand: p.Brand, ProductID: p.ID, ProductSlug: p.Slug, ProductName: p.Name, Version: v, Channel: ch, Status: ReleasePendingUpload,
 		Changelog: in.Changelog, CreatedAt: now, UpdatedAt: now, Rev: 1}
@@ -257,7 +267,10 @@ func NewRelease(p Product, in ReleaseInput, now time.Time) (Release, error) {
 		raw  string
 		to   *string
 	}{{"requires_wp", in.RequiresWP, &r.RequiresWP}, {"tested_wp", in.TestedWP, &r.TestedWP}, {"requires_php", in.RequiresPHP, &r.RequiresPHP}} {
-		s := strings.TrimSpace(f.raw)
+		s, err := ParseText(f.name, f.raw, SingleLine)
+		if err != nil {
+			return Release{}, err
+		}
 		if s == "" {
 			continue
 		}
@@ -266,7 +279,11 @@ func NewRelease(p Product, in ReleaseInput, now time.Time) (Release, error) {
 		}
 		*f.to = s
 	}
-	sum := strings.ToLower(strings.TrimSpace(in.PackageSHA256))
+	sum, err := ParseText("package_sha256", in.PackageSHA256, SingleLine)
+	if err != nil {
+		return Release{}, err
+	}
+	sum = strings.ToLower(sum)
 	if b, err := hex.DecodeString(sum); err != nil || len(b) != 32 {
 		return Release{}, Invalid("package_sha256", "is required: the SHA-256 of the package, 64 hex digits")
 	}

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -29,6 +30,41 @@ func TestParseEmail(t *testing.T) {
 		require.ErrorAs(t, err, &e, "%q", in)
 		assert.Equal(t, CodeValidation, e.Code)
 		assert.Equal(t, "customer_email", e.Field)
+	}
+}
+
+// The domain of an address is a host name: IP literals, dashes at the edge
+// of a label, "#" and other characters a host name cannot hold are
+// refused; an IDN is kept in its normal Unicode form, and a spelling that
+// IDNA mapping would rewrite is refused. "#" stays allowed in the local
+// part, as RFC 5322 has it.
+func TestParseEmailDomain(t *testing.T) {
+	ok := map[string]string{
+		"a#b@example.com":                          "a#b@example.com",
+		"jane@bücher.de":                           "jane@bücher.de",
+		"Jane@BÜCHER.de":                           "jane@bücher.de",
+		"jane@xn--bcher-kva.de":                    "jane@xn--bcher-kva.de",
+		"jane@a-b.example.co.uk":                   "jane@a-b.example.co.uk",
+		"jane@123.example.com":                     "jane@123.example.com",
+		"jane@example.xn--p1ai":                    "jane@example.xn--p1ai",
+		"jane@" + strings.Repeat("a", 63) + ".com": "jane@" + strings.Repeat("a", 63) + ".com",
+	}
+	for in, want := range ok {
+		got, err := ParseEmail("customer_email", in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got)
+	}
+	for _, in := range []string{
+		"jane@1.2.3.4", "jane@[1.2.3.4]", "jane@[IPv6:2001:db8::1]", "jane@-x.com", "jane@x-.com", "jane@x.-com",
+		"jane@a#b.com", "jane@x_y.com", "jane@example.123", "jane@" + strings.Repeat("a", 64) + ".com",
+		"jane@ｅｘａｍｐｌｅ.com", "jane@exa\u200Bmple.com", "jane@\u202Eexample.com", "jane@example.com\u2028",
+		"ja\u0085ne@example.com", "ja\x01ne@example.com", "jane@exa..mple.com", "jane@.example.com",
+	} {
+		_, err := ParseEmail("customer_email", in)
+		var e *Error
+		require.ErrorAs(t, err, &e, "%q", in)
+		assert.Equal(t, CodeValidation, e.Code, in)
+		assert.Equal(t, "customer_email", e.Field, in)
 	}
 }
 
@@ -94,7 +130,9 @@ func TestErrorCodes(t *testing.T) {
 }
 
 func FuzzParseEmail(f *testing.F) {
-	for _, s := range []string{"jane@example.com", "JANE@EXAMPLE.COM", "a@b", "", "\x00@x.y", "\"a b\"@example.com"} {
+	for _, s := range []string{"jane@example.com", "JANE@EXAMPLE.COM", "a@b", "", "\x00@x.y", "\"a b\"@example.com",
+		"jane@1.2.3.4", "jane@[1.2.3.4]", "jane@-x.com", "jane@x-.com", "jane@a#b.com", "a#b@example.com", "jane@bücher.de",
+		"jane@exa\u200bmple.com", "jane@example.com\u2028", "jane@ＥＸＡＭＰＬＥ.com"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -110,6 +148,13 @@ func FuzzParseEmail(f *testing.F) {
 		}
 		if again, err := ParseEmail("email", e); err != nil || again != e {
 			t.Fatalf("not idempotent: %q -> %q (%v)", e, again, err)
+		}
+		at := strings.LastIndexByte(e, '@')
+		if !validEmailDomain(e[at+1:]) || strings.IndexFunc(s, Invisible) >= 0 || strings.IndexFunc(e, unicode.IsControl) >= 0 {
+			t.Fatalf("accepted %q as %q: its domain is not a host name, or it holds an invisible or control character", s, e)
+		}
+		if domain := e[at+1:]; strings.Trim(domain[strings.LastIndexByte(domain, '.')+1:], "0123456789") == "" || strings.ContainsAny(domain, "#[]_") {
+			t.Fatalf("accepted the domain of %q", e)
 		}
 	})
 }

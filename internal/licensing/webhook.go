@@ -111,7 +111,10 @@ func clip(s string, n int) string {
 // NewWebhookEndpoint is a brand's new, enabled endpoint. The URL is checked
 // here for its form only; where it may point is the sender's to check.
 func NewWebhookEndpoint(brand, url string, eventTypes []string, secret string, now time.Time) (WebhookEndpoint, error) {
-	url = strings.TrimSpace(url)
+	url, err := ParseText("url", url, SingleLine)
+	if err != nil {
+		return WebhookEndpoint{}, err
+	}
 	switch {
 	case url == "":
 		return WebhookEndpoint{}, Invalid("url", "is required")

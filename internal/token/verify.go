@@ -31,12 +31,16 @@ const MaxTokenSize = 8 << 10
 
 var b64 = base64.RawURLEncoding.Strict()
 
-// Verify is the reference verifier of a token, offline, against a JWKS
-// document: the header must name "alg":"EdDSA" and a kid that the JWKS holds
-// as an Ed25519 signing key, the signature must verify over
-// "header.payload", and the claims must be whole (iss license-service, lid,
-// product, brand, a known status, iat, valid_until and recheck_after not
-// before iat) with iat no later than now + ClockSkew.
+// Verify checks a token's form and signature offline, against a JWKS
+// document, but not what it is for: a product calls VerifyFor, which also
+// binds the token to its license, product and site and requires a license in
+// good standing. The header must be exactly {"alg":"EdDSA","kid":..,
+// "typ":"JWT"} with a kid that the JWKS holds as an Ed25519 signing key, the
+// signature must verify over "header.payload", and the claims must be
+// exactly the names of Claims, each once, and whole (iss license-service,
+// lid, product, brand, a known status, iat, valid_until and recheck_after
+// not before iat) with iat no later than now + ClockSkew. Names are compared
+// exactly (case-sensitive); an unknown or repeated name is refused.
 //
 // A token whose valid_until has passed at now fails with ErrExpired and its
 // claims (it was genuine); every other failure returns zero Claims.
@@ -53,18 +57,19 @@ func Verify(token string, jwks []byte, now time.Time) (Claims, error) {
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: header is not base64url", ErrMalformed)
 	}
-	var fields map[string]json.RawMessage
 	var h header
-	if json.Unmarshal(hb, &fields) != nil || json.Unmarshal(hb, &h) != nil {
-		return Claims{}, fmt.Errorf("%w: header is not a JSON object", ErrMalformed)
-	}
-	if _, ok := fields["crit"]; ok {
-		return Claims{}, fmt.Errorf("%w: critical header parameters are not supported", ErrMalformed)
+	if json.Unmarshal(hb, &h) != nil {
+		return Claims{}, fmt.Errorf("%w: header is not a JSON object of strings", ErrMalformed)
 	}
 	if h.Alg != Algorithm {
 		return Claims{}, fmt.Errorf("%w: alg %q", ErrAlgorithm, h.Alg)
 	}
-	if _, ok := fields["typ"]; ok && h.Typ != "JWT" {
+	// Exactly alg, kid and typ: no crit, jku, x5u or any other parameter,
+	// no name twice, no "ALG" that encoding/json would take for alg.
+	if err := exactObject("header", hb, headerNames, ErrMalformed); err != nil {
+		return Claims{}, err
+	}
+	if h.Typ != "JWT" {
 		return Claims{}, fmt.Errorf("%w: typ %q", ErrMalformed, h.Typ)
 	}
 	if h.Kid == "" {
@@ -84,6 +89,9 @@ func Verify(token string, jwks []byte, now time.Time) (Claims, error) {
 	pb, err := b64.DecodeString(p64)
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: payload is not base64url", ErrMalformed)
+	}
+	if err := exactObject("payload", pb, claimNames, ErrClaims); err != nil {
+		return Claims{}, err
 	}
 	var c Claims
 	if err := json.Unmarshal(pb, &c); err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/clsvc/license-service/internal/dev/stack"
+	"github.com/clsvc/license-service/internal/telemetry"
 )
 
 // Handler is a Lambda function handler for API Gateway proxy events.
@@ -124,7 +125,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status := s.serve(w, r)
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
+		slog.String("path", telemetry.LogPath(r.URL.Path)),
 		slog.Int("status", status),
 		slog.Duration("duration", time.Since(start)),
 	)

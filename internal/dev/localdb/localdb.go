@@ -88,3 +88,12 @@ func (e *Engine) EmulateFailureForTable(table string, c miniserver.FailureCondit
 	defer e.mu.Unlock()
 	e.srv.EmulateFailureForTable(table, c, index...)
 }
+
+// EmulateCommitThenFailure makes the named writes ("TransactWriteItems", …;
+// none: every write) apply, then answer InternalServerError, from the next
+// request on; EmulateFailure(FailureConditionNone) clears it.
+func (e *Engine) EmulateCommitThenFailure(ops ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.srv.EmulateCommitThenFailure(ops...)
+}

@@ -25,6 +25,46 @@ type Client struct {
 	tableFailureErrs     map[string]error
 	unprocessedMatchers  map[string]func(int, map[string]*AttributeValue) bool
 	indexActivationDelay time.Duration
+	// afterWrite is the commit-then-fail emulation: the writes it names are
+	// applied, then answered with its error.
+	afterWrite afterWriteFailure
+}
+
+// afterWriteFailure names the write operations that answer err once applied;
+// no ops: every write.
+type afterWriteFailure struct {
+	err error
+	ops map[string]bool
+}
+
+// setAfterWriteFailure sets (a nil err clears) the commit-then-fail emulation.
+func (c *Client) setAfterWriteFailure(err error, ops ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	c.afterWrite = afterWriteFailure{err: err}
+	if err != nil && len(ops) > 0 {
+		c.afterWrite.ops = map[string]bool{}
+		for _, op := range ops {
+			c.afterWrite.ops[op] = true
+		}
+	}
+}
+
+// failAfterWrite answers a write that has run (applied, or refused by its
+// condition) with the commit-then-fail emulation's error when it names op:
+// the caller never learns the outcome, as when DynamoDB commits a write and
+// its answer is lost or it fails after committing.
+func failAfterWrite[T any](c *Client, op string, out *T, err error) (*T, error) {
+	c.mu.Lock()
+	f := c.afterWrite
+	c.mu.Unlock()
+
+	if f.err != nil && (f.ops == nil || f.ops[op]) {
+		return nil, f.err
+	}
+
+	return out, err
 }
 
 // NewClient creates a new in-memory DynamoDB-compatible client used by the HTTP server.
@@ -310,6 +350,13 @@ func (c *Client) Reset() {
 
 // PutItem inserts or replaces an item.
 func (c *Client) PutItem(ctx context.Context, input *PutItemInput) (*PutItemOutput, error) {
+	out, err := c.putItem(ctx, input)
+
+	return failAfterWrite(c, "PutItem", out, err)
+}
+
+// putItem is PutItem without the commit-then-fail emulation.
+func (c *Client) putItem(ctx context.Context, input *PutItemInput) (*PutItemOutput, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
@@ -350,6 +397,13 @@ func (c *Client) PutItem(ctx context.Context, input *PutItemInput) (*PutItemOutp
 
 // DeleteItem removes an item and optionally returns old values.
 func (c *Client) DeleteItem(ctx context.Context, input *DeleteItemInput) (*DeleteItemOutput, error) {
+	out, err := c.deleteItem(ctx, input)
+
+	return failAfterWrite(c, "DeleteItem", out, err)
+}
+
+// deleteItem is DeleteItem without the commit-then-fail emulation.
+func (c *Client) deleteItem(ctx context.Context, input *DeleteItemInput) (*DeleteItemOutput, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
@@ -391,6 +445,13 @@ func (c *Client) DeleteItem(ctx context.Context, input *DeleteItemInput) (*Delet
 
 // UpdateItem modifies attributes of an item using an update expression.
 func (c *Client) UpdateItem(ctx context.Context, input *UpdateItemInput) (*UpdateItemOutput, error) {
+	out, err := c.updateItem(ctx, input)
+
+	return failAfterWrite(c, "UpdateItem", out, err)
+}
+
+// updateItem is UpdateItem without the commit-then-fail emulation.
+func (c *Client) updateItem(ctx context.Context, input *UpdateItemInput) (*UpdateItemOutput, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
@@ -639,6 +700,13 @@ func batchWriteRequestKey(req WriteRequest) map[string]*AttributeValue {
 // predicate selects individual sub-requests to leave unprocessed while the rest are
 // applied.
 func (c *Client) BatchWriteItem(ctx context.Context, input *BatchWriteItemInput) (*BatchWriteItemOutput, error) {
+	out, err := c.batchWriteItem(ctx, input)
+
+	return failAfterWrite(c, "BatchWriteItem", out, err)
+}
+
+// batchWriteItem is BatchWriteItem without the commit-then-fail emulation.
+func (c *Client) batchWriteItem(ctx context.Context, input *BatchWriteItemInput) (*BatchWriteItemOutput, error) {
 	if err := validateBatchWriteItemInput(input); err != nil {
 		return nil, err
 	}
@@ -660,14 +728,14 @@ func (c *Client) BatchWriteItem(ctx context.Context, input *BatchWriteItemInput)
 
 			var err error
 			if req.PutRequest != nil {
-				_, err = c.PutItem(ctx, &PutItemInput{
+				_, err = c.putItem(ctx, &PutItemInput{
 					TableName: aws.String(tableName),
 					Item:      req.PutRequest.Item,
 				})
 			}
 
 			if req.DeleteRequest != nil {
-				_, err = c.DeleteItem(ctx, &DeleteItemInput{
+				_, err = c.deleteItem(ctx, &DeleteItemInput{
 					TableName: aws.String(tableName),
 					Key:       req.DeleteRequest.Key,
 				})
@@ -855,6 +923,13 @@ func (c *Client) prepareTransact(items []TransactWriteItem) ([]tableUndo, error)
 // TransactWriteItems executes a set of Put, Update, Delete, and ConditionCheck operations atomically.
 // If any operation fails the entire transaction is  rolled back via table snapshots captured before execution begins.
 func (c *Client) TransactWriteItems(ctx context.Context, input *TransactWriteItemsInput) (*TransactWriteItemsOutput, error) {
+	out, err := c.transactWriteItems(ctx, input)
+
+	return failAfterWrite(c, "TransactWriteItems", out, err)
+}
+
+// transactWriteItems is TransactWriteItems without the commit-then-fail emulation.
+func (c *Client) transactWriteItems(ctx context.Context, input *TransactWriteItemsInput) (*TransactWriteItemsOutput, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 

@@ -322,8 +322,11 @@ func mapTableDescriptionToDDB(td *types.TableDescription) *ddbtypes.TableDescrip
 		return nil
 	}
 
+	// The embedded engine creates a table at once: it is ACTIVE from the
+	// start (what `aws dynamodb wait table-exists` polls for).
 	return &ddbtypes.TableDescription{
 		TableName:              aws.String(td.TableName),
+		TableStatus:            ddbtypes.TableStatusActive,
 		ItemCount:              aws.Int64(td.ItemCount),
 		KeySchema:              mapTypesKeySchema(td.KeySchema),
 		GlobalSecondaryIndexes: mapTypesGSI(td.GlobalSecondaryIndexes),

@@ -18,6 +18,15 @@ const (
 	FailureConditionInternalServerError FailureCondition = "internal_server"
 	// FailureConditionDeprecated keeps compatibility with previous forced failure.
 	FailureConditionDeprecated FailureCondition = "deprecated"
+	// FailureConditionCommitThenInternalServerError emulates DynamoDB
+	// committing a write and then answering InternalServerError: every write
+	// (PutItem, UpdateItem, DeleteItem, TransactWriteItems, BatchWriteItem)
+	// is applied as usual — or refused by its condition, as a retry of an
+	// applied conditional write is — and answered with the error; reads keep
+	// working. A client that retries a failed write (the SDKs do, three
+	// attempts by default) gets the error at every attempt, the first one
+	// having committed.
+	FailureConditionCommitThenInternalServerError FailureCondition = "commit_then_internal_server"
 )
 
 var (
@@ -36,6 +45,8 @@ var (
 )
 
 // EmulateFailure configures failure injection on the server's in-memory client.
+// FailureConditionCommitThenInternalServerError applies writes before it fails
+// them (see there); every other condition fails calls without running them.
 // Every API hard-fails the call with the emulated error, including BatchWriteItem and
 // BatchGetItem (the whole batch errors; it does not return partial results). Use
 // FailureConditionNone to clear emulation. To leave individual batch sub-requests
@@ -45,7 +56,28 @@ func (s *Server) EmulateFailure(condition FailureCondition) {
 		return
 	}
 
+	if condition == FailureConditionCommitThenInternalServerError {
+		s.client.setFailureCondition(nil)
+		s.client.setAfterWriteFailure(emulatedInternalServerError)
+
+		return
+	}
+
+	s.client.setAfterWriteFailure(nil)
 	s.client.setFailureCondition(emulatingErrors[condition])
+}
+
+// EmulateCommitThenFailure is FailureConditionCommitThenInternalServerError
+// for the named write operations alone ("TransactWriteItems", …; none named:
+// every write); the others, and every read, work normally. It replaces any
+// commit-then-fail emulation set before; EmulateFailure(FailureConditionNone)
+// clears it.
+func (s *Server) EmulateCommitThenFailure(ops ...string) {
+	if s == nil || s.client == nil {
+		return
+	}
+
+	s.client.setAfterWriteFailure(emulatedInternalServerError, ops...)
 }
 
 // EmulateFailureForTable scopes failure injection to a single table, or to a

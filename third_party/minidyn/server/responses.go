@@ -1,5 +1,7 @@
 package server
 
+import ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 // Minimal output shapes encoded back to the client.
 // They mirror DynamoDB JSON responses closely enough for SDK decoding.
 
@@ -81,4 +83,30 @@ type ItemResponse struct {
 // TransactGetItemsOutput mirrors DynamoDB TransactGetItemsOutput.
 type TransactGetItemsOutput struct {
 	Responses []ItemResponse `json:"Responses,omitempty"`
+}
+
+// searchAnswer is what the server answers to a Query or a Scan: Count and
+// ScannedCount always, and Items (an empty list when nothing matched) unless
+// the request's Select is COUNT, which asks for the counts alone.
+type searchAnswer struct {
+	Items            *[]map[string]*AttributeValue `json:"Items,omitempty"`
+	Count            int32                         `json:"Count"`
+	ScannedCount     int32                         `json:"ScannedCount"`
+	LastEvaluatedKey map[string]*AttributeValue    `json:"LastEvaluatedKey,omitempty"`
+}
+
+// newSearchAnswer builds the answer to a Query or Scan of the given Select.
+// The engine does not count the items a filter expression drops, so
+// ScannedCount is at least Count (equal to it when the engine leaves it out).
+func newSearchAnswer(sel ddbtypes.Select, items []map[string]*AttributeValue, count, scanned int32, last map[string]*AttributeValue) *searchAnswer {
+	a := &searchAnswer{Count: count, ScannedCount: max(scanned, count), LastEvaluatedKey: last}
+	if sel != ddbtypes.SelectCount {
+		if items == nil {
+			items = []map[string]*AttributeValue{}
+		}
+
+		a.Items = &items
+	}
+
+	return a
 }

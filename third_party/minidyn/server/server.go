@@ -70,7 +70,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "DeleteTable":
 		var input DeleteTableInput
 		if err = decoder.Decode(&input); err == nil {
-			resp, err = s.client.DeleteTable(context.Background(), &input)
+			var out *DeleteTableOutput
+			if out, err = s.client.DeleteTable(context.Background(), &input); err == nil {
+				// DynamoDB describes a table it deletes as DELETING.
+				if td, ok := out.TableDescription.(*ddbtypes.TableDescription); ok && td != nil {
+					td.TableStatus = ddbtypes.TableStatusDeleting
+				}
+				resp = out
+			}
 		}
 	case "DescribeTable":
 		var input DescribeTableInput
@@ -100,12 +107,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "Query":
 		var input QueryInput
 		if err = decoder.Decode(&input); err == nil {
-			resp, err = s.client.Query(context.Background(), &input)
+			var out *QueryOutput
+			if out, err = s.client.Query(context.Background(), &input); err == nil {
+				resp = newSearchAnswer(input.Select, out.Items, out.Count, out.ScannedCount, out.LastEvaluatedKey)
+			}
 		}
 	case "Scan":
 		var input ScanInput
 		if err = decoder.Decode(&input); err == nil {
-			resp, err = s.client.Scan(context.Background(), &input)
+			var out *ScanOutput
+			if out, err = s.client.Scan(context.Background(), &input); err == nil {
+				resp = newSearchAnswer(input.Select, out.Items, out.Count, out.ScannedCount, out.LastEvaluatedKey)
+			}
+		}
+	case "ListTables":
+		var input ListTablesInput
+		if err = decoder.Decode(&input); err == nil {
+			resp, err = s.client.ListTables(context.Background(), &input)
 		}
 	case "BatchWriteItem":
 		var input BatchWriteItemInput

@@ -83,7 +83,8 @@ func DecodeStrict(b []byte, dst any) error {
 	}
 	// encoding/json keeps the last of repeated keys; the API refuses them
 	// rather than guess which one the client meant.
-	if key, dup := DuplicateKey(b); dup {
+	top, key, dup := objectKeys(b)
+	if dup {
 		return licensing.Errorf(licensing.CodeInvalidJSON, "the body names the key %s twice in one object", quoteClipped(key, 64))
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -94,7 +95,7 @@ func DecodeStrict(b []byte, dst any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return licensing.Errorf(licensing.CodeInvalidJSON, "the body must hold exactly one JSON object")
 	}
-	return exactFieldNames(b, dst)
+	return exactFieldNames(top, dst)
 }
 
 // DuplicateKey reports the first key that an object of the JSON text b
@@ -102,6 +103,14 @@ func DecodeStrict(b []byte, dst any) error {
 // one key). Text that is not JSON reports none: its syntax error is the
 // decoder's to report.
 func DuplicateKey(b []byte) (string, bool) {
+	_, key, dup := objectKeys(b)
+	return key, dup
+}
+
+// objectKeys walks the JSON text b once: it reports the first key an object
+// holds twice (as DuplicateKey) and, when there is none, the keys of the
+// outermost object, unescaped, for exactFieldNames.
+func objectKeys(b []byte) (top []string, dupKey string, dup bool) {
 	type frame struct {
 		object  bool
 		wantKey bool // an object's next string is a key
@@ -119,7 +128,7 @@ func DuplicateKey(b []byte) (string, bool) {
 	for {
 		tok, err := dec.Token()
 		if err != nil {
-			return "", false // io.EOF, or a syntax error
+			return top, "", false // io.EOF, or a syntax error
 		}
 		switch v := tok.(type) {
 		case json.Delim:
@@ -134,15 +143,18 @@ func DuplicateKey(b []byte) (string, bool) {
 			}
 		case string:
 			if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
-				top := &stack[n-1]
-				if _, seen := top.keys[v]; seen {
-					return v, true
+				obj := &stack[n-1]
+				if _, seen := obj.keys[v]; seen {
+					return nil, v, true
 				}
-				if top.keys == nil {
-					top.keys = map[string]struct{}{}
+				if obj.keys == nil {
+					obj.keys = map[string]struct{}{}
 				}
-				top.keys[v] = struct{}{}
-				top.wantKey = false
+				obj.keys[v] = struct{}{}
+				obj.wantKey = false
+				if n == 1 {
+					top = append(top, v)
+				}
 				continue
 			}
 			valueDone()
@@ -164,15 +176,12 @@ func quoteClipped(s string, n int) string {
 	return strconv.Quote(s[:n]) + "…"
 }
 
-// exactFieldNames refuses field names that differ from the contract's only
-// in case: encoding/json matches them case-insensitively, the API does not.
-func exactFieldNames(b []byte, dst any) error {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(b, &fields); err != nil {
-		return licensing.Errorf(licensing.CodeInvalidJSON, "the body must be a JSON object")
-	}
+// exactFieldNames refuses field names (the body's outermost keys, from
+// objectKeys) that differ from the contract's only in case: encoding/json
+// matches them case-insensitively, the API does not.
+func exactFieldNames(names []string, dst any) error {
 	known := jsonNames(reflect.TypeOf(dst))
-	for name := range fields {
+	for _, name := range names {
 		if !known[name] {
 			return licensing.Invalid(name, "is not a known field")
 		}

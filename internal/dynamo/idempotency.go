@@ -62,7 +62,7 @@ func (s *Store) Claim(ctx context.Context, c app.IdempotencyClaim) (*app.Idempot
 		}
 		return &app.IdempotencyRecord{Hash: it.Hash, Completed: it.Status == idemCompleted, Result: []byte(it.Result)}, nil
 	}
-	return nil, licensing.Errorf(licensing.CodeRequestInProgress, "a request with this idempotency key is still in progress; retry shortly")
+	return nil, errInProgress
 }
 
 // completeIdempotency is the transaction step that completes a claimed
@@ -82,9 +82,10 @@ func (s *Store) completeIdempotency(d app.IdempotencyCompletion) *types.Update {
 	}
 }
 
-// errClaimLost refuses a mutation whose idempotency claim was released or
-// taken over since it was made: another attempt owns the key now.
-var errClaimLost = licensing.Errorf(licensing.CodeRequestInProgress, "a request with this idempotency key is still in progress; retry shortly")
+// errInProgress answers a request whose idempotency key another attempt owns:
+// one that found the key claimed (Claim), or a mutation whose claim was
+// released or taken over since it was made.
+var errInProgress = licensing.Errorf(licensing.CodeRequestInProgress, "a request with this idempotency key is still in progress; retry shortly")
 
 // withCompletion appends done's completion (when not nil) to a transaction's
 // writes, as its last item.
@@ -110,7 +111,7 @@ func (s *Store) completeAlone(ctx context.Context, done *app.IdempotencyCompleti
 	}
 	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: s.withCompletion(nil, done)})
 	if claimLost(err, done) {
-		return errClaimLost
+		return errInProgress
 	}
 	return fail("complete idempotency key", err)
 }

@@ -135,7 +135,7 @@ func (s *Store) Provision(ctx context.Context, p licensing.Provisioned, done *ap
 	writes = s.withCompletion(append(writes, evPuts...), done)
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
 	if claimLost(err, done) {
-		return errClaimLost
+		return errInProgress
 	}
 	if codes, ok := cancelled(err); ok && !unavailable(err) && codes[0] == "ConditionalCheckFailed" {
 		return licensing.Errorf(licensing.CodeAlreadyExists, "license key collision")
@@ -316,7 +316,7 @@ func (s *Store) UpdateLicense(ctx context.Context, brand, id string, done *app.I
 			TransactItems: s.withCompletion(append([]types.TransactWriteItem{{Update: update}}, puts...), done),
 		})
 		if claimLost(err, done) {
-			return view, errClaimLost
+			return view, errInProgress
 		}
 		if contended(err) {
 			c.refusedBy(ctx, err, view, time.Since(began), attempt)

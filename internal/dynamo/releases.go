@@ -170,7 +170,7 @@ func (s *Store) UpdateRelease(ctx context.Context, brand, productID string, v li
 		}
 		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: s.withCompletion(append(items, puts...), done)})
 		if claimLost(err, done) {
-			return before, errClaimLost
+			return before, errInProgress
 		}
 		if contended(err) {
 			backoff(ctx, attempt)

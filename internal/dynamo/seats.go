@@ -320,7 +320,7 @@ func (s *Store) ChangeSeat(ctx context.Context, q app.SeatQuery, done *app.Idemp
 			return ch, nil
 		}
 		if claimLost(err, done) {
-			return ch, errClaimLost
+			return ch, errInProgress
 		}
 		if !contended(err) {
 			return ch, fail("change seat", err)

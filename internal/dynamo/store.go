@@ -212,7 +212,7 @@ func (s *Store) putNew(ctx context.Context, item any, exists *licensing.Error, o
 		{Put: &types.Put{TableName: put.TableName, Item: put.Item, ConditionExpression: put.ConditionExpression}},
 	}, done)})
 	if claimLost(err, done) {
-		return errClaimLost
+		return errInProgress
 	}
 	if refusedByConditions(err) {
 		return exists

@@ -153,7 +153,7 @@ func (s *Store) deleteWebhookOnce(ctx context.Context, brand, id string, done *a
 				ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(w.Version)}}},
 		}, done)})
 		if claimLost(err, done) {
-			return w, errClaimLost
+			return w, errInProgress
 		}
 		if contended(err) {
 			backoff(ctx, attempt) // changed or deleted since read: read again
@@ -199,7 +199,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, brand, id string, done *app.I
 				ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(before.Version)}}},
 		}, puts...), done)})
 		if claimLost(err, done) {
-			return before, errClaimLost
+			return before, errInProgress
 		}
 		if contended(err) {
 			backoff(ctx, attempt)
@@ -239,7 +239,7 @@ func (s *Store) PutDelivery(ctx context.Context, d licensing.WebhookDelivery, re
 			{Put: &types.Put{TableName: in.TableName, Item: in.Item, ConditionExpression: in.ConditionExpression, ExpressionAttributeValues: in.ExpressionAttributeValues}},
 		}, done)})
 		if claimLost(err, done) {
-			return errClaimLost
+			return errInProgress
 		}
 	}
 	if conditionFailed(err) || refusedByConditions(err) {
